@@ -1,0 +1,63 @@
+# zonecert — see README.md. `make demo` and `make test` do all set-up.
+SHELL := /usr/bin/env bash
+GO ?= go
+ROOT := $(CURDIR)
+TOOLS := $(ROOT)/.tools
+BIN := $(ROOT)/bin
+export PATH := $(BIN):$(TOOLS):$(PATH)
+# Tests find the real components through these.
+export ZONECERT_PEBBLE := $(TOOLS)/pebble
+export ZONECERT_BIN := $(BIN)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/zonecert/zonecert/core.Version=$(VERSION)
+PROVIDERS := $(notdir $(patsubst %/,%,$(dir $(wildcard providers/*/main.go))))
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build tools test test-short bench demo generate lint clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/zonecert ./cmd/zonecert
+	@for p in $(PROVIDERS); do \
+		echo $(GO) build -o $(BIN)/zonecert-dns-$$p ./providers/$$p; \
+		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/zonecert-dns-$$p ./providers/$$p || exit 1; \
+	done
+
+tools:
+	@testdata/scripts/install-tools.sh pebble bind
+
+test: tools build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd testdata/example-plugin && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+test-short: build
+	$(GO) test -short -count=1 ./...
+
+bench: tools build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+demo: build
+	@testdata/scripts/install-tools.sh pebble
+	@testdata/scripts/demo.sh
+
+generate:
+	@command -v protoc >/dev/null || { echo "protoc is required: apt-get install protobuf-compiler" >&2; exit 1; }
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd plugin/proto && protoc --plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go \
+		--plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		provider/v1/provider.proto
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,57 @@
+package plugin
+
+// ProtocolVersion is the major protocol version this module speaks
+// (protobuf package zonecert.provider.v1). It is negotiated in the
+// go-plugin handshake so a v2 can be added beside it.
+const ProtocolVersion = 1
+
+// Metadata describes a plugin; GetMetadata returns it and the SDK's
+// `describe` subcommand prints it as JSON.
+type Metadata struct {
+	Name            string        `json:"name"`
+	Version         string        `json:"version"`
+	ProtocolVersion int           `json:"protocol_version"`
+	Description     string        `json:"description"`
+	Settings        []SettingSpec `json:"settings"`
+	Capabilities    Capabilities  `json:"capabilities"`
+}
+
+// SettingType is the type of one setting's value.
+type SettingType string
+
+// Setting types.
+const (
+	TypeString   SettingType = "string"
+	TypeInt      SettingType = "int"
+	TypeBool     SettingType = "bool"
+	TypeDuration SettingType = "duration"
+)
+
+// SettingSpec declares one setting a plugin accepts. The host passes a
+// plugin only the environment variables its settings declare.
+type SettingSpec struct {
+	Name     string      `json:"name"`
+	Env      []string    `json:"env,omitempty"` // first is canonical; others are accepted aliases
+	Type     SettingType `json:"type"`
+	Required bool        `json:"required,omitempty"`
+	Secret   bool        `json:"secret,omitempty"`
+	Default  string      `json:"default,omitempty"`
+	Doc      string      `json:"doc"`
+}
+
+// Capabilities are optional features a plugin announces.
+type Capabilities struct {
+	// MaxBatch is the most records one Present/CleanUp call may carry; 0 means no limit.
+	MaxBatch int `json:"max_batch,omitempty"`
+	// Sync: the plugin implements WaitForSync.
+	Sync bool `json:"sync,omitempty"`
+	// ListZones: the plugin can list the zones it hosts.
+	ListZones bool `json:"list_zones,omitempty"`
+}
+
+// Diagnostic is a field-level problem with a plugin's settings, returned by
+// Configure.
+type Diagnostic struct {
+	Setting string `json:"setting"`
+	Message string `json:"message"`
+}
