@@ -14,6 +14,9 @@ type Metadata struct {
 	Description     string        `json:"description"`
 	Settings        []SettingSpec `json:"settings"`
 	Capabilities    Capabilities  `json:"capabilities"`
+	// PassEnv names extra environment variables the plugin reads itself
+	// (a vendor SDK's credential chain, say); the host passes them through.
+	PassEnv []string `json:"pass_env,omitempty"`
 }
 
 // SettingType is the type of one setting's value.

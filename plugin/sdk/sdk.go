@@ -86,10 +86,3 @@ type Plugin[S any] struct {
 	// return field-level problems as a *SettingsError.
 	New func(ctx context.Context, settings S, log *slog.Logger) (Provider, error)
 }
-
-// Serve runs the plugin: with the argument "describe" it prints the metadata
-// as JSON and exits; otherwise it speaks the go-plugin handshake on stdio and
-// serves until the host goes away. It never returns.
-func Serve[S any](p Plugin[S]) {
-	panic("sdk.Serve: not implemented yet") // replaced by the plugin-system work
-}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// certInfo is what `zonecert certificates` shows for one certificate.
+type certInfo struct {
+	Name      string    `json:"name"`
+	Path      string    `json:"path"`
+	Subject   string    `json:"subject"`
+	DNSNames  []string  `json:"dns_names"`
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	ChainLen  int       `json:"chain_length"`
+	Error     string    `json:"error,omitempty"`
+}
+
+func newCertificatesCmd(e env) *cobra.Command {
+	var path string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:     "certificates [NAME...]",
+		Aliases: []string{"show"},
+		Short:   "Show stored certificates: subject, names, issuer, validity",
+		Example: `  zonecert certificates
+  zonecert certificates _.example.com --json`,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if path == "" {
+				p, err := defaultStatePath(e)
+				if err != nil {
+					return usageError{err}
+				}
+				path = p
+			}
+			live := filepath.Join(path, "live")
+			if len(names) == 0 {
+				ents, err := os.ReadDir(live)
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					return err
+				}
+				for _, d := range ents {
+					if !strings.HasPrefix(d.Name(), ".") {
+						names = append(names, d.Name())
+					}
+				}
+			}
+			var infos []certInfo
+			for _, n := range names {
+				if strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, ".") {
+					return usageError{fmt.Errorf("bad certificate name %q", n)}
+				}
+				infos = append(infos, inspect(n, filepath.Join(live, n, "fullchain.pem")))
+			}
+			if jsonOut {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(infos)
+			}
+			if len(infos) == 0 {
+				fmt.Fprintf(e.stdout, "no certificates under %s\n", live)
+			}
+			bad := 0
+			for _, c := range infos {
+				if c.Error != "" {
+					bad++
+					fmt.Fprintf(e.stdout, "%s: %s\n", c.Name, c.Error)
+					continue
+				}
+				fmt.Fprintf(e.stdout, "Certificate %s\n  Subject:   %s\n  Names:     %s\n  Issuer:    %s\n  Serial:    %s\n  Valid:     %s to %s (%s left)\n  Chain:     %d certificate(s)\n  Files:     %s\n",
+					c.Name, c.Subject, strings.Join(c.DNSNames, ", "), c.Issuer, c.Serial,
+					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339),
+					time.Until(c.NotAfter).Round(time.Hour), c.ChainLen, filepath.Dir(c.Path))
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d certificate(s) unreadable", bad)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "path", "", "state directory (default as for obtain)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func inspect(name, path string) certInfo {
+	info := certInfo{Name: name, Path: path}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		info.Error = err.Error()
+		return info
+	}
+	var certs []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			info.Error = fmt.Sprintf("parsing %s: %v", path, err)
+			return info
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		info.Error = path + " holds no certificate"
+		return info
+	}
+	leaf := certs[0]
+	info.Subject = leaf.Subject.String()
+	info.DNSNames = leaf.DNSNames
+	info.Issuer = leaf.Issuer.String()
+	info.Serial = fmt.Sprintf("%x", leaf.SerialNumber)
+	info.NotBefore, info.NotAfter = leaf.NotBefore, leaf.NotAfter
+	info.ChainLen = len(certs)
+	return info
+}

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecert/zonecert/core/testenv"
+)
+
+// e2eEnv is one BIND primary serving three zones and one Pebble validating
+// against it, shared by the subtests of a test.
+type e2eEnv struct {
+	bin    string
+	bind   *testenv.BIND
+	pebble *testenv.Pebble
+	bundle string // Pebble's TLS trust, for --ca-bundle
+}
+
+func startE2E(t *testing.T, cfg testenv.BINDConfig) *e2eEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: needs BIND9, Pebble and root (run make test)")
+	}
+	bin := binaries(t)
+	b := testenv.StartBIND(t, cfg)
+	p := testenv.StartPebble(t, testenv.PebbleOptions{
+		DNSServer:   chasingResolver(t, netip.AddrPortFrom(b.Primary, 53).String()),
+		NonceReject: 20,
+	})
+	bundle := filepath.Join(t.TempDir(), "pebble-tls.pem")
+	if err := os.WriteFile(bundle, p.CABundlePEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &e2eEnv{bin: bin, bind: b, pebble: p, bundle: bundle}
+}
+
+// rfc2136Env is the environment zonecert gets: the provider's settings and
+// nothing else of the test process.
+func (e *e2eEnv) rfc2136Env(home string) []string {
+	return baseEnv(home,
+		"RFC2136_NAMESERVER="+netip.AddrPortFrom(e.bind.Primary, 53).String(),
+		"RFC2136_TSIG_KEY="+e.bind.TSIGKey,
+		"RFC2136_TSIG_SECRET="+e.bind.TSIGSecret,
+		"RFC2136_TSIG_ALGORITHM="+e.bind.TSIGAlgorithm,
+	)
+}
+
+// obtainArgs are the flags every run shares; state goes to path.
+func (e *e2eEnv) obtainArgs(path string, extra ...string) []string {
+	return append([]string{"obtain",
+		"--server", e.pebble.DirectoryURL, "--ca-bundle", e.bundle,
+		"--agree-tos", "--email", "e2e@example.com",
+		"--dns", "rfc2136", "--plugin-dir", e.bin,
+		"--dns-resolver", e.bind.Primary.String(),
+		"--propagation-timeout", "30s",
+		"--path", path,
+	}, extra...)
+}
+
+// noTXT asserts the primary serves no TXT value at name any more.
+func (e *e2eEnv) noTXT(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	vals, err := e.bind.TXT(ctx, e.bind.Primary, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vals) > 0 {
+		t.Errorf("TXT records left at %s: %q", name, vals)
+	}
+}
+
+var e2eZones = testenv.BINDConfig{Zones: []testenv.Zone{
+	{Name: "example.test", Records: []string{
+		// The challenge of cname.example.test is delegated into other.test.
+		"_acme-challenge.cname CNAME delegated.other.test.",
+		"www A 192.0.2.1",
+	}},
+	{Name: "other.test"},
+	// Delegated from example.test (NS + glue added by StartBIND).
+	{Name: "sub.example.test"},
+}}
+
+func TestObtainEndToEnd(t *testing.T) {
+	e := startE2E(t, e2eZones)
+	cases := []struct {
+		name    string
+		domains []string
+		txt     []string // challenge names that must be empty afterwards
+	}{
+		{"wildcard and apex", []string{"*.example.test", "example.test"}, []string{"_acme-challenge.example.test."}},
+		{"CNAME into another zone", []string{"cname.example.test"}, []string{"delegated.other.test.", "_acme-challenge.cname.example.test."}},
+		{"delegated sub-zone", []string{"host.sub.example.test", "*.sub.example.test"}, []string{"_acme-challenge.host.sub.example.test.", "_acme-challenge.sub.example.test."}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			home := t.TempDir()
+			state := filepath.Join(home, "state")
+			args := e.obtainArgs(state, "--json")
+			for _, d := range tc.domains {
+				args = append(args, "-d", d)
+			}
+			r := zonecert(ctx, t, e.bin, e.rfc2136Env(home), args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d\nstderr:\n%s", r.code, r.stderr)
+			}
+			var res struct {
+				CertName string   `json:"cert_name"`
+				Domains  []string `json:"domains"`
+				Files    struct {
+					FullChain, PrivKey string
+				} `json:"files"`
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+				t.Fatalf("--json output %q: %v", r.stdout, err)
+			}
+			wantName := strings.ReplaceAll(tc.domains[0], "*", "_")
+			if res.CertName != wantName {
+				t.Errorf("cert name %q, want %q", res.CertName, wantName)
+			}
+			live := filepath.Join(state, "live", wantName)
+			if res.Files.FullChain != filepath.Join(live, "fullchain.pem") {
+				t.Errorf("fullchain path %q", res.Files.FullChain)
+			}
+			verifyChain(ctx, t, e.pebble, filepath.Join(live, "fullchain.pem"), tc.domains)
+			for _, f := range []string{"cert.pem", "chain.pem", "privkey.pem"} {
+				if _, err := os.Stat(filepath.Join(live, f)); err != nil {
+					t.Error(err)
+				}
+			}
+			if fi, err := os.Stat(filepath.Join(live, "privkey.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("privkey.pem mode: %v %v", fi.Mode(), err)
+			}
+			checkModes(t, state)
+			for _, n := range tc.txt {
+				e.noTXT(ctx, t, n)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(state, "journal")); len(ents) > 0 {
+				t.Errorf("journal not empty after success: %d entries", len(ents))
+			}
+		})
+	}
+}
+
+// A second order with the same state reuses the account and replaces the
+// certificate as a whole.
+func TestObtainReusesAccount(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "example.test"}}})
+	ctx := t.Context()
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	var serials []string
+	for range 2 {
+		r := zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.obtainArgs(state, "--json", "-d", "www.example.test", "--key-type", "rsa2048")...)
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		var res struct{ Serial, Account string }
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, res.Serial+" "+res.Account)
+	}
+	ca, _ := os.ReadDir(filepath.Join(state, "accounts"))
+	if len(ca) != 1 {
+		t.Fatalf("accounts/ holds %d CAs, want 1", len(ca))
+	}
+	accts, _ := os.ReadDir(filepath.Join(state, "accounts", ca[0].Name()))
+	if len(accts) != 1 {
+		t.Errorf("%d accounts stored, want the first one reused", len(accts))
+	}
+	a0, a1 := strings.Fields(serials[0]), strings.Fields(serials[1])
+	if a0[1] != a1[1] || a0[0] == a1[0] {
+		t.Errorf("runs = %q, want the same account and two certificates", serials)
+	}
+	versions, _ := os.ReadDir(filepath.Join(state, "archive", "www.example.test"))
+	if len(versions) != 2 {
+		t.Errorf("archive holds %d versions, want 2", len(versions))
+	}
+	verifyChain(ctx, t, e.pebble, filepath.Join(state, "live", "www.example.test", "fullchain.pem"), []string{"www.example.test"})
+}
+
+// Bad input gets a clear error, the documented exit code, and writes
+// nothing (or, for a provider refusing mid-order, no certificate and no
+// journal entry).
+func TestObtainBadInput(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "example.test"}}})
+	wrongSecret := "c2VjcmV0LXRoYXQtaXMtd3Jvbmctc2VjcmV0LXRoYXQtaXMtd3Jvbmc="
+	cases := []struct {
+		name      string
+		args      []string
+		env       func(home string) []string
+		code      int
+		stderr    string
+		writesAcc bool // the CA account may be stored (the failure is later)
+	}{
+		{name: "malformed name", args: []string{"-d", "bad..example.test"}, code: exitUsage, stderr: "bad..example.test"},
+		{name: "bad character", args: []string{"-d", "b_d!.example.test"}, code: exitUsage, stderr: "b_d!.example.test"},
+		{name: "wildcard not leftmost", args: []string{"-d", "www.*.example.test"}, code: exitUsage, stderr: "wildcard"},
+		{name: "IPv4 address", args: []string{"-d", "192.0.2.7"}, code: exitUsage, stderr: "IP address"},
+		{name: "IPv6 address", args: []string{"-d", "2001:db8::1"}, code: exitUsage, stderr: "IP address"},
+		{name: "unknown provider", args: []string{"-d", "www.example.test", "--dns", "nosuch"}, code: exitUsage, stderr: "unknown DNS provider"},
+		{name: "bad key type", args: []string{"-d", "www.example.test", "--key-type", "dsa"}, code: exitUsage, stderr: "key type"},
+		{name: "missing credentials", args: []string{"-d", "www.example.test"},
+			env: func(home string) []string { return baseEnv(home) }, code: exitDNS, stderr: "RFC2136_NAMESERVER"},
+		{name: "wrong credentials", args: []string{"-d", "www.example.test"},
+			env: func(home string) []string {
+				return baseEnv(home,
+					"RFC2136_NAMESERVER="+netip.AddrPortFrom(e.bind.Primary, 53).String(),
+					"RFC2136_TSIG_KEY="+e.bind.TSIGKey, "RFC2136_TSIG_SECRET="+wrongSecret,
+					"RFC2136_TSIG_ALGORITHM="+e.bind.TSIGAlgorithm)
+			}, code: exitDNS, stderr: "publishing", writesAcc: true},
+		{name: "unreachable CA", args: []string{"-d", "www.example.test", "--server", "https://127.0.0.1:1/dir"}, code: exitCA, stderr: "contacting the CA"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			home := t.TempDir()
+			state := filepath.Join(home, "state")
+			env := e.rfc2136Env(home)
+			if tc.env != nil {
+				env = tc.env(home)
+			}
+			args := e.obtainArgs(state, tc.args...)
+			r := zonecert(ctx, t, e.bin, env, args...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\nstderr:\n%s", r.code, tc.code, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.stderr, r.stderr)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout not empty on failure: %q", r.stdout)
+			}
+			if !tc.writesAcc {
+				if _, err := os.Stat(state); !os.IsNotExist(err) {
+					t.Errorf("state directory was created: %v", err)
+				}
+				return
+			}
+			for _, dir := range []string{"live", "archive"} {
+				if _, err := os.Stat(filepath.Join(state, dir)); !os.IsNotExist(err) {
+					t.Errorf("%s/ exists after a failed order", dir)
+				}
+			}
+			// The journal may keep the record whose cleanup the provider
+			// refused too (the next run retries it); the zone must be clean.
+			e.noTXT(ctx, t, "_acme-challenge.www.example.test.")
+			t.Logf("stderr:\n%s", r.stderr)
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/zonecert/zonecert/core"
+)
+
+// Exit codes, documented in the root command's help and the README.
+const (
+	exitOK       = 0
+	exitInternal = 1 // anything else: local I/O, storage, bugs
+	exitUsage    = 2 // bad flags, names, settings, unknown provider
+	exitCA       = 3 // the CA refused (problem document) or could not be reached
+	exitDNS      = 4 // DNS or the provider plugin failed (credentials, propagation)
+	exitCanceled = 130
+)
+
+const exitCodesHelp = `Exit codes:
+  0    certificate obtained (or command succeeded)
+  1    internal or storage failure
+  2    usage error: bad flag, domain name, setting or unknown provider
+  3    the CA refused the request or could not be reached
+  4    DNS or provider failure: credentials, zone, propagation timeout
+  130  interrupted`
+
+// usageError marks errors found while reading flags and input.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if _, ok := errors.AsType[usageError](err); ok {
+		return exitUsage
+	}
+	switch core.KindOf(err) {
+	case core.KindInput:
+		return exitUsage
+	case core.KindCA:
+		return exitCA
+	case core.KindDNS:
+		return exitDNS
+	}
+	if errors.Is(err, errInterrupted) {
+		return exitCanceled
+	}
+	return exitInternal
+}
+
+var errInterrupted = errors.New("interrupted")

@@ -1,0 +1,25 @@
+// Command zonecert obtains TLS certificates from an ACME CA (Let's Encrypt by
+// default) with the DNS-01 challenge, through out-of-process DNS provider
+// plugins. Run `zonecert --help`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], env{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		lookupEnv: os.LookupEnv, getuid: os.Getuid,
+	})
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "zonecert:", err)
+	}
+	os.Exit(exitCode(err))
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/plugin/host"
+)
+
+// Short names for well-known ACME directories.
+var knownServers = map[string]string{
+	"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
+	"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+}
+
+type obtainFlags struct {
+	domains            []string
+	server             string
+	caBundle           string
+	email              string
+	agreeTOS           bool
+	eabKID, eabHMAC    string
+	dns                string
+	dnsConfig          string
+	resolvers          []string
+	propagationTimeout time.Duration
+	keyType            string
+	profile            string
+	preferredChain     string
+	certName           string
+	path               string
+	json               bool
+	pluginDirs         []string
+	pluginSHA256       []string
+	aliases            []string
+	zones              []string
+	wait               string
+	nsPort             int
+	verbose            bool
+}
+
+func newObtainCmd(e env) *cobra.Command {
+	var f obtainFlags
+	cmd := &cobra.Command{
+		Use:   "obtain -d DOMAIN [-d DOMAIN...] --dns PROVIDER [flags]",
+		Short: "Obtain a certificate with the DNS-01 challenge",
+		Long: `Obtain a certificate for one or more DNS names (wildcards included) and store it
+certbot-compatibly under <path>/live/<cert-name>/{cert,chain,fullchain,privkey}.pem.
+
+The challenge TXT records are published through the DNS provider plugin named
+by --dns (the binary zonecert-dns-<name>, looked up in --plugin-dir, then beside
+the zonecert binary, then in PATH). zonecert asks the CA to validate only once
+every authoritative nameserver of each zone serves every record, and removes
+the records afterwards, whatever happened.
+
+Provider settings come from the environment variables the plugin declares
+(run zonecert-dns-<name> describe to list them) and, optionally, from
+--dns-config FILE: one NAME=VALUE per line, '#' comments. Upper-case names
+(RFC2136_TSIG_SECRET) are environment variables, lower-case names (tsig_secret)
+are setting names. Keep secrets out of the command line: use the environment
+or that file (mode 0600).
+
+Secrets never belong in process arguments, which every local user can read:
+pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
+
+` + exitCodesHelp,
+		Example: `  # Wildcard and apex from Let's Encrypt, RFC 2136 updates to your primary:
+  export RFC2136_NAMESERVER=ns1.example.com RFC2136_TSIG_KEY=zonecert. \
+         RFC2136_TSIG_SECRET=... RFC2136_TSIG_ALGORITHM=hmac-sha256
+  zonecert obtain --email ops@example.com --agree-tos --dns rfc2136 \
+      -d '*.example.com' -d example.com
+
+  # Try it against the staging CA first, result as JSON:
+  zonecert obtain --server letsencrypt-staging --agree-tos --dns rfc2136 \
+      -d www.example.com --json
+
+  # No DNS API at all: zonecert serves the challenge zone itself.
+  # (_acme-challenge.www.example.com is a CNAME into acme.example.net,
+  # delegated to this host)
+  STANDALONE_ZONE=acme.example.net STANDALONE_LISTEN=0.0.0.0:53 \
+  zonecert obtain --agree-tos --dns standalone -d www.example.com`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runObtain(cmd.Context(), e, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.domains, "domain", "d", nil, "DNS name to include (repeatable; a wildcard only as the leftmost label)")
+	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or letsencrypt / letsencrypt-staging")
+	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra roots for the ACME server's TLS (env ZONECERT_CA_BUNDLE)")
+	fl.StringVar(&f.email, "email", "", "contact email for the ACME account")
+	fl.BoolVar(&f.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
+	fl.StringVar(&f.eabKID, "eab-kid", "", "External Account Binding key identifier")
+	fl.StringVar(&f.eabHMAC, "eab-hmac", "", "External Account Binding MAC key, base64url (prefer env ZONECERT_EAB_HMAC)")
+	fl.StringVar(&f.dns, "dns", "", "DNS provider plugin name, e.g. rfc2136, standalone")
+	fl.StringVar(&f.dnsConfig, "dns-config", "", "file of provider settings, NAME=VALUE per line")
+	fl.StringArrayVar(&f.resolvers, "dns-resolver", nil, "recursive resolver host[:port] for CNAME and zone lookups (repeatable; default from /etc/resolv.conf)")
+	fl.DurationVar(&f.propagationTimeout, "propagation-timeout", 2*time.Minute, "how long to wait for every authoritative nameserver")
+	fl.StringVar(&f.keyType, "key-type", "ec256", "certificate key: ec256, ec384, rsa2048, rsa3072, rsa4096")
+	fl.StringVar(&f.profile, "profile", "", "ACME certificate profile (e.g. shortlived), if the CA offers profiles")
+	fl.StringVar(&f.preferredChain, "preferred-chain", "", "issuer common name of the preferred chain, if the CA offers alternates")
+	fl.StringVar(&f.certName, "cert-name", "", "certificate name on disk (default: the first domain, '*' written as '_')")
+	fl.StringVar(&f.path, "path", "", "state directory (default $XDG_DATA_HOME/zonecert, /var/lib/zonecert as root; env ZONECERT_PATH)")
+	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
+	fl.StringArrayVar(&f.pluginDirs, "plugin-dir", nil, "directory searched first for zonecert-dns-<name> (repeatable)")
+	fl.StringArrayVar(&f.pluginSHA256, "plugin-sha256", nil, "pin a plugin binary: NAME=HEX (repeatable)")
+	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "publish DOMAIN's challenge at NAME instead of following CNAMEs: DOMAIN=NAME (repeatable)")
+	fl.StringArrayVar(&f.zones, "zone", nil, "skip zone detection: DOMAIN=ZONE (repeatable)")
+	fl.StringVar(&f.wait, "wait", "authoritative", "propagation check: authoritative, fixed:DURATION or none")
+	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
+	_ = fl.MarkHidden("nameserver-port")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	return cmd
+}
+
+// obtainPlan is everything read and validated from flags and environment
+// before anything touches the CA, the plugin or the disk.
+type obtainPlan struct {
+	req       core.Request
+	path      string
+	http      *http.Client
+	pluginCfg host.Config
+}
+
+func runObtain(ctx context.Context, e env, f *obtainFlags) error {
+	plan, err := planObtain(e, f)
+	if err != nil {
+		return usageError{err}
+	}
+	ui := newUI(e, f.verbose, f.json)
+	defer ui.close()
+	log := ui.logger
+
+	mgr := host.NewManager(log)
+	defer mgr.Close()
+	plan.pluginCfg.Logger = log
+	provider, err := mgr.Get(ctx, plan.pluginCfg)
+	if err != nil {
+		return providerError(f.dns, err)
+	}
+	store, err := storage.NewFS(plan.path)
+	if err != nil {
+		return usageError{err}
+	}
+	eng, err := core.New(core.Config{
+		Storage:    store,
+		Provider:   provider,
+		HTTPClient: plan.http,
+		Observer:   ui,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	res, err := eng.Obtain(ctx, plan.req)
+	ui.close()
+	if err != nil {
+		return err
+	}
+	if f.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintf(e.stdout, "Certificate %s saved (%s, expires %s)\n  %s\n  %s\n",
+		res.CertName, strings.Join(res.Domains, ", "), res.NotAfter.Format(time.DateOnly),
+		res.Files.FullChain, res.Files.PrivKey)
+	return nil
+}
+
+func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
+	if len(f.domains) == 0 {
+		return nil, errors.New("no domain: pass at least one -d DOMAIN")
+	}
+	domains, err := core.NormalizeDomains(f.domains)
+	if err != nil {
+		return nil, err
+	}
+	if f.dns == "" {
+		return nil, errors.New("no DNS provider: pass --dns NAME (e.g. rfc2136, standalone)")
+	}
+	if storage.ValidateKey("plugin/"+f.dns) != nil || strings.ContainsAny(f.dns, "/.") {
+		return nil, fmt.Errorf("bad provider name %q", f.dns)
+	}
+	req := core.Request{
+		Domains:            domains,
+		CertName:           f.certName,
+		Email:              f.email,
+		AgreeTOS:           f.agreeTOS,
+		Profile:            f.profile,
+		PreferredChain:     f.preferredChain,
+		NameserverPort:     f.nsPort,
+		PropagationTimeout: f.propagationTimeout,
+	}
+	if req.CertName == "" {
+		req.CertName = core.DefaultCertName(domains)
+	}
+	if storage.ValidateKey("live/"+req.CertName) != nil || strings.Contains(req.CertName, "/") {
+		return nil, fmt.Errorf("bad --cert-name %q: use letters, digits and . _ - only", req.CertName)
+	}
+	if req.DirectoryURL, err = serverURL(f.server); err != nil {
+		return nil, err
+	}
+	if req.KeyType, err = core.ParseKeyType(f.keyType); err != nil {
+		return nil, err
+	}
+	if req.Wait, err = core.ParseWait(f.wait); err != nil {
+		return nil, err
+	}
+	if f.propagationTimeout <= 0 {
+		return nil, errors.New("--propagation-timeout must be positive")
+	}
+	if f.nsPort <= 0 || f.nsPort > 65535 {
+		return nil, fmt.Errorf("bad nameserver port %d", f.nsPort)
+	}
+	if f.email != "" && !strings.Contains(f.email, "@") {
+		return nil, fmt.Errorf("bad --email %q", f.email)
+	}
+	if req.EAB, err = eabFrom(e, f); err != nil {
+		return nil, err
+	}
+	if req.Resolvers, err = resolvers(f.resolvers); err != nil {
+		return nil, err
+	}
+	if len(req.Resolvers) == 0 {
+		if req.Resolvers, err = dns01.SystemResolvers("/etc/resolv.conf"); err != nil {
+			return nil, fmt.Errorf("no --dns-resolver given and /etc/resolv.conf unusable: %w", err)
+		}
+	}
+	if req.ChallengeAliases, err = domainMap("--challenge-alias", f.aliases); err != nil {
+		return nil, err
+	}
+	if req.Zones, err = domainMap("--zone", f.zones); err != nil {
+		return nil, err
+	}
+	bundle := f.caBundle
+	if bundle == "" {
+		bundle = e.getenv("ZONECERT_CA_BUNDLE")
+	}
+	client, err := httpClient(bundle)
+	if err != nil {
+		return nil, err
+	}
+	path := f.path
+	if path == "" {
+		if path, err = defaultStatePath(e); err != nil {
+			return nil, err
+		}
+	}
+	pcfg, err := pluginConfig(e, f)
+	if err != nil {
+		return nil, err
+	}
+	return &obtainPlan{req: req, path: path, http: client, pluginCfg: pcfg}, nil
+}
+
+func serverURL(s string) (string, error) {
+	if u, ok := knownServers[strings.ToLower(s)]; ok {
+		return u, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("bad --server %q: want an https:// directory URL or letsencrypt / letsencrypt-staging", s)
+	}
+	return s, nil
+}
+
+func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
+	hmac := f.eabHMAC
+	if hmac == "" {
+		hmac = e.getenv("ZONECERT_EAB_HMAC")
+	}
+	switch {
+	case f.eabKID == "" && hmac == "":
+		return nil, nil
+	case f.eabKID == "":
+		return nil, errors.New("an EAB MAC key needs --eab-kid")
+	case hmac == "":
+		return nil, errors.New("--eab-kid needs the MAC key in ZONECERT_EAB_HMAC (or --eab-hmac)")
+	}
+	key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(hmac, "="))
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("the EAB MAC key is not base64url")
+	}
+	return &core.EAB{KID: f.eabKID, HMAC: key}, nil
+}
+
+func resolvers(in []string) ([]string, error) {
+	var out []string
+	for _, r := range in {
+		host, port, err := net.SplitHostPort(r)
+		if err != nil {
+			host, port = r, "53"
+		}
+		if net.ParseIP(host) == nil {
+			return nil, fmt.Errorf("bad --dns-resolver %q: want an IP address with an optional :port", r)
+		}
+		out = append(out, net.JoinHostPort(host, port))
+	}
+	return out, nil
+}
+
+func domainMap(flag string, pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("bad %s %q: want DOMAIN=NAME", flag, p)
+		}
+		nk, err := core.NormalizeDomains([]string{k})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		nv, err := core.NormalizeDomains([]string{strings.TrimSuffix(v, ".")})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		m[nk[0]] = nv[0]
+	}
+	return m, nil
+}
+
+func httpClient(bundle string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if bundle != "" {
+		pem, err := os.ReadFile(bundle)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA bundle: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", bundle)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
+	cfg := host.Config{Name: f.dns, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv}
+	for _, p := range f.pluginSHA256 {
+		name, hex, ok := strings.Cut(p, "=")
+		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {
+			return cfg, fmt.Errorf("bad --plugin-sha256 %q: want NAME=<64 hex digits>", p)
+		}
+		if name == f.dns {
+			cfg.SHA256 = strings.ToLower(hex)
+		}
+	}
+	if f.dnsConfig == "" {
+		return cfg, nil
+	}
+	settings, overlay, err := readSettingsFile(f.dnsConfig)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Settings = settings
+	if len(overlay) > 0 {
+		cfg.LookupEnv = func(k string) (string, bool) {
+			if v, ok := overlay[k]; ok {
+				return v, true
+			}
+			return e.lookupEnv(k)
+		}
+	}
+	return cfg, nil
+}
+
+// providerError classifies a failure to start or configure a plugin: an
+// unknown provider is a usage error, anything else a provider failure.
+func providerError(name string, err error) error {
+	if ce, ok := errors.AsType[*host.ConfigError](err); ok {
+		var b strings.Builder
+		for _, d := range ce.Diagnostics {
+			fmt.Fprintf(&b, "\n  %s: %s", d.Setting, d.Message)
+		}
+		return &core.Error{Kind: core.KindDNS, Err: fmt.Errorf("provider %s: %w%s", name, err, b.String())}
+	}
+	if errors.Is(err, host.ErrNotFound) {
+		return usageError{fmt.Errorf("unknown DNS provider %q: %w", name, err)}
+	}
+	return &core.Error{Kind: core.KindDNS, Err: fmt.Errorf("starting provider %s: %w", name, err)}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core"
+)
+
+// env is everything the process gives the CLI, injected so tests can run
+// commands in-process without touching the real environment.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	getuid         func() int
+}
+
+func (e env) getenv(k string) string {
+	v, _ := e.lookupEnv(k)
+	return v
+}
+
+func run(ctx context.Context, args []string, e env) error {
+	root := newRoot(e)
+	root.SetArgs(args)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	// Errors raised before a command runs (unknown command or flag, wrong
+	// arguments) are usage errors.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	err := root.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", errInterrupted, err)
+	case !started:
+		return usageError{err}
+	}
+	return err
+}
+
+func newRoot(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "zonecert",
+		Short: "Obtain TLS certificates with ACME DNS-01 through DNS provider plugins",
+		Long: `zonecert obtains TLS certificates from an ACME CA (Let's Encrypt by default)
+by proving control of DNS names with the DNS-01 challenge. It suits wildcard
+certificates and hosts behind firewalls: nothing needs to reach the host.
+DNS providers run as separate plugin processes (zonecert-dns-<name>).
+
+` + exitCodesHelp,
+		Version:       core.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e))
+	return root
+}
+
+// defaultStatePath is the state root: /var/lib/zonecert for root, else
+// $XDG_DATA_HOME/zonecert (~/.local/share/zonecert).
+func defaultStatePath(e env) (string, error) {
+	if p := e.getenv("ZONECERT_PATH"); p != "" {
+		return p, nil
+	}
+	if e.getuid() == 0 {
+		return "/var/lib/zonecert", nil
+	}
+	if d := e.getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "zonecert"), nil
+	}
+	home := e.getenv("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return "", errors.New("cannot find a state directory: set --path or HOME")
+		}
+		home = h
+	}
+	return filepath.Join(home, ".local", "share", "zonecert"), nil
+}

@@ -1,0 +1,139 @@
+package core
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"time"
+
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/storage"
+)
+
+// accountRecord is account.json: what zonecert remembers of an account
+// besides its key (key.pem beside it).
+type accountRecord struct {
+	URL       string    `json:"url"`
+	Directory string    `json:"directory"`
+	Email     string    `json:"email,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// caKey is the storage segment of a CA: its directory host (and port).
+func caKey(directoryURL string) string {
+	u, err := url.Parse(directoryURL)
+	if err != nil || u.Host == "" {
+		return storage.SafeSegment(directoryURL)
+	}
+	return storage.SafeSegment(u.Host)
+}
+
+// account returns the stored account for this CA and email, checked with the
+// CA (RFC 8555 §7.3.1 onlyReturnExisting), or registers a new one and stores
+// it. An account the CA no longer knows (a test CA restarted, say) is
+// replaced.
+func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Directory, req Request) (acme.Account, error) {
+	ca := caKey(req.DirectoryURL)
+	prefix := "accounts/" + ca
+	ids, err := e.store.List(ctx, prefix)
+	if err != nil {
+		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
+	}
+	for _, id := range ids {
+		rec, key, err := e.loadAccount(ctx, prefix+"/"+id)
+		if err != nil {
+			e.log.Warn("skipping unreadable account", "account", id, "error", err)
+			continue
+		}
+		if rec.Email != req.Email {
+			continue
+		}
+		acct, err := client.FindAccount(ctx, key)
+		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
+			e.log.Info("stored account unknown to the CA; registering a new one", "account", rec.URL)
+			continue
+		}
+		if err != nil {
+			return acme.Account{}, caErr("looking up account", err)
+		}
+		if acct.Status != "" && acct.Status != acme.StatusValid {
+			continue
+		}
+		e.observe("", StageAccount, "reusing "+acct.URL, nil)
+		return acct, nil
+	}
+
+	if dir.Meta.TermsOfService != "" && !req.AgreeTOS {
+		return acme.Account{}, kindErr(KindInput,
+			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
+	}
+	if dir.Meta.ExternalAccountRequired && req.EAB == nil {
+		return acme.Account{}, kindErr(KindInput, "this CA requires External Account Binding: pass --eab-kid and the MAC key")
+	}
+	key, err := generateKey(KeyEC256)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	nar := acme.NewAccountRequest{TermsOfServiceAgreed: req.AgreeTOS}
+	if req.Email != "" {
+		nar.Contact = []string{"mailto:" + req.Email}
+	}
+	if req.EAB != nil {
+		nar.ExternalAccountBinding = &acme.ExternalAccountBinding{KeyID: req.EAB.KID, HMACKey: req.EAB.HMAC}
+	}
+	acct, err := client.NewAccount(ctx, key, nar)
+	if err != nil {
+		return acme.Account{}, caErr("registering account", err)
+	}
+	id := storage.SafeSegment(path.Base(acct.URL))
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return acme.Account{}, err
+	}
+	rec, err := json.MarshalIndent(accountRecord{URL: acct.URL, Directory: req.DirectoryURL, Email: req.Email, Created: e.now().UTC()}, "", "  ")
+	if err != nil {
+		return acme.Account{}, err
+	}
+	// The key first: an account.json without its key would be useless.
+	if err := e.store.Put(ctx, prefix+"/"+id+"/key.pem", keyPEM, true); err != nil {
+		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing account key: %w", err)}
+	}
+	if err := e.store.Put(ctx, prefix+"/"+id+"/account.json", append(rec, '\n'), true); err != nil {
+		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing account: %w", err)}
+	}
+	e.observe("", StageAccount, "registered "+acct.URL, nil)
+	return acct, nil
+}
+
+func (e *Engine) loadAccount(ctx context.Context, prefix string) (accountRecord, crypto.Signer, error) {
+	var rec accountRecord
+	b, err := e.store.Get(ctx, prefix+"/account.json")
+	if err != nil {
+		return rec, nil, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, nil, fmt.Errorf("parsing account.json: %w", err)
+	}
+	kb, err := e.store.Get(ctx, prefix+"/key.pem")
+	if err != nil {
+		return rec, nil, err
+	}
+	key, err := decodeKey(kb)
+	if err != nil {
+		return rec, nil, err
+	}
+	return rec, key, nil
+}
+
+// caErr wraps an ACME failure as KindCA, or KindInput when the CA said the
+// request itself was bad in a way the user controls.
+func caErr(what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return &Error{Kind: KindCA, Err: fmt.Errorf("%s: %w", what, err)}
+}

@@ -1,0 +1,335 @@
+package dns01
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zonecert/zonecert/plugin"
+)
+
+// PublishError is a provider's refusal of one record.
+type PublishError struct {
+	Identifier string
+	FQDN       string
+	Zone       string
+	CNAMEs     []string // the CNAMEs that led from the challenge name to FQDN
+	Err        error    // a *plugin.Error where the provider gave a code
+}
+
+func (e *PublishError) Error() string {
+	var pe *plugin.Error
+	if errors.As(e.Err, &pe) && pe.Code == plugin.CodeZoneNotFound && len(e.CNAMEs) > 0 {
+		return fmt.Sprintf("publishing the challenge for %s: the provider cannot write zone %s, reached through the CNAME %s → %s "+
+			"(if that CNAME is not yours, for example a wildcard CNAME in a parent zone that also matches _acme-challenge, "+
+			"add an explicit record at %s or configure an alias): %v",
+			e.Identifier, e.Zone, strings.Join(e.CNAMEs, " → "), e.FQDN, e.CNAMEs[0], e.Err)
+	}
+	return fmt.Sprintf("publishing the challenge for %s at %s in zone %s: %v", e.Identifier, e.FQDN, e.Zone, e.Err)
+}
+
+func (e *PublishError) Unwrap() error { return e.Err }
+
+// Publish journals the batch's records, presents them with one Present
+// call per zone (all zones at once), lets a plugin.Syncer provider confirm
+// its own servers, then waits as Config.Wait says. The authoritative wait
+// ends by the propagation timeout or deadline (the authorizations' expiry;
+// zero means none), whichever is first.
+//
+// Call CleanUp afterwards whatever Publish returned, with a context that
+// outlives the caller's (context.WithoutCancel).
+func (s *Solver) Publish(ctx context.Context, b *Batch, deadline time.Time) error {
+	if b == nil || len(b.zones) == 0 {
+		return errors.New("publishing: empty batch (use Prepare)")
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(b.zones))
+	var wg sync.WaitGroup
+	for i, zb := range b.zones {
+		wg.Go(func() {
+			if errs[i] = s.presentZone(pctx, b, zb); errs[i] != nil {
+				cancel() // the order fails as a whole; stop the other zones
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	switch {
+	case s.cfg.Wait == WaitAuthoritative:
+		return s.waitAll(ctx, b, deadline)
+	case s.cfg.Wait > 0:
+		t := time.NewTimer(time.Duration(s.cfg.Wait))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting a fixed delay: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	for _, zb := range b.zones {
+		s.notify(ctx, b, zb, "", Progress{Stage: StagePropagated})
+	}
+	return nil
+}
+
+func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error {
+	now := time.Now()
+	for _, r := range zb.records {
+		e := journalEntry{FQDN: r.FQDN, Zone: r.Zone, Value: r.Value, TTL: r.TTL, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
+		if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
+			return fmt.Errorf("journaling %s before publishing: %w", r.FQDN, err)
+		}
+		zb.mu.Lock()
+		zb.present[r.ID] = true
+		zb.mu.Unlock()
+		s.mu.Lock()
+		s.inflight[r.ID] = true
+		s.mu.Unlock()
+	}
+	s.notify(ctx, b, zb, "", Progress{Stage: StagePublishing})
+	results, err := s.batched(ctx, s.provider.Present, slices.Clone(zb.records))
+	if err != nil {
+		return s.recordErrors(ctx, b, zb, nil, err)
+	}
+	byID := map[string]plugin.Result{}
+	for _, res := range results {
+		byID[res.ID] = res
+	}
+	failed := map[string]error{}
+	for i, r := range zb.records {
+		res, ok := byID[r.ID]
+		switch {
+		case !ok:
+			failed[r.ID] = errors.New("the provider returned no result for this record")
+		case res.Err != nil:
+			failed[r.ID] = res.Err
+		default:
+			zb.mu.Lock()
+			zb.records[i].State = res.State
+			zb.mu.Unlock()
+			if len(res.State) > 0 {
+				e := journalEntry{FQDN: r.FQDN, Zone: r.Zone, Value: r.Value, TTL: r.TTL, State: res.State,
+					Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
+				if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
+					return fmt.Errorf("journaling the cleanup state of %s: %w", r.FQDN, err)
+				}
+			}
+		}
+	}
+	if len(failed) > 0 {
+		s.forgetRefused(ctx, zb, failed)
+		return s.recordErrors(ctx, b, zb, failed, nil)
+	}
+	if syncer, ok := s.provider.(plugin.Syncer); ok {
+		s.notify(ctx, b, zb, "", Progress{Stage: StageSyncing})
+		zb.mu.Lock()
+		recs := slices.Clone(zb.records)
+		zb.mu.Unlock()
+		if err := syncer.WaitForSync(ctx, recs); err != nil {
+			return fmt.Errorf("waiting for the provider to sync zone %s: %w", zb.zone.Name, err)
+		}
+	}
+	return nil
+}
+
+// batched calls the provider once per zone, or once per Config.MaxBatch
+// records where the plugin declares a limit.
+func (s *Solver) batched(ctx context.Context, call func(context.Context, []plugin.Record) ([]plugin.Result, error), recs []plugin.Record) ([]plugin.Result, error) {
+	n := s.cfg.MaxBatch
+	if n <= 0 {
+		n = len(recs)
+	}
+	var out []plugin.Result
+	for chunk := range slices.Chunk(recs, n) {
+		res, err := call(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res...)
+	}
+	return out, nil
+}
+
+// forgetRefused unjournals records the provider refused because it does
+// not host their zone: nothing was created, and a cleanup would be refused
+// the same way on every later run.
+func (s *Solver) forgetRefused(ctx context.Context, zb *zoneBatch, failed map[string]error) {
+	for id, err := range failed {
+		var pe *plugin.Error
+		if !errors.As(err, &pe) || pe.Code != plugin.CodeZoneNotFound {
+			continue
+		}
+		if s.journal.Delete(ctx, id) != nil {
+			continue // CleanUp and Recover will try again
+		}
+		zb.mu.Lock()
+		delete(zb.present, id)
+		zb.mu.Unlock()
+		s.mu.Lock()
+		delete(s.inflight, id)
+		s.mu.Unlock()
+	}
+}
+
+// recordErrors turns a whole-call error (all) or per-record errors into
+// one PublishError per identifier, and reports them.
+func (s *Solver) recordErrors(ctx context.Context, b *Batch, zb *zoneBatch, failed map[string]error, all error) error {
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(zb.items)) {
+		err := all
+		if err == nil {
+			err = failed[id]
+		}
+		if err == nil {
+			continue
+		}
+		for _, i := range zb.items[id] {
+			it := b.Items[i]
+			pe := &PublishError{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, CNAMEs: it.CNAMEs, Err: err}
+			errs = append(errs, pe)
+			s.obs.DNSProgress(ctx, Progress{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, Stage: StageFailed, Err: pe})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Solver) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.CleanupTimeout)
+}
+
+// CleanUp removes every record of b that Publish journaled, with one
+// CleanUp call per zone, and deletes the journal entries of those the
+// provider removed. Entries it could not remove stay for Recover. Without
+// a deadline on ctx it applies Config.CleanupTimeout. Calling it twice is
+// harmless.
+func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
+	if b == nil {
+		return nil
+	}
+	ctx, cancel := s.cleanupContext(ctx)
+	defer cancel()
+	errs := make([]error, len(b.zones))
+	var wg sync.WaitGroup
+	for i, zb := range b.zones {
+		zb.mu.Lock()
+		var recs []plugin.Record
+		for _, r := range zb.records {
+			if zb.present[r.ID] {
+				recs = append(recs, r)
+			}
+		}
+		zb.mu.Unlock()
+		if len(recs) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			s.notify(ctx, b, zb, "", Progress{Stage: StageCleaningUp})
+			done, err := s.cleanUpRecords(ctx, recs)
+			zb.mu.Lock()
+			for _, id := range done {
+				delete(zb.present, id)
+			}
+			zb.mu.Unlock()
+			for _, id := range done {
+				s.notify(ctx, b, zb, id, Progress{Stage: StageCleanedUp})
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// cleanUpRecords calls the provider for one zone's records and unjournals
+// those it removed; it returns their IDs.
+func (s *Solver) cleanUpRecords(ctx context.Context, recs []plugin.Record) ([]string, error) {
+	zone := recs[0].Zone
+	results, err := s.batched(ctx, s.provider.CleanUp, recs)
+	if err != nil {
+		return nil, fmt.Errorf("cleaning up zone %s: %w", zone, err)
+	}
+	byID := map[string]plugin.Result{}
+	for _, r := range results {
+		byID[r.ID] = r
+	}
+	var done []string
+	var errs []error
+	for _, r := range recs {
+		res, ok := byID[r.ID]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("cleaning up %s in %s: the provider returned no result", r.FQDN, zone))
+		case res.Err != nil:
+			errs = append(errs, fmt.Errorf("cleaning up %s in %s: %w", r.FQDN, zone, res.Err))
+		default:
+			if err := s.journal.Delete(ctx, r.ID); err != nil {
+				errs = append(errs, fmt.Errorf("unjournaling %s: %w", r.FQDN, err))
+				continue
+			}
+			s.mu.Lock()
+			delete(s.inflight, r.ID)
+			s.mu.Unlock()
+			done = append(done, r.ID)
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// Recover cleans up records left in the journal by an earlier run that
+// crashed or could not finish its cleanup, one CleanUp call per zone, and
+// returns how many it removed. Records this Solver published and has not
+// cleaned up yet are left alone. Call it before the first Publish.
+func (s *Solver) Recover(ctx context.Context) (int, error) {
+	ctx, cancel := s.cleanupContext(ctx)
+	defer cancel()
+	entries, err := s.journal.List(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("recovering: %w", err)
+	}
+	byZone := map[string][]plugin.Record{}
+	for key, raw := range entries {
+		s.mu.Lock()
+		mine := s.inflight[key]
+		s.mu.Unlock()
+		if mine {
+			continue
+		}
+		var e journalEntry
+		if err := json.Unmarshal(raw, &e); err != nil || e.FQDN == "" || e.Zone == "" || e.Value == "" {
+			// Nothing can be cleaned from it; keeping it would fail every run.
+			s.log.LogAttrs(ctx, slog.LevelWarn, "dropping an unreadable journal entry", slog.String("key", key))
+			if err := s.journal.Delete(ctx, key); err != nil {
+				return 0, fmt.Errorf("recovering: %w", err)
+			}
+			continue
+		}
+		byZone[e.Zone] = append(byZone[e.Zone], plugin.Record{ID: key, FQDN: e.FQDN, Zone: e.Zone, Value: e.Value, TTL: e.TTL, State: e.State})
+	}
+	n := 0
+	var errs []error
+	for _, zone := range slices.Sorted(maps.Keys(byZone)) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "cleaning up records left by an earlier run", slog.String("zone", zone), slog.Int("records", len(byZone[zone])))
+		done, err := s.cleanUpRecords(ctx, byZone[zone])
+		n += len(done)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("recovering: %w", err)
+	}
+	return n, nil
+}

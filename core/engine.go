@@ -1,0 +1,283 @@
+package core
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/plugin"
+)
+
+// Timeouts of the engine's own steps; the caller's ctx can only shorten them.
+const (
+	validationTimeout = 5 * time.Minute  // the CA checking all challenges
+	finalizeTimeout   = 5 * time.Minute  // ready → valid, download included
+	cleanupTimeout    = 2 * time.Minute  // removing records, deactivating
+	lockLease         = 30 * time.Minute // bounds an order's hold on its name
+)
+
+// Config holds what the engine consumes. Storage and Provider are required.
+type Config struct {
+	// Storage keeps accounts, certificates and the cleanup journal.
+	Storage storage.Storage
+	// Provider publishes TXT records (a running plugin, usually).
+	Provider plugin.Provider
+	// HTTPClient talks to the CA; nil means a default client.
+	HTTPClient *http.Client
+	// Observer receives progress; nil ignores it.
+	Observer Observer
+	// Logger gets diagnostic records; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// AllowInsecureHTTP permits an http:// ACME directory (tests only).
+	AllowInsecureHTTP bool
+}
+
+// Engine runs certificate orders. It is safe for concurrent use; orders for
+// the same certificate name are serialized by a storage lock.
+type Engine struct {
+	store     storage.Storage
+	provider  plugin.Provider
+	http      *http.Client
+	obs       Observer
+	log       *slog.Logger
+	now       func() time.Time
+	allowHTTP bool
+}
+
+// New validates cfg and returns an Engine. It does no I/O.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Storage == nil || cfg.Provider == nil {
+		return nil, errors.New("core: storage and provider are required")
+	}
+	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
+		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
+	if e.obs == nil {
+		e.obs = ObserverFunc(func(Event) {})
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e, nil
+}
+
+func (e *Engine) observe(id string, st Stage, detail string, err error) {
+	e.obs.Observe(Event{Time: e.now(), Identifier: id, Stage: st, Detail: detail, Err: err})
+}
+
+// detached is a context for cleanup that outlives the caller's cancellation
+// (an interrupted run must still remove its records) but not forever.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
+// account, newOrder, DNS-01 for every pending authorization (one batch per
+// zone, one wait for all), validation, finalization with a fresh key, chain
+// download and atomic storage. Challenge records are removed and pending
+// authorizations deactivated on every path, with a detached context.
+//
+// Nothing is written before the CA has answered: bad names and an
+// unreachable CA leave the state directory untouched.
+func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
+	start := e.now()
+	req, err := e.checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	client, err := acme.New(acme.Options{
+		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+	})
+	if err != nil {
+		return nil, &Error{Kind: KindInput, Err: err}
+	}
+	dir, err := client.Directory(ctx)
+	if err != nil {
+		return nil, caErr("contacting the CA", err)
+	}
+	if req.Profile != "" && len(dir.Meta.Profiles) > 0 {
+		if _, ok := dir.Meta.Profiles[req.Profile]; !ok {
+			return nil, kindErr(KindInput, "the CA offers no profile %q (it offers %v)", req.Profile, profileNames(dir.Meta.Profiles))
+		}
+	}
+	solver, err := e.newSolver(req)
+	if err != nil {
+		return nil, &Error{Kind: KindInput, Err: err}
+	}
+
+	lock, err := e.store.Lock(ctx, "cert-"+req.CertName, lockLease)
+	if err != nil {
+		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", req.CertName, err)}
+	}
+	defer func() {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		_ = lock.Release(cctx)
+	}()
+	if n, err := solver.Recover(ctx); err != nil {
+		// Leftovers of an earlier crash are not this order's problem.
+		e.log.Warn("cleaning up records of an earlier run", "error", err)
+	} else if n > 0 {
+		e.log.Info("removed challenge records left by an earlier run", "records", n)
+	}
+
+	acct, err := e.account(ctx, client, dir, req)
+	if err != nil {
+		return nil, err
+	}
+	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
+		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
+	})
+	if err != nil {
+		return nil, caErr("creating order", err)
+	}
+	e.observe("", StageOrder, order.URL, nil)
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		if err := client.DeactivatePendingAuthorizations(cctx, acct, order); err != nil {
+			e.log.Warn("deactivating pending authorizations", "error", err)
+		}
+	}()
+
+	if err := e.authorize(ctx, client, acct, order, solver); err != nil {
+		return nil, err
+	}
+	key, chain, err := e.finalize(ctx, client, acct, order, req)
+	if err != nil {
+		return nil, err
+	}
+	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	leaf := chain.Leaf()
+	e.observe("", StageStored, files.FullChain, nil)
+	return &Result{
+		CertName: req.CertName, Domains: req.Domains, Files: files,
+		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
+		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
+		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
+	}, nil
+}
+
+// checkRequest validates req and fills defaults. Errors are KindInput.
+func (e *Engine) checkRequest(req Request) (Request, error) {
+	var err error
+	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
+		return req, err
+	}
+	if req.CertName == "" {
+		req.CertName = DefaultCertName(req.Domains)
+	}
+	if storage.ValidateKey("live/"+req.CertName) != nil || len(storage.SafeSegment(req.CertName)) != len(req.CertName) {
+		return req, kindErr(KindInput, "bad certificate name %q", req.CertName)
+	}
+	if req.KeyType == "" {
+		req.KeyType = KeyEC256
+	}
+	if _, err := ParseKeyType(string(req.KeyType)); err != nil {
+		return req, &Error{Kind: KindInput, Err: err}
+	}
+	if req.DirectoryURL == "" {
+		return req, kindErr(KindInput, "no ACME directory URL")
+	}
+	if len(req.Resolvers) == 0 {
+		return req, kindErr(KindInput, "no DNS resolvers configured")
+	}
+	return req, nil
+}
+
+func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
+	wait := dns01.WaitAuthoritative
+	switch req.Wait.Kind {
+	case WaitNone:
+		wait = dns01.WaitNone
+	case WaitFixed:
+		wait = dns01.WaitFixed(req.Wait.Fixed)
+	}
+	aliases := map[string]string{}
+	for d, a := range req.ChallengeAliases {
+		aliases[trimWildcard(d)] = a
+	}
+	return dns01.NewSolver(dns01.Config{
+		Resolvers:          req.Resolvers,
+		NameserverPort:     req.NameserverPort,
+		PropagationTimeout: req.PropagationTimeout,
+		Wait:               wait,
+		Aliases:            aliases,
+		ZoneOverrides:      req.Zones,
+		Logger:             e.log,
+		Observer:           dnsObserver{e},
+	}, e.provider, storeJournal{e.store})
+}
+
+func trimWildcard(d string) string {
+	if len(d) > 2 && d[:2] == "*." {
+		return d[2:]
+	}
+	return d
+}
+
+func profileNames(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// finalize waits for the order to be ready, sends a CSR for a fresh key
+// (one key per certificate, never reused), waits for issuance and downloads
+// the chain the user prefers.
+func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, req Request) (crypto.Signer, acme.Certificate, error) {
+	ctx, cancel := context.WithTimeout(ctx, finalizeTimeout)
+	defer cancel()
+	order, err := client.PollOrder(ctx, acct, order.URL)
+	if err != nil {
+		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
+	}
+	e.observe("", StageFinalizing, "", nil)
+	key, err := generateKey(req.KeyType)
+	if err != nil {
+		return nil, acme.Certificate{}, err
+	}
+	csr, err := createCSR(key, req.Domains)
+	if err != nil {
+		return nil, acme.Certificate{}, err
+	}
+	order, err = client.FinalizeOrder(ctx, acct, order, csr)
+	if err != nil {
+		return nil, acme.Certificate{}, caErr("finalizing order", err)
+	}
+	chains, err := client.GetCertificateChains(ctx, acct, order.Certificate)
+	if err != nil {
+		return nil, acme.Certificate{}, caErr("downloading certificate", err)
+	}
+	chain, matched := acme.PreferredChain(chains, req.PreferredChain)
+	if req.PreferredChain != "" && !matched {
+		e.log.Warn("no chain from the preferred issuer; using the default", "preferred", req.PreferredChain)
+	}
+	if err := checkLeaf(chain, key, req.Domains); err != nil {
+		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}
+	}
+	e.observe("", StageIssued, chain.IssuerCN(), nil)
+	return key, chain, nil
+}

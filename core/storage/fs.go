@@ -1,0 +1,366 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FS is the filesystem backend. A key maps to the file <Root>/<key>.
+//
+// Durability: every Put writes a temp file in the destination directory,
+// fsyncs it, renames it over the key and fsyncs the directory. Directories
+// are 0700, private values 0600.
+//
+// Atomic sets (PutSet) use versioned directories, the layout certbot users
+// know: the files of set "live/<name>" are written into a new directory
+// archive/<name>/<N>/, fsynced, and only then is the symlink live/<name>
+// re-pointed at it with a rename, which is atomic. A crash before the rename
+// leaves the old set in place and an orphan archive directory; a crash after
+// it leaves the complete new set. Older versions stay under archive/ as
+// history. (The alternative, renaming each file after all temp files are
+// fsynced, leaves a window in which cert.pem and privkey.pem disagree.)
+//
+// Locks are flock(2) locks on <Root>/locks/<name>.lock: the kernel releases
+// them when the process dies, so the lease is not needed and ignored.
+type FS struct {
+	Root string
+
+	// beforeSwap, when set (tests), runs after a set's files are durable and
+	// before the symlink swap; an error aborts the swap like a crash would.
+	beforeSwap func() error
+}
+
+var _ Storage = (*FS)(nil)
+
+// NewFS returns an FS rooted at root. Nothing is created until the first
+// write, so a run that fails early leaves no trace on disk.
+func NewFS(root string) (*FS, error) {
+	if root == "" {
+		return nil, errors.New("storage: empty root path")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("storage root: %w", err)
+	}
+	return &FS{Root: abs}, nil
+}
+
+func (s *FS) path(key string) (string, error) {
+	if err := ValidateKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.Root, filepath.FromSlash(key)), nil
+}
+
+// Get reads the value at key.
+func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return b, err
+}
+
+// Put writes value at key atomically and durably.
+func (s *FS) Put(ctx context.Context, key string, value []byte, private bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := s.mkdirs(filepath.Dir(p)); err != nil {
+		return err
+	}
+	return writeAtomic(p, value, fileMode(private))
+}
+
+// Delete removes key; an absent key is not an error. Empty parent
+// directories are left in place.
+func (s *FS) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("deleting %s: %w", key, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// List returns the sorted names of the immediate children of prefix
+// (files and directories, temp files excluded). An absent prefix lists
+// nothing.
+func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dir := s.Root
+	if prefix = strings.Trim(prefix, "/"); prefix != "" {
+		p, err := s.path(prefix)
+		if err != nil {
+			return nil, err
+		}
+		dir = p
+	}
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", prefix, err)
+	}
+	var names []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// PutSet atomically replaces the set of files at key (see FS). key must have
+// at least two segments, e.g. "live/example.com"; its versions are kept under
+// archive/<key without its first segment>/<N>.
+func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	link, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	first, rest, ok := strings.Cut(key, "/")
+	if !ok || first == "archive" {
+		return fmt.Errorf("%w %q: a set needs a key like live/<name>", ErrInvalidKey, key)
+	}
+	if len(files) == 0 {
+		return errors.New("storage: empty set")
+	}
+	for name := range files {
+		if err := validSegment(name); err != nil {
+			return fmt.Errorf("%w: set member %q: %v", ErrInvalidKey, name, err)
+		}
+	}
+	archive := filepath.Join(s.Root, "archive", filepath.FromSlash(rest))
+	if err := s.mkdirs(archive); err != nil {
+		return err
+	}
+	if err := s.mkdirs(filepath.Dir(link)); err != nil {
+		return err
+	}
+	// Write the new version into a hidden temp directory, then rename it to
+	// its final versioned name, so archive/<name>/<N> is always complete.
+	tmp, err := os.MkdirTemp(archive, ".new-")
+	if err != nil {
+		return fmt.Errorf("creating version directory: %w", err)
+	}
+	defer os.RemoveAll(tmp) // no-op once renamed
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		return err
+	}
+	for name, f := range files {
+		if err := writeFileSync(filepath.Join(tmp, name), f.Data, fileMode(f.Private)); err != nil {
+			return fmt.Errorf("writing %s/%s: %w", key, name, err)
+		}
+	}
+	if err := syncDir(tmp); err != nil {
+		return err
+	}
+	version, err := nextVersion(archive)
+	if err != nil {
+		return err
+	}
+	final := filepath.Join(archive, strconv.Itoa(version))
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("publishing version: %w", err)
+	}
+	if err := syncDir(archive); err != nil {
+		return err
+	}
+	if s.beforeSwap != nil {
+		if err := s.beforeSwap(); err != nil {
+			return err
+		}
+	}
+	target, err := filepath.Rel(filepath.Dir(link), final)
+	if err != nil {
+		return err
+	}
+	tmpLink := filepath.Join(filepath.Dir(link), "."+filepath.Base(link)+".swap-"+strconv.Itoa(os.Getpid()))
+	_ = os.Remove(tmpLink)
+	if err := os.Symlink(target, tmpLink); err != nil {
+		return fmt.Errorf("creating link: %w", err)
+	}
+	if err := os.Rename(tmpLink, link); err != nil {
+		_ = os.Remove(tmpLink)
+		return fmt.Errorf("switching %s to version %d: %w", key, version, err)
+	}
+	return syncDir(filepath.Dir(link))
+}
+
+// nextVersion returns one more than the highest numbered version in dir.
+func nextVersion(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	highest := 0
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil && n > highest {
+			highest = n
+		}
+	}
+	return highest + 1, nil
+}
+
+// mkdirs creates dir and any missing parents with mode 0700.
+func (s *FS) mkdirs(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return nil
+}
+
+func fileMode(private bool) os.FileMode {
+	if private {
+		return 0o600
+	}
+	return 0o644
+}
+
+// writeAtomic writes data to a temp file beside path, fsyncs it, renames it
+// over path and fsyncs the directory.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("creating temp file: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming %s: %w", path, err)
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+func writeFileSync(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil { // umask may have narrowed it
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Lock takes the flock(2) lock <Root>/locks/<name>.lock, polling until it is
+// free or ctx ends. The lease is ignored (see FS).
+func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, error) {
+	if err := validSegment(name); err != nil {
+		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
+	}
+	dir := filepath.Join(s.Root, "locks")
+	if err := s.mkdirs(dir); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	delay := 20 * time.Millisecond
+	for {
+		held, err := tryFlock(f)
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("locking %s: %w", name, err)
+		}
+		if held {
+			return &fsLock{f: f}, nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			_ = f.Close()
+			return nil, fmt.Errorf("waiting for lock %s: %w", name, context.Cause(ctx))
+		case <-t.C:
+		}
+		delay = min(delay*2, 500*time.Millisecond)
+	}
+}
+
+type fsLock struct{ f *os.File }
+
+func (l *fsLock) Release(context.Context) error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close() // closing the descriptor drops the flock
+	l.f = nil
+	return err
+}

@@ -1,0 +1,114 @@
+// Package storage is zonecert's state store: accounts, certificates and the
+// cleanup journal. [Storage] is the contract; [FS] is the embedded
+// filesystem backend. The interface is shaped so a shared backend (etcd, for
+// fleets of daemons) can implement it later: flat slash-separated keys, an
+// atomic multi-key set, and a lock with a lease.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrInvalidKey: the key is malformed (empty segment, "..", bad byte).
+	ErrInvalidKey = errors.New("storage: invalid key")
+)
+
+// File is one member of an atomic set written by [Storage.PutSet].
+type File struct {
+	Data []byte
+	// Private marks secret material (private keys): written 0600 by FS.
+	// Other files are 0644, but always inside 0700 directories.
+	Private bool
+}
+
+// Storage is a small key/value store with an atomic multi-key write and a
+// named lock.
+//
+// Keys are slash-separated paths of one or more segments; each segment is
+// made of letters, digits and "._-+=@" and does not start with a dot.
+//
+// Contract:
+//   - Put is atomic: a reader sees the old value or the new one, never a mix,
+//     and a crash at any point leaves one of the two.
+//   - PutSet replaces every file under key at once: readers of key+"/"+name
+//     see the complete old set or the complete new set. A new certificate
+//     never replaces a good one until all of its files are durable.
+//   - Get and Delete return an error wrapping ErrNotFound for absent keys
+//     (Delete of an absent key is not an error: it returns nil).
+//   - List returns the names of the immediate children of prefix, sorted.
+//   - Lock blocks until the named lock is held or ctx ends. The lease bounds
+//     how long a holder that vanished keeps it; backends that release locks
+//     when the process dies (FS) may ignore it.
+//   - Every method is safe for concurrent use.
+type Storage interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, value []byte, private bool) error
+	PutSet(ctx context.Context, key string, files map[string]File) error
+	List(ctx context.Context, prefix string) ([]string, error)
+	Delete(ctx context.Context, key string) error
+	Lock(ctx context.Context, name string, lease time.Duration) (Lock, error)
+}
+
+// Lock is a held lock; Release it when done (releasing twice is harmless).
+type Lock interface {
+	Release(ctx context.Context) error
+}
+
+// ValidateKey reports whether key is a well-formed storage key.
+func ValidateKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		if err := validSegment(seg); err != nil {
+			return fmt.Errorf("%w %q: %v", ErrInvalidKey, key, err)
+		}
+	}
+	return nil
+}
+
+func validSegment(seg string) error {
+	if seg == "" {
+		return errors.New("empty segment")
+	}
+	if seg[0] == '.' {
+		return errors.New("segment starts with a dot")
+	}
+	for i := 0; i < len(seg); i++ {
+		if !allowed(seg[i]) {
+			return fmt.Errorf("byte %q not allowed", seg[i])
+		}
+	}
+	return nil
+}
+
+func allowed(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("._-+=@", c) >= 0
+}
+
+// SafeSegment maps an arbitrary string (a CA host with a port, an account
+// URL) to a valid key segment, replacing anything not allowed with '_'.
+func SafeSegment(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !allowed(c) {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	if b[0] == '.' {
+		b[0] = '_'
+	}
+	return string(b)
+}

@@ -1,0 +1,169 @@
+// Package conformance is the public test kit every zonecert DNS provider
+// plugin runs, built in or third party. It drives a provider, in process or
+// as a built plugin binary, against the zone's real authoritative
+// nameservers and checks the semantics written on [plugin.Provider]:
+//
+//   - after Present, every given nameserver serves the value;
+//   - Present appends: two values at one name coexist (wildcard plus apex);
+//   - CleanUp removes exactly the value given and leaves the others;
+//   - both are idempotent: Present twice leaves one copy, CleanUp of an
+//     absent value succeeds;
+//   - concurrent calls on one instance, and batches spanning several names,
+//     all land and all clean;
+//   - cleanup works from a fresh instance (a new process for binaries) that
+//     only has the State Present returned, or no State at all;
+//   - a cancelled or expired context makes a call return promptly with an
+//     error;
+//   - results match record IDs one to one;
+//   - a zone the provider does not host, or a name outside the record's
+//     zone, gives a per-record [plugin.CodeZoneNotFound] error (or a call
+//     error), never success.
+//
+// Use it from a test:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.Run(t, conformance.Config{
+//			Target:      conformance.InProcess("mydns", newProvider),
+//			Zone:        "example.test.",
+//			Nameservers: []string{"127.0.0.1:5353"},
+//		})
+//	}
+//
+// Every check is a subtest named after it (TestConformance/mydns/two-values-coexist)
+// and asserts real outcomes at the nameservers. Records the kit created are
+// swept when the test ends, through a fresh instance.
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin"
+)
+
+// Target is the provider under test.
+type Target struct {
+	// Name labels the subtests.
+	Name string
+	// Open starts a FRESH provider instance each call (a new process for
+	// binaries), so the kit can check cleanup from persisted state by an
+	// instance that never saw Present. The kit closes each instance it
+	// opens.
+	Open func(ctx context.Context) (plugin.Provider, io.Closer, error)
+}
+
+// InProcess is a Target whose instances are built by open. If a provider
+// also implements io.Closer, the kit closes it when done with it.
+func InProcess(name string, open func(ctx context.Context) (plugin.Provider, error)) Target {
+	return Target{Name: name, Open: func(ctx context.Context) (plugin.Provider, io.Closer, error) {
+		p, err := open(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c, ok := p.(io.Closer); ok {
+			return p, c, nil
+		}
+		return p, nopCloser{}, nil
+	}}
+}
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// Config says what to test and where to look.
+type Config struct {
+	Target Target
+	// Zone is a zone the provider can write, e.g. "example.test.". The kit
+	// only creates names below a random label under it (see Prefix).
+	Zone string
+	// Nameservers are host:port addresses of the zone's authoritative
+	// servers. The kit queries each directly and non-recursively (UDP,
+	// falling back to TCP on truncation), as a CA does.
+	Nameservers []string
+	// Timeout bounds each wait for visibility or removal and each provider
+	// call; 0 means 30s.
+	Timeout time.Duration
+	// PollInterval is the time between rounds of queries while waiting;
+	// 0 means 100ms.
+	PollInterval time.Duration
+	// TTL of the records presented; 0 means 60.
+	TTL uint32
+	// Prefix is the label under Zone that holds every name the kit
+	// creates, so parallel runs do not collide; empty means a random
+	// "zc-conformance-<hex>".
+	Prefix string
+	// Concurrency is how many goroutines call one instance at once in the
+	// concurrent check; 0 means 4.
+	Concurrency int
+	// Serial runs the checks one after another instead of in parallel,
+	// for providers whose API rate limits are tight.
+	Serial bool
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Target.Open == nil {
+		return c, errors.New("conformance: Config.Target.Open is nil")
+	}
+	if c.Target.Name == "" {
+		c.Target.Name = "provider"
+	}
+	if c.Zone == "" {
+		return c, errors.New("conformance: Config.Zone is empty")
+	}
+	if _, ok := dns.IsDomainName(c.Zone); !ok {
+		return c, errors.New("conformance: Config.Zone is not a domain name: " + c.Zone)
+	}
+	c.Zone = dns.CanonicalName(c.Zone)
+	if len(c.Nameservers) == 0 {
+		return c, errors.New("conformance: Config.Nameservers is empty")
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 100 * time.Millisecond
+	}
+	if c.TTL == 0 {
+		c.TTL = 60
+	}
+	if c.Prefix == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.Prefix = "zc-conformance-" + hex.EncodeToString(b[:])
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 4
+	}
+	return c, nil
+}
+
+// Run runs every check as a subtest of t, grouped under cfg.Target.Name,
+// and returns when all have finished and the records they created have been
+// swept. A bad Config fails t at once.
+func Run(t *testing.T, cfg Config) {
+	t.Helper()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run(cfg.Target.Name, func(t *testing.T) {
+		h := &harness{cfg: cfg}
+		t.Cleanup(func() { h.sweep(t) })
+		for _, c := range checks() {
+			t.Run(c.name, func(t *testing.T) {
+				if !cfg.Serial {
+					t.Parallel()
+				}
+				c.run(t, h)
+			})
+		}
+	})
+}

@@ -1,0 +1,205 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin"
+)
+
+// harness is the state shared by the checks of one Run: the config and a
+// ledger of every record presented, so the final sweep can remove them.
+type harness struct {
+	cfg Config
+
+	mu     sync.Mutex
+	ledger map[[2]string]plugin.Record // (fqdn, value) → record with the latest State
+}
+
+// name returns an absolute name below the run's prefix.
+func (h *harness) name(label string) string {
+	return "_acme-challenge." + label + "." + h.cfg.Prefix + "." + h.cfg.Zone
+}
+
+// value returns a fresh value shaped like a DNS-01 key authorization
+// digest (43 base64url characters, RFC 8555 §8.4).
+func (h *harness) value() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (h *harness) rec(id, fqdn, value string) plugin.Record {
+	return plugin.Record{ID: id, FQDN: fqdn, Zone: h.cfg.Zone, Value: value, TTL: h.cfg.TTL}
+}
+
+// open starts a fresh instance closed when t ends.
+func (h *harness) open(t *testing.T) plugin.Provider {
+	t.Helper()
+	p, _ := h.openClosable(t)
+	return p
+}
+
+// openClosable starts a fresh instance and also returns a function that
+// closes it early (idempotent; it is closed when t ends otherwise).
+func (h *harness) openClosable(t *testing.T) (plugin.Provider, func()) {
+	t.Helper()
+	// The instance lives for the whole test, so it gets the test's context
+	// rather than one cancelled when Open returns.
+	p, c, err := h.cfg.Target.Open(t.Context())
+	if err != nil {
+		t.Fatalf("opening %s: %v", h.cfg.Target.Name, err)
+	}
+	var once sync.Once
+	closeFn := func() {
+		once.Do(func() {
+			if err := c.Close(); err != nil {
+				t.Errorf("closing %s: %v", h.cfg.Target.Name, err)
+			}
+		})
+	}
+	t.Cleanup(closeFn)
+	return p, closeFn
+}
+
+type callFunc func(context.Context, []plugin.Record) ([]plugin.Result, error)
+
+// call runs one Present or CleanUp under the kit's timeout and checks that
+// the results match the records' IDs one to one.
+func (h *harness) call(ctx context.Context, fn callFunc, recs []plugin.Record) (map[string]plugin.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	res, err := fn(ctx, recs)
+	if err != nil {
+		return nil, err
+	}
+	return matchResults(recs, res)
+}
+
+// errResults is a mismatch between records and results: a broken contract,
+// not a provider error.
+type errResults struct{ msg string }
+
+func (e *errResults) Error() string { return "results do not match record IDs: " + e.msg }
+
+func matchResults(recs []plugin.Record, res []plugin.Result) (map[string]plugin.Result, error) {
+	want := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		want[r.ID] = true
+	}
+	got := make(map[string]plugin.Result, len(res))
+	for _, r := range res {
+		if !want[r.ID] {
+			return nil, &errResults{fmt.Sprintf("result for unknown ID %q", r.ID)}
+		}
+		if _, dup := got[r.ID]; dup {
+			return nil, &errResults{fmt.Sprintf("two results for ID %q", r.ID)}
+		}
+		got[r.ID] = r
+	}
+	for _, r := range recs {
+		if _, ok := got[r.ID]; !ok {
+			return nil, &errResults{fmt.Sprintf("no result for ID %q (%d results for %d records)", r.ID, len(res), len(recs))}
+		}
+	}
+	return got, nil
+}
+
+// present calls Present and reports any failure (call error, mismatched
+// results, per-record error) on t without stopping it, so it is safe from
+// any goroutine. The records go to the ledger first, so even a failed or
+// half-done call is swept.
+func (h *harness) present(t *testing.T, p plugin.Provider, recs ...plugin.Record) (map[string]plugin.Result, bool) {
+	t.Helper()
+	h.remember(recs, nil)
+	res, err := h.call(t.Context(), p.Present, recs)
+	if err != nil {
+		t.Errorf("Present(%s): %v", describe(recs), err)
+		return nil, false
+	}
+	h.remember(recs, res)
+	return res, recordErrors(t, "Present", recs, res)
+}
+
+// mustPresent is present that stops the test on failure (test goroutine only).
+func (h *harness) mustPresent(t *testing.T, p plugin.Provider, recs ...plugin.Record) map[string]plugin.Result {
+	t.Helper()
+	res, ok := h.present(t, p, recs...)
+	if !ok {
+		t.FailNow()
+	}
+	return res
+}
+
+// cleanUp calls CleanUp and reports any failure on t without stopping it.
+func (h *harness) cleanUp(t *testing.T, p plugin.Provider, recs ...plugin.Record) bool {
+	t.Helper()
+	res, err := h.call(t.Context(), p.CleanUp, recs)
+	if err != nil {
+		t.Errorf("CleanUp(%s): %v", describe(recs), err)
+		return false
+	}
+	return recordErrors(t, "CleanUp", recs, res)
+}
+
+func recordErrors(t *testing.T, op string, recs []plugin.Record, res map[string]plugin.Result) bool {
+	t.Helper()
+	ok := true
+	for _, r := range recs {
+		if e := res[r.ID].Err; e != nil {
+			t.Errorf("%s: record %s (%s %q): %v", op, r.ID, r.FQDN, r.Value, e)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// withState returns recs with the State Present returned for each.
+func withState(res map[string]plugin.Result, recs ...plugin.Record) []plugin.Record {
+	out := make([]plugin.Record, len(recs))
+	for i, r := range recs {
+		r.State = res[r.ID].State
+		out[i] = r
+	}
+	return out
+}
+
+// remember records recs in the ledger, with their States when res is set.
+func (h *harness) remember(recs []plugin.Record, res map[string]plugin.Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ledger == nil {
+		h.ledger = make(map[[2]string]plugin.Record)
+	}
+	for _, r := range recs {
+		if !dns.IsSubDomain(h.cfg.Zone, r.FQDN) || r.Zone != h.cfg.Zone {
+			continue // never created in the zone under test; nothing to sweep there
+		}
+		k := [2]string{r.FQDN, r.Value}
+		old, seen := h.ledger[k]
+		if res != nil {
+			if st := res[r.ID].State; len(st) > 0 {
+				r.State = st
+			} else if seen {
+				r.State = old.State
+			}
+		} else if seen {
+			continue
+		}
+		h.ledger[k] = r
+	}
+}
+
+func describe(recs []plugin.Record) string {
+	if len(recs) == 1 {
+		return recs[0].FQDN
+	}
+	return strconv.Itoa(len(recs)) + " records"
+}

@@ -1,0 +1,432 @@
+// Package host discovers, verifies, starts and supervises DNS provider
+// plugin processes, and speaks to each as a [plugin.Provider].
+//
+// A plugin runs as its own process, started through hashicorp/go-plugin with
+// gRPC only, automatic mutual TLS and a fixed handshake cookie; the protocol
+// major version is negotiated (zonecert.provider.v1 today). The process gets
+// only the environment variables its metadata declares, plus PATH, HOME,
+// TMPDIR and proxy variables; settings and secrets travel in Configure over
+// the mTLS channel, never in arguments. On Linux the kernel kills a plugin
+// whose host dies (parent-death signal), and the SDK's watchdog does the same
+// everywhere.
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/internal/wire"
+)
+
+// ErrUnsupported is returned (wrapped) when a plugin lacks an optional
+// capability such as ListZones.
+var ErrUnsupported = errors.New("capability not supported by plugin")
+
+// ErrCrashed is returned (wrapped, with the plugin's name) when a plugin
+// process died or dropped its connection during a call.
+var ErrCrashed = errors.New("plugin process crashed")
+
+// ErrStdoutNoise is returned (wrapped) when a plugin prints to stdout
+// before the go-plugin handshake line, which the host cannot then read.
+var ErrStdoutNoise = errors.New("plugin wrote to stdout before the handshake")
+
+// DefaultCallTimeout bounds a call whose context has no deadline.
+const DefaultCallTimeout = 2 * time.Minute
+
+// startTimeout bounds the go-plugin handshake.
+const startTimeout = 20 * time.Second
+
+// Config says which plugin to run and how.
+type Config struct {
+	// Name is the provider name; the binary is zonecert-dns-<Name>.
+	Name string
+	// Path is an explicit binary path; it skips discovery.
+	Path string
+	// Dirs are configured plugin directories, searched first.
+	Dirs []string
+	// SHA256 optionally pins the binary (hex). A mismatch refuses to run it.
+	SHA256 string
+	// Settings by name, sent with Configure (over mTLS, never in args).
+	Settings map[string]string
+	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
+	// only source of environment variables; nil means an empty environment.
+	LookupEnv func(string) (string, bool)
+	// Logger receives the plugin's stderr as records tagged plugin=<Name>;
+	// nil discards.
+	Logger *slog.Logger
+	// CallTimeout bounds a call whose context has no deadline; 0 means
+	// DefaultCallTimeout.
+	CallTimeout time.Duration
+
+	// noPdeathsig turns off the kernel parent-death signal so tests can
+	// prove the SDK watchdog alone stops an orphan.
+	noPdeathsig bool
+}
+
+// ConfigError lists the settings a plugin rejected in Configure.
+type ConfigError struct {
+	Plugin      string
+	Diagnostics []plugin.Diagnostic
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "plugin %s: invalid settings:", e.Plugin)
+	for _, d := range e.Diagnostics {
+		fmt.Fprintf(&b, "\n  %s: %s", d.Setting, d.Message)
+	}
+	return b.String()
+}
+
+// Client is a running, configured plugin. It is safe for concurrent use. If
+// the process crashes, the failing call returns an error wrapping
+// ErrCrashed and the next call starts a fresh process, once per Client.
+type Client struct {
+	cfg  Config
+	path string
+	pin  []byte
+	env  []string
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	inst     *instance // nil after a crash, until restarted
+	meta     plugin.Metadata
+	restarts int
+	closed   bool
+}
+
+var (
+	_ plugin.Provider   = (*Client)(nil)
+	_ plugin.Syncer     = (*Client)(nil)
+	_ plugin.ZoneLister = (*Client)(nil)
+)
+
+// instance is one plugin process.
+type instance struct {
+	gp  *goplugin.Client
+	rpc *wire.Client
+}
+
+// Start finds (unless cfg.Path is set), verifies and runs the plugin, learns
+// its declared environment from `<bin> describe`, starts it with only that
+// environment, negotiates the protocol and sends Configure. Rejected
+// settings come back as a *ConfigError.
+func Start(ctx context.Context, cfg Config) (*Client, error) {
+	if err := validName(cfg.Name); err != nil {
+		return nil, err
+	}
+	if cfg.LookupEnv == nil {
+		cfg.LookupEnv = noEnv
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, path: cfg.Path, log: log.With("plugin", cfg.Name)}
+	if c.path == "" {
+		p, err := Find(cfg.Name, cfg.Dirs, cfg.LookupEnv)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+		}
+		c.path = p
+	}
+	if cfg.SHA256 != "" {
+		pin, err := parsePin(cfg.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+		}
+		if err := checkPin(c.path, pin); err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+		}
+		c.pin = pin
+	}
+	meta, err := describe(ctx, c.path, pluginEnv(nil, cfg.LookupEnv))
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	}
+	if meta.Name != cfg.Name {
+		return nil, fmt.Errorf("plugin %s: %s describes itself as %q", cfg.Name, c.path, meta.Name)
+	}
+	c.env = pluginEnv(&meta, cfg.LookupEnv)
+	inst, meta, err := c.launch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.inst, c.meta = inst, meta
+	return c, nil
+}
+
+// launch starts one process, configures it and reads its metadata.
+func (c *Client) launch(ctx context.Context) (*instance, plugin.Metadata, error) {
+	name := c.cfg.Name
+	cmd := exec.Command(c.path)
+	cmd.Env = append([]string(nil), c.env...)
+	cmd.SysProcAttr = sysProcAttr(!c.cfg.noPdeathsig)
+	var secure *goplugin.SecureConfig
+	if c.pin != nil {
+		secure = &goplugin.SecureConfig{Checksum: c.pin, Hash: sha256.New()}
+	}
+	timeout := startTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, max(time.Until(dl), time.Millisecond))
+	}
+	gp := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake(),
+		VersionedPlugins: wire.HostPlugins(),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		StartTimeout:     timeout,
+		Logger:           &hclogSlog{l: c.log, name: name},
+		Stderr:           io.Discard,
+	})
+	rpc, err := gp.Client()
+	if err != nil {
+		gp.Kill()
+		return nil, plugin.Metadata{}, startError(name, c.path, err)
+	}
+	raw, err := rpc.Dispense(wire.PluginName)
+	if err != nil {
+		gp.Kill()
+		return nil, plugin.Metadata{}, fmt.Errorf("plugin %s: dispensing provider: %w", name, err)
+	}
+	inst := &instance{gp: gp, rpc: raw.(*wire.Client)}
+	fail := func(err error) (*instance, plugin.Metadata, error) {
+		gp.Kill()
+		return nil, plugin.Metadata{}, err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	diags, err := inst.rpc.Configure(cctx, c.cfg.Settings)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s: configure: %w", name, err))
+	}
+	if len(diags) > 0 {
+		return fail(&ConfigError{Plugin: name, Diagnostics: diags})
+	}
+	meta, err := inst.rpc.Metadata(cctx)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s: metadata: %w", name, err))
+	}
+	if meta.ProtocolVersion != plugin.ProtocolVersion {
+		return fail(fmt.Errorf("plugin %s: reports protocol version %d on the v%d channel", name, meta.ProtocolVersion, plugin.ProtocolVersion))
+	}
+	return inst, meta, nil
+}
+
+// startError explains the common ways a launch fails.
+func startError(name, path string, err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
+		return fmt.Errorf("plugin %s: %w: %s changed since it was pinned; refusing to run it", name, ErrPinMismatch, path)
+	case strings.HasPrefix(msg, "Unrecognized remote plugin message: "):
+		// go-plugin appends a page of generic advice; the first line
+		// holds what the plugin printed.
+		line, _, _ := strings.Cut(strings.TrimPrefix(msg, "Unrecognized remote plugin message: "), "\n")
+		return fmt.Errorf("plugin %s: %w: %s printed %q (a plugin must log to stderr, never stdout)", name, ErrStdoutNoise, path, line)
+	case strings.Contains(msg, "Incompatible API version"), strings.Contains(msg, "incompatible"):
+		return fmt.Errorf("plugin %s: %s speaks no protocol version this zonecert knows: %w", name, path, err)
+	}
+	return fmt.Errorf("plugin %s: starting %s: %w", name, path, err)
+}
+
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.CallTimeout)
+}
+
+// current returns the live instance, restarting a crashed plugin once.
+func (c *Client) current(ctx context.Context) (*instance, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("plugin %s: client closed", c.cfg.Name)
+	}
+	if c.inst != nil {
+		return c.inst, nil
+	}
+	if c.restarts >= 1 {
+		return nil, fmt.Errorf("plugin %s: %w again after a restart; not restarting it twice", c.cfg.Name, ErrCrashed)
+	}
+	c.restarts++
+	c.log.LogAttrs(ctx, slog.LevelWarn, "restarting crashed plugin")
+	inst, meta, err := c.launch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("restarting crashed plugin: %w", err)
+	}
+	c.inst, c.meta = inst, meta
+	return inst, nil
+}
+
+// call runs fn against the live process with the per-call timeout and turns
+// a lost process into a named ErrCrashed.
+func (c *Client) call(ctx context.Context, op string, fn func(context.Context, *wire.Client) error) error {
+	inst, err := c.current(ctx)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	err = fn(cctx, inst.rpc)
+	if err == nil {
+		return nil
+	}
+	if status.Code(err) == codes.Unavailable || inst.gp.Exited() {
+		c.dropInstance(inst)
+		return fmt.Errorf("plugin %s: %s: %w: %w", c.cfg.Name, op, ErrCrashed, err)
+	}
+	return fmt.Errorf("plugin %s: %s: %w", c.cfg.Name, op, err)
+}
+
+// dropInstance forgets a dead instance (unless a concurrent call already
+// replaced it) so the next call restarts the plugin.
+func (c *Client) dropInstance(inst *instance) {
+	c.mu.Lock()
+	if c.inst == inst {
+		c.inst = nil
+	}
+	c.mu.Unlock()
+	inst.gp.Kill()
+}
+
+// Metadata returns what the plugin reported after Configure.
+func (c *Client) Metadata() plugin.Metadata {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.meta
+}
+
+// Present implements plugin.Provider. Batches larger than the plugin's
+// MaxBatch are split. Results come back in the order of recs, one per
+// record; a record the plugin did not answer for gets an error result.
+func (c *Client) Present(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
+	return c.batched(ctx, "present", recs, (*wire.Client).Present)
+}
+
+// CleanUp implements plugin.Provider, with Present's batching and ordering.
+func (c *Client) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
+	return c.batched(ctx, "clean up", recs, (*wire.Client).CleanUp)
+}
+
+func (c *Client) batched(ctx context.Context, op string, recs []plugin.Record,
+	fn func(*wire.Client, context.Context, []plugin.Record) ([]plugin.Result, error)) ([]plugin.Result, error) {
+	size := c.Metadata().Capabilities.MaxBatch
+	if size <= 0 {
+		size = len(recs)
+	}
+	out := make([]plugin.Result, 0, len(recs))
+	for start := 0; start < len(recs); start += size {
+		chunk := recs[start:min(start+size, len(recs))]
+		var res []plugin.Result
+		err := c.call(ctx, op, func(ctx context.Context, w *wire.Client) error {
+			var err error
+			res, err = fn(w, ctx, chunk)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, matchResults(chunk, res)...)
+	}
+	return out, nil
+}
+
+// matchResults orders results like recs and fills in any the plugin left
+// out, so callers can index results by record.
+func matchResults(recs []plugin.Record, res []plugin.Result) []plugin.Result {
+	byID := make(map[string]plugin.Result, len(res))
+	for _, r := range res {
+		if _, dup := byID[r.ID]; !dup {
+			byID[r.ID] = r
+		}
+	}
+	out := make([]plugin.Result, len(recs))
+	for i, rec := range recs {
+		r, ok := byID[rec.ID]
+		if !ok {
+			r = plugin.Result{ID: rec.ID, Err: plugin.Errorf(plugin.CodeOther, true, "plugin returned no result for record %q", rec.ID)}
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// WaitForSync implements plugin.Syncer; it returns nil at once when the
+// plugin lacks the capability.
+func (c *Client) WaitForSync(ctx context.Context, recs []plugin.Record) error {
+	if !c.Metadata().Capabilities.Sync {
+		return nil
+	}
+	err := c.call(ctx, "wait for sync", func(ctx context.Context, w *wire.Client) error {
+		return w.WaitForSync(ctx, recs)
+	})
+	if errors.Is(err, wire.ErrUnimplemented) {
+		return nil
+	}
+	return err
+}
+
+// ListZones implements plugin.ZoneLister. Without the capability it returns
+// an error wrapping ErrUnsupported.
+func (c *Client) ListZones(ctx context.Context) ([]string, error) {
+	if !c.Metadata().Capabilities.ListZones {
+		return nil, fmt.Errorf("plugin %s: list zones: %w", c.cfg.Name, ErrUnsupported)
+	}
+	var zones []string
+	err := c.call(ctx, "list zones", func(ctx context.Context, w *wire.Client) error {
+		var err error
+		zones, err = w.ListZones(ctx)
+		return err
+	})
+	if errors.Is(err, wire.ErrUnimplemented) {
+		return nil, fmt.Errorf("plugin %s: list zones: %w", c.cfg.Name, ErrUnsupported)
+	}
+	return zones, err
+}
+
+// Close stops the plugin process: a graceful shutdown, then a kill after
+// go-plugin's grace period.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	inst := c.inst
+	c.inst, c.closed = nil, true
+	c.mu.Unlock()
+	if inst != nil {
+		inst.gp.Kill()
+	}
+	return nil
+}
+
+// pid is the live process id, or 0 (tests).
+func (c *Client) pid() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inst == nil {
+		return 0
+	}
+	if rc := c.inst.gp.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}

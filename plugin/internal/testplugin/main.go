@@ -1,0 +1,128 @@
+// Command testplugin is a provider plugin for the host's tests. It stores
+// records as files under the "dir" setting (or nowhere when unset, to
+// measure the boundary alone) and misbehaves on request: a record value of
+// "crash" exits the process mid-call, "hang" blocks ignoring the deadline,
+// "fail" yields a per-record rate-limit error, "callfail" fails the whole
+// call with an auth error, "env:NAME" returns $NAME (or "<unset>") as state,
+// "log" writes a log line. $TESTPLUGIN_NOISE=1 prints to stdout before the
+// handshake.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zonecert/zonecert/plugin/sdk"
+)
+
+// Settings of the test plugin.
+type Settings struct {
+	Dir   string     `setting:"dir" env:"TESTPLUGIN_DIR" doc:"directory to keep records in; empty keeps none"`
+	Token sdk.Secret `setting:"token,secret" env:"TESTPLUGIN_TOKEN" doc:"credential; \"bad\" is rejected"`
+	Noise bool       `setting:"noise" env:"TESTPLUGIN_NOISE" doc:"print to stdout before the handshake"`
+	Basic bool       `setting:"basic" env:"TESTPLUGIN_BASIC" doc:"offer no optional capabilities"`
+	Zones string     `setting:"zones" default:"example.test." doc:"comma-separated zones to list"`
+	Count int        `setting:"count" default:"1" doc:"an int setting"`
+}
+
+type provider struct {
+	s   Settings
+	log *slog.Logger
+}
+
+type full struct{ *provider }
+
+func (f full) WaitForSync(ctx context.Context, recs []sdk.Record) error { return ctx.Err() }
+
+func (f full) ListZones(ctx context.Context) ([]string, error) {
+	return strings.Split(f.s.Zones, ","), nil
+}
+
+func (p *provider) path(r sdk.Record) string {
+	sum := sha256.Sum256([]byte(r.Value))
+	return filepath.Join(p.s.Dir, strings.TrimSuffix(r.FQDN, "."), hex.EncodeToString(sum[:8]))
+}
+
+func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
+	out := make([]sdk.Result, 0, len(recs))
+	for _, r := range recs {
+		res := sdk.Result{ID: r.ID, State: []byte("s-" + r.ID)}
+		switch {
+		case r.Value == "crash":
+			os.Exit(7)
+		case r.Value == "hang":
+			select {} // ignores the deadline on purpose
+		case r.Value == "callfail":
+			return nil, &sdk.Error{Code: sdk.CodeAuth, Retryable: false, Message: "token rejected"}
+		case r.Value == "fail":
+			res.Err = &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: "slow down"}
+		case r.Value == "log":
+			p.log.Info("presenting", "fqdn", r.FQDN)
+		case strings.HasPrefix(r.Value, "env:"):
+			v, ok := os.LookupEnv(strings.TrimPrefix(r.Value, "env:"))
+			if !ok {
+				v = "<unset>"
+			}
+			res.State = []byte(v)
+		}
+		if p.s.Dir != "" && res.Err == nil {
+			path := p.path(r)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, []byte(r.Value), 0o600); err != nil {
+				return nil, err
+			}
+			res.State = []byte(path)
+		}
+		out = append(out, res)
+	}
+	return out, ctx.Err()
+}
+
+func (p *provider) CleanUp(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
+	out := make([]sdk.Result, 0, len(recs))
+	for _, r := range recs {
+		res := sdk.Result{ID: r.ID}
+		if p.s.Dir != "" {
+			path := p.path(r)
+			if len(r.State) > 0 && string(r.State) != path {
+				res.Err = &sdk.Error{Code: sdk.CodeConflict, Message: "state does not match record"}
+			} else if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+		out = append(out, res)
+	}
+	return out, ctx.Err()
+}
+
+func main() {
+	if os.Getenv("TESTPLUGIN_NOISE") == "1" && len(os.Args) == 1 {
+		fmt.Println("hello from a chatty plugin")
+	}
+	sdk.Serve(sdk.Plugin[Settings]{
+		Name:        "testplug",
+		Version:     "0.0.1",
+		Description: "host test plugin",
+		PassEnv:     []string{"TESTPLUGIN_PASSED"},
+		New: func(ctx context.Context, s Settings, log *slog.Logger) (sdk.Provider, error) {
+			if s.Token.Reveal() == "bad" {
+				return nil, sdk.InvalidSetting("token", "rejected by the API")
+			}
+			p := &provider{s: s, log: log}
+			if s.Basic {
+				return p, nil
+			}
+			return full{p}, nil
+		},
+	})
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/plugin/conformance"
+	"github.com/zonecert/zonecert/plugin/host"
+	"github.com/zonecert/zonecert/plugin/sdk"
+)
+
+const zone = "exec.test."
+
+// Hook scripts that really update BIND with nsupdate. The TSIG key file
+// and server reach them through EXEC_ENV, never through argv.
+const (
+	legoHook = `set -eu
+case "$1" in
+present) op=add ;;
+cleanup) op=delete ;;
+*) echo "unknown action $1" >&2; exit 2 ;;
+esac
+printf 'server %s\nzone %s\nupdate %s %s 60 TXT "%s"\nsend\n' "$NSUPDATE_SERVER" "$NSUPDATE_ZONE" "$op" "$2" "$3" | nsupdate -k "$NSUPDATE_KEY"
+`
+	certbotAuth = `set -eu
+printf 'server %s\nzone %s\nupdate add _acme-challenge.%s. 60 TXT "%s"\nsend\n' "$NSUPDATE_SERVER" "$NSUPDATE_ZONE" "$CERTBOT_DOMAIN" "$CERTBOT_VALIDATION" | nsupdate -k "$NSUPDATE_KEY"
+echo "added $CERTBOT_DOMAIN"
+`
+	certbotCleanup = `set -eu
+test "$CERTBOT_AUTH_OUTPUT" = "" || test "$CERTBOT_AUTH_OUTPUT" = "added $CERTBOT_DOMAIN"
+printf 'server %s\nzone %s\nupdate delete _acme-challenge.%s. TXT "%s"\nsend\n' "$NSUPDATE_SERVER" "$NSUPDATE_ZONE" "$CERTBOT_DOMAIN" "$CERTBOT_VALIDATION" | nsupdate -k "$NSUPDATE_KEY"
+`
+)
+
+// startBIND runs a real BIND primary for the zone and writes its TSIG key
+// file (0600) for nsupdate.
+func startBIND(t *testing.T) (ns string, env string) {
+	t.Helper()
+	if _, err := exec.LookPath("nsupdate"); err != nil {
+		t.Fatalf("nsupdate is required (Debian package bind9-dnsutils): %v", err)
+	}
+	b := testenv.StartBIND(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: zone}}})
+	keyFile := filepath.Join(t.TempDir(), "tsig.key")
+	key := "key \"" + b.TSIGKey + "\" {\n\talgorithm " + strings.TrimSuffix(b.TSIGAlgorithm, ".") +
+		";\n\tsecret \"" + b.TSIGSecret + "\";\n};\n"
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ns = netip.AddrPortFrom(b.Primary, 53).String()
+	env = "NSUPDATE_KEY=" + keyFile + "\nNSUPDATE_SERVER=" + b.Primary.String() + "\nNSUPDATE_ZONE=" + zone
+	return ns, env
+}
+
+// TestConformance runs the kit twice against one real BIND: lego-style in
+// process, and certbot-style as the built binary behind the host.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	ns, env := startBIND(t)
+	t.Run("lego", func(t *testing.T) {
+		t.Parallel()
+		conformanceLego(t, ns, env)
+	})
+	t.Run("certbot-binary", func(t *testing.T) {
+		t.Parallel()
+		conformanceCertbotBinary(t, ns, env)
+	})
+}
+
+func conformanceLego(t *testing.T, ns, env string) {
+	hook := writeScript(t, t.TempDir(), "nsupdate-hook.sh", legoHook)
+	s := Settings{Path: hook, Timeout: 10 * time.Second, Zones: zone, Env: sdk.Secret(env)}
+	conformance.Run(t, conformance.Config{
+		Target: conformance.InProcess("exec-lego", func(ctx context.Context) (sdk.Provider, error) {
+			return newProvider(s, []string{"PATH=" + os.Getenv("PATH")}, nil)
+		}),
+		Zone:        zone,
+		Nameservers: []string{ns},
+		// A bound, not a wait: the sweep runs every leftover record through
+		// nsupdate one at a time, slow on a loaded machine under -race.
+		Timeout: time.Minute,
+	})
+}
+
+// conformanceCertbotBinary runs the built plugin through the host, as
+// zonecert does: settings arrive only through the declared environment.
+func conformanceCertbotBinary(t *testing.T, ns, env string) {
+	dir := t.TempDir()
+	hostEnv := map[string]string{
+		"PATH":              os.Getenv("PATH"),
+		"EXEC_AUTH_HOOK":    writeScript(t, dir, "auth.sh", certbotAuth),
+		"EXEC_CLEANUP_HOOK": writeScript(t, dir, "cleanup.sh", certbotCleanup),
+		"EXEC_TIMEOUT":      "10s",
+		"EXEC_ZONES":        zone,
+		"EXEC_ENV":          env,
+		"UNDECLARED_SECRET": "must-not-reach-the-plugin",
+	}
+	conformance.Run(t, conformance.Config{
+		Target: conformance.Binary(buildPlugin(t), host.Config{
+			Name: "exec",
+			LookupEnv: func(k string) (string, bool) {
+				v, ok := hostEnv[k]
+				return v, ok
+			},
+		}),
+		Zone:        zone,
+		Nameservers: []string{ns},
+		// A bound, not a wait: the sweep runs every leftover record through
+		// nsupdate one at a time, slow on a loaded machine under -race.
+		Timeout: time.Minute,
+	})
+}
+
+// buildPlugin returns $ZONECERT_BIN/zonecert-dns-exec when `make` built it,
+// else builds it into a temporary directory.
+func buildPlugin(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("ZONECERT_BIN"); dir != "" {
+		p := filepath.Join(dir, "zonecert-dns-exec")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	out := filepath.Join(t.TempDir(), "zonecert-dns-exec")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, ".")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, b)
+	}
+	return out
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin"
+)
+
+// tsigFudge is the permitted clock skew in seconds (RFC 8945 §10 recommends 300).
+const tsigFudge = 300
+
+// send makes one UPDATE for zone over TCP (RFC 2136 §2: the zone section
+// names the zone; the update section holds the RRs) and classifies the
+// outcome. remove turns each RR into "delete this RR from its RRset"
+// (class NONE, TTL 0, RFC 2136 §2.5.4); otherwise they are added (§2.5.1).
+func (p *provider) send(ctx context.Context, zone string, rrs []dns.RR, remove bool) *plugin.Error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
+	defer cancel()
+
+	m := new(dns.Msg)
+	m.SetUpdate(zone)
+	if remove {
+		m.Remove(rrs)
+	} else {
+		m.Insert(rrs)
+	}
+	c := &dns.Client{Net: "tcp", Timeout: p.cfg.timeout}
+	if p.cfg.key != "" {
+		c.TsigSecret = map[string]string{p.cfg.key: p.cfg.secret}
+		// The TSIG RR must come last, after every other change (RFC 8945 §5.1).
+		m.SetTsig(p.cfg.key, p.cfg.alg, tsigFudge, time.Now().Unix())
+	}
+
+	start := time.Now()
+	r, err := p.exchange(ctx, c, m)
+	perr := classify(zone, p.cfg, r, err)
+	attrs := []slog.Attr{
+		slog.String("zone", zone), slog.Bool("delete", remove), slog.Int("records", len(rrs)),
+		slog.String("server", p.cfg.server), slog.Duration("took", time.Since(start)),
+	}
+	if perr != nil {
+		attrs = append(attrs, slog.String("error", perr.Error()))
+	}
+	p.log.LogAttrs(ctx, slog.LevelDebug, "dynamic update", attrs...)
+	return perr
+}
+
+// exchange sends m and reads the reply. The connection is closed when ctx
+// ends, so a cancelled call returns at once rather than at its deadline.
+func (p *provider) exchange(ctx context.Context, c *dns.Client, m *dns.Msg) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, p.cfg.server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	return r, err
+}
+
+// classify maps the server's answer to a plugin error, nil for success.
+// With TSIG, a server that rejects the signature answers NOTAUTH and puts
+// the reason (BADSIG, BADKEY, BADTIME) in the TSIG RR's error field
+// (RFC 8945 §5.2); without it NOTAUTH means the server is not authoritative
+// for the zone (RFC 2136 §3.1.1).
+func classify(zone string, cfg config, r *dns.Msg, err error) *plugin.Error {
+	if r != nil {
+		if t := r.IsTsig(); t != nil && t.Error != dns.RcodeSuccess {
+			switch int(t.Error) {
+			case dns.RcodeBadKey:
+				return plugin.Errorf(plugin.CodeAuth, false,
+					"%s rejected the update for %s: BADKEY, it does not know TSIG key %q with algorithm %s (check RFC2136_TSIG_KEY and RFC2136_TSIG_ALGORITHM)",
+					cfg.server, zone, cfg.key, cfg.alg)
+			case dns.RcodeBadSig:
+				return plugin.Errorf(plugin.CodeAuth, false,
+					"%s rejected the update for %s: BADSIG, the signature of key %q does not verify (check RFC2136_TSIG_SECRET)",
+					cfg.server, zone, cfg.key)
+			case dns.RcodeBadTime:
+				return plugin.Errorf(plugin.CodeAuth, true,
+					"%s rejected the update for %s: BADTIME, the clocks differ by more than %d s (check NTP)",
+					cfg.server, zone, tsigFudge)
+			default:
+				return plugin.Errorf(plugin.CodeAuth, false, "%s rejected the update's TSIG for %s: %s",
+					cfg.server, zone, rcodeName(int(t.Error)))
+			}
+		}
+	}
+	if err != nil {
+		switch {
+		case r != nil && isTSIGError(err) && r.Rcode != dns.RcodeSuccess:
+			// miekg/dns does not verify a NOTAUTH answer at all, and an
+			// unverified failure is still a failure: classify by RCODE.
+		case r != nil && isTSIGError(err):
+			return plugin.Errorf(plugin.CodeAuth, false,
+				"%s answered the update for %s with a TSIG that does not verify: %v", cfg.server, zone, err)
+		case errors.Is(err, context.DeadlineExceeded):
+			return plugin.Errorf(plugin.CodeOther, true, "update for %s: no answer from %s in time", zone, cfg.server)
+		case errors.Is(err, context.Canceled):
+			return plugin.Errorf(plugin.CodeOther, true, "update for %s: cancelled", zone)
+		default:
+			return plugin.Errorf(plugin.CodeOther, true, "sending update for %s to %s: %v", zone, cfg.server, err)
+		}
+	} else if cfg.key != "" && r.Rcode == dns.RcodeSuccess && r.IsTsig() == nil {
+		// RFC 8945 §5.3: the answer to a signed request must be signed.
+		return plugin.Errorf(plugin.CodeAuth, false,
+			"%s answered the signed update for %s without a TSIG; refusing to trust it", cfg.server, zone)
+	}
+	switch r.Rcode {
+	case dns.RcodeSuccess:
+		return nil
+	case dns.RcodeNotAuth:
+		// A TSIG failure would have set the TSIG error, handled above.
+		return plugin.Errorf(plugin.CodeZoneNotFound, false,
+			"%s is not authoritative for zone %s (NOTAUTH)", cfg.server, zone)
+	case dns.RcodeRefused:
+		who := "unsigned updates"
+		if cfg.key != "" {
+			who = "TSIG key " + cfg.key
+		}
+		return plugin.Errorf(plugin.CodeAuth, false,
+			"%s refused the update for %s: its policy does not let %s change the zone, or it does not serve it (REFUSED)",
+			cfg.server, zone, who)
+	case dns.RcodeNotZone:
+		return plugin.Errorf(plugin.CodeZoneNotFound, false,
+			"%s: a name in the update is outside zone %s (NOTZONE)", cfg.server, zone)
+	case dns.RcodeServerFailure:
+		return plugin.Errorf(plugin.CodeOther, true, "%s failed to apply the update for %s (SERVFAIL)", cfg.server, zone)
+	case dns.RcodeNotImplemented:
+		return plugin.Errorf(plugin.CodeOther, false, "%s does not implement dynamic updates (NOTIMP)", cfg.server)
+	default:
+		return plugin.Errorf(plugin.CodeOther, false, "%s rejected the update for %s: %s", cfg.server, zone, rcodeName(r.Rcode))
+	}
+}
+
+func isTSIGError(err error) bool {
+	return errors.Is(err, dns.ErrAuth) || errors.Is(err, dns.ErrSig) || errors.Is(err, dns.ErrTime) ||
+		errors.Is(err, dns.ErrSecret) || errors.Is(err, dns.ErrKeyAlg)
+}
+
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return "RCODE " + strconv.Itoa(rc)
+}
