@@ -99,6 +99,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
 		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+		// Validation usually ends within a second or two once the records
+		// are everywhere: poll briskly and back off (Retry-After wins).
+		PollInterval: 250 * time.Millisecond,
 	})
 	if err != nil {
 		return nil, &Error{Kind: KindInput, Err: err}
@@ -278,6 +281,6 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}
 	}
-	e.observe("", StageIssued, chain.IssuerCN(), nil)
+	e.observe("", StageIssued, "chain to "+chain.IssuerCN(), nil)
 	return key, chain, nil
 }

@@ -82,7 +82,7 @@ func newCertificatesCmd(e env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "Certificate %s\n  Subject:   %s\n  Names:     %s\n  Issuer:    %s\n  Serial:    %s\n  Valid:     %s to %s (%s left)\n  Chain:     %d certificate(s)\n  Files:     %s\n",
 					c.Name, c.Subject, strings.Join(c.DNSNames, ", "), c.Issuer, c.Serial,
 					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339),
-					time.Until(c.NotAfter).Round(time.Hour), c.ChainLen, filepath.Dir(c.Path))
+					daysLeft(c.NotAfter), c.ChainLen, filepath.Dir(c.Path))
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d certificate(s) unreadable", bad)
@@ -125,10 +125,21 @@ func inspect(name, path string) certInfo {
 	}
 	leaf := certs[0]
 	info.Subject = leaf.Subject.String()
+	if info.Subject == "" {
+		info.Subject = "(empty: the names are in the SAN extension)"
+	}
 	info.DNSNames = leaf.DNSNames
 	info.Issuer = leaf.Issuer.String()
 	info.Serial = fmt.Sprintf("%x", leaf.SerialNumber)
 	info.NotBefore, info.NotAfter = leaf.NotBefore, leaf.NotAfter
 	info.ChainLen = len(certs)
 	return info
+}
+
+func daysLeft(t time.Time) string {
+	d := time.Until(t)
+	if d < 0 {
+		return "expired"
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

@@ -167,3 +167,11 @@ func checkModes(t *testing.T, root string) {
 		t.Fatal(err)
 	}
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+	os.Exit(code)
+}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,6 +82,8 @@ var e2eZones = testenv.BINDConfig{Zones: []testenv.Zone{
 	{Name: "example.test", Records: []string{
 		// The challenge of cname.example.test is delegated into other.test.
 		"_acme-challenge.cname CNAME delegated.other.test.",
+		// With --challenge-alias zonecert publishes at the target directly.
+		"_acme-challenge.alias CNAME alias-target.other.test.",
 		"www A 192.0.2.1",
 	}},
 	{Name: "other.test"},
@@ -92,10 +97,13 @@ func TestObtainEndToEnd(t *testing.T) {
 		name    string
 		domains []string
 		txt     []string // challenge names that must be empty afterwards
+		extra   []string
 	}{
-		{"wildcard and apex", []string{"*.example.test", "example.test"}, []string{"_acme-challenge.example.test."}},
-		{"CNAME into another zone", []string{"cname.example.test"}, []string{"delegated.other.test.", "_acme-challenge.cname.example.test."}},
-		{"delegated sub-zone", []string{"host.sub.example.test", "*.sub.example.test"}, []string{"_acme-challenge.host.sub.example.test.", "_acme-challenge.sub.example.test."}},
+		{"wildcard and apex", []string{"*.example.test", "example.test"}, []string{"_acme-challenge.example.test."}, nil},
+		{"CNAME into another zone", []string{"cname.example.test"}, []string{"delegated.other.test.", "_acme-challenge.cname.example.test."}, nil},
+		{"delegated sub-zone", []string{"host.sub.example.test", "*.sub.example.test"}, []string{"_acme-challenge.host.sub.example.test.", "_acme-challenge.sub.example.test."}, nil},
+		{"challenge alias", []string{"alias.example.test"}, []string{"alias-target.other.test."},
+			[]string{"--challenge-alias", "alias.example.test=alias-target.other.test", "--zone", "alias-target.other.test=other.test"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,7 +111,7 @@ func TestObtainEndToEnd(t *testing.T) {
 			ctx := t.Context()
 			home := t.TempDir()
 			state := filepath.Join(home, "state")
-			args := e.obtainArgs(state, "--json")
+			args := e.obtainArgs(state, append([]string{"--json"}, tc.extra...)...)
 			for _, d := range tc.domains {
 				args = append(args, "-d", d)
 			}
@@ -257,5 +265,49 @@ func TestObtainBadInput(t *testing.T) {
 			e.noTXT(ctx, t, "_acme-challenge.www.example.test.")
 			t.Logf("stderr:\n%s", r.stderr)
 		})
+	}
+}
+
+// Ctrl-C while zonecert waits for a lagging secondary: exit 130, and the
+// records are removed anyway (cleanup runs on a detached context).
+func TestObtainInterrupted(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{
+		Zones:     []testenv.Zone{{Name: "example.test"}},
+		Secondary: true, SecondaryLag: time.Minute,
+	})
+	ctx := t.Context()
+	home := t.TempDir()
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "zonecert"),
+		e.obtainArgs(filepath.Join(home, "state"), "-d", "*.example.test", "-d", "example.test")...)
+	cmd.Env = e.rfc2136Env(home)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	sent := false
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if !sent && strings.Contains(sc.Text(), "stage=propagating") {
+			// The primary serves the records now; the secondary will not for a minute.
+			if vals, _ := e.bind.TXT(ctx, e.bind.Primary, "_acme-challenge.example.test."); len(vals) != 2 {
+				t.Errorf("primary serves %q while waiting, want both values", vals)
+			}
+			_ = cmd.Process.Signal(os.Interrupt)
+			sent = true
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !sent || !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
+		t.Fatalf("signal sent %v, exit %v, want %d\n%s", sent, err, exitCanceled, log.String())
+	}
+	e.noTXT(ctx, t, "_acme-challenge.example.test.")
+	if _, err := os.Stat(filepath.Join(home, "state", "live")); !os.IsNotExist(err) {
+		t.Errorf("live/ exists after an interrupted order")
 	}
 }

@@ -34,6 +34,9 @@ func exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.Is(err, errInterrupted) {
+		return exitCanceled
+	}
 	if _, ok := errors.AsType[usageError](err); ok {
 		return exitUsage
 	}
@@ -44,9 +47,6 @@ func exitCode(err error) int {
 		return exitCA
 	case core.KindDNS:
 		return exitDNS
-	}
-	if errors.Is(err, errInterrupted) {
-		return exitCanceled
 	}
 	return exitInternal
 }

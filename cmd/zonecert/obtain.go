@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/dns01"
@@ -64,8 +66,8 @@ func newObtainCmd(e env) *cobra.Command {
 certbot-compatibly under <path>/live/<cert-name>/{cert,chain,fullchain,privkey}.pem.
 
 The challenge TXT records are published through the DNS provider plugin named
-by --dns (the binary zonecert-dns-<name>, looked up in --plugin-dir, then beside
-the zonecert binary, then in PATH). zonecert asks the CA to validate only once
+by --dns (the binary zonecert-dns-<name>, looked up in --plugin-dir, then in
+$XDG_DATA_HOME/zonecert/plugins, then beside the zonecert binary, then in PATH). zonecert asks the CA to validate only once
 every authoritative nameserver of each zone serves every record, and removes
 the records afterwards, whatever happened.
 
@@ -97,10 +99,22 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
   zonecert obtain --agree-tos --dns standalone -d www.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runObtain(cmd.Context(), e, &f)
+			err := runObtain(cmd.Context(), e, &f)
+			if err != nil && f.json {
+				// Automation reading --json gets the failure there too.
+				_ = json.NewEncoder(e.stdout).Encode(map[string]any{
+					"error": err.Error(), "exit_code": exitCode(err),
+				})
+			}
+			return err
 		},
 	}
-	fl := cmd.Flags()
+	bindObtainFlags(cmd.Flags(), &f)
+	return cmd
+}
+
+// bindObtainFlags declares obtain's flags on fl, storing into f.
+func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVarP(&f.domains, "domain", "d", nil, "DNS name to include (repeatable; a wildcard only as the leftmost label)")
 	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or letsencrypt / letsencrypt-staging")
 	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra roots for the ACME server's TLS (env ZONECERT_CA_BUNDLE)")
@@ -126,7 +140,6 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
-	return cmd
 }
 
 // obtainPlan is everything read and validated from flags and environment
@@ -316,6 +329,9 @@ func resolvers(in []string) ([]string, error) {
 	return out, nil
 }
 
+// domainMap parses DOMAIN=NAME pairs. Keys of --challenge-alias are
+// certificate names (validated like -d); other names may hold underscores
+// (_acme-challenge labels), so they only need to be DNS names.
 func domainMap(flag string, pairs []string) (map[string]string, error) {
 	if len(pairs) == 0 {
 		return nil, nil
@@ -326,17 +342,33 @@ func domainMap(flag string, pairs []string) (map[string]string, error) {
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("bad %s %q: want DOMAIN=NAME", flag, p)
 		}
-		nk, err := core.NormalizeDomains([]string{k})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
+		if flag == "--challenge-alias" {
+			nk, err := core.NormalizeDomains([]string{k})
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", flag, err)
+			}
+			k = nk[0]
+		} else if nk := dnsName(k); nk == "" {
+			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, k)
+		} else {
+			k = nk
 		}
-		nv, err := core.NormalizeDomains([]string{strings.TrimSuffix(v, ".")})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", flag, err)
+		nv := dnsName(v)
+		if nv == "" || !strings.Contains(nv, ".") {
+			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, v)
 		}
-		m[nk[0]] = nv[0]
+		m[k] = nv
 	}
 	return m, nil
+}
+
+// dnsName lower-cases s and drops a trailing dot; "" if s is no DNS name.
+func dnsName(s string) string {
+	s = strings.ToLower(strings.TrimSuffix(s, "."))
+	if _, ok := dns.IsDomainName(s); !ok || s == "" || strings.ContainsAny(s, " \t*") {
+		return ""
+	}
+	return s
 }
 
 func httpClient(bundle string) (*http.Client, error) {

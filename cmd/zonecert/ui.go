@@ -96,9 +96,14 @@ func (u *ui) Observe(ev core.Event) {
 	if ev.Err != nil {
 		text += ": " + ev.Err.Error()
 	}
-	if ev.Identifier == "" {
+	switch {
+	case ev.Identifier == "":
 		u.header = text
-	} else {
+	case ev.Stage == core.StageCleanup:
+		// Keep the outcome (valid, invalid) in view; note the cleanup.
+		base, _, _ := strings.Cut(u.lines[ev.Identifier], " · ")
+		u.lines[ev.Identifier] = base + " · " + orDefault(ev.Detail, "cleanup")
+	default:
 		if _, ok := u.lines[ev.Identifier]; !ok {
 			u.order = append(u.order, ev.Identifier)
 		}

@@ -79,12 +79,17 @@ func (r *response) links(rel string) []string {
 			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
 				continue
 			}
+			// A URI reference never contains angle brackets (RFC 3986).
+			target = target[1 : len(target)-1]
+			if strings.ContainsAny(target, "<>") {
+				continue
+			}
 			for _, p := range strings.Split(params, ";") {
 				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
 				if strings.EqualFold(strings.TrimSpace(k), "rel") {
 					for _, rv := range strings.Fields(strings.Trim(strings.TrimSpace(v), `"`)) {
 						if rv == rel {
-							out = append(out, target[1:len(target)-1])
+							out = append(out, target)
 						}
 					}
 				}

@@ -41,8 +41,8 @@ type File struct {
 //   - PutSet replaces every file under key at once: readers of key+"/"+name
 //     see the complete old set or the complete new set. A new certificate
 //     never replaces a good one until all of its files are durable.
-//   - Get and Delete return an error wrapping ErrNotFound for absent keys
-//     (Delete of an absent key is not an error: it returns nil).
+//   - Get of an absent key returns an error wrapping ErrNotFound; Delete of
+//     an absent key succeeds.
 //   - List returns the names of the immediate children of prefix, sorted.
 //   - Lock blocks until the named lock is held or ctx ends. The lease bounds
 //     how long a holder that vanished keeps it; backends that release locks

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,8 +88,8 @@ func newProvider(s Settings, hc *http.Client, log *slog.Logger) (*provider, erro
 		zoneToken = s.DNSToken
 	}
 	return &provider{
-		records: dns.NewRecordService(append(common, option.WithAPIToken(s.DNSToken.Reveal()))...),
-		zones:   zones.NewZoneService(append(common[:len(common):len(common)], option.WithAPIToken(zoneToken.Reveal()))...),
+		records: dns.NewRecordService(slices.Concat(common, []option.RequestOption{option.WithAPIToken(s.DNSToken.Reveal())})...),
+		zones:   zones.NewZoneService(slices.Concat(common, []option.RequestOption{option.WithAPIToken(zoneToken.Reveal())})...),
 		log:     log,
 	}, nil
 }
