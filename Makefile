@@ -10,6 +10,7 @@ export ZONECERT_PEBBLE := $(TOOLS)/pebble
 export ZONECERT_BIN := $(BIN)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/zonecert/zonecert/core.Version=$(VERSION)
+PROVIDER_LDFLAGS := -X main.version=$(VERSION)
 PROVIDERS := $(notdir $(patsubst %/,%,$(dir $(wildcard providers/*/main.go))))
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
@@ -24,14 +25,13 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/zonecert ./cmd/zonecert
 	@for p in $(PROVIDERS); do \
 		echo $(GO) build -o $(BIN)/zonecert-dns-$$p ./providers/$$p; \
-		$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/zonecert-dns-$$p ./providers/$$p || exit 1; \
+		$(GO) build -trimpath -ldflags '$(PROVIDER_LDFLAGS)' -o $(BIN)/zonecert-dns-$$p ./providers/$$p || exit 1; \
 	done
 
 tools:
 	@testdata/scripts/install-tools.sh pebble bind
 
-test: tools build
-	$(GO) vet ./...
+test: tools build lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd testdata/example-plugin && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 

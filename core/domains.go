@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/zonecert/zonecert/core/dns01"
@@ -20,7 +19,7 @@ func NormalizeDomains(names []string) ([]string, error) {
 	for _, n := range names {
 		d, err := dns01.NormalizeDomain(n)
 		if err != nil {
-			return nil, &Error{Kind: KindInput, Err: fmt.Errorf("domain %q: %w", n, err)}
+			return nil, &Error{Kind: KindInput, Err: err} // the error names the domain
 		}
 		if !slices.Contains(out, d) {
 			out = append(out, d)

@@ -387,7 +387,7 @@ func TestParsers(t *testing.T) {
 			t.Errorf("ParseWait(%q) accepted", bad)
 		}
 	}
-	for _, k := range KeyTypes {
+	for _, k := range KeyTypes() {
 		key, err := generateKey(k)
 		if err != nil {
 			t.Fatal(err)

@@ -20,11 +20,13 @@ const (
 )
 
 // KeyTypes lists the supported key types, the default first.
-var KeyTypes = []KeyType{KeyEC256, KeyEC384, KeyRSA2048, KeyRSA3072, KeyRSA4096}
+func KeyTypes() []KeyType {
+	return []KeyType{KeyEC256, KeyEC384, KeyRSA2048, KeyRSA3072, KeyRSA4096}
+}
 
 // ParseKeyType validates a key type name.
 func ParseKeyType(s string) (KeyType, error) {
-	for _, k := range KeyTypes {
+	for _, k := range KeyTypes() {
 		if KeyType(strings.ToLower(s)) == k {
 			return k, nil
 		}

@@ -67,9 +67,10 @@ certbot-compatibly under <path>/live/<cert-name>/{cert,chain,fullchain,privkey}.
 
 The challenge TXT records are published through the DNS provider plugin named
 by --dns (the binary zonecert-dns-<name>, looked up in --plugin-dir, then in
-$XDG_DATA_HOME/zonecert/plugins, then beside the zonecert binary, then in PATH). zonecert asks the CA to validate only once
-every authoritative nameserver of each zone serves every record, and removes
-the records afterwards, whatever happened.
+$XDG_DATA_HOME/zonecert/plugins, then beside the zonecert binary, then in
+PATH). zonecert asks the CA to validate only once every authoritative
+nameserver of each zone serves every record, and removes the records
+afterwards, whatever happened.
 
 Provider settings come from the environment variables the plugin declares
 (run zonecert-dns-<name> describe to list them) and, optionally, from
@@ -423,12 +424,9 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 // providerError classifies a failure to start or configure a plugin: an
 // unknown provider is a usage error, anything else a provider failure.
 func providerError(name string, err error) error {
-	if ce, ok := errors.AsType[*host.ConfigError](err); ok {
-		var b strings.Builder
-		for _, d := range ce.Diagnostics {
-			fmt.Fprintf(&b, "\n  %s: %s", d.Setting, d.Message)
-		}
-		return &core.Error{Kind: core.KindDNS, Err: fmt.Errorf("provider %s: %w%s", name, err, b.String())}
+	if _, ok := errors.AsType[*host.ConfigError](err); ok {
+		// The error lists each rejected setting on its own line.
+		return &core.Error{Kind: core.KindDNS, Err: err}
 	}
 	if errors.Is(err, host.ErrNotFound) {
 		return usageError{fmt.Errorf("unknown DNS provider %q: %w", name, err)}

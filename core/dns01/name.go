@@ -18,7 +18,7 @@ import (
 const ChallengeLabel = "_acme-challenge"
 
 // ErrInvalidName is wrapped by every NormalizeDomain rejection.
-var ErrInvalidName = errors.New("dns01: invalid domain name")
+var ErrInvalidName = errors.New("invalid domain name")
 
 // idnaProfile converts to A-labels for registration (IDNA2008 with the
 // UTS #46 mapping: case folding, full-width dots), and checks hyphens and

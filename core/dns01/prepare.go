@@ -130,7 +130,8 @@ func (s *Solver) checkListedZones(ctx context.Context, b *Batch) error {
 	}
 	listed, err := zl.ListZones(ctx)
 	if err != nil {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "provider cannot list its zones; skipping the zone check", errAttr(err))
+		// Most providers cannot list zones; Present reports real trouble.
+		s.log.LogAttrs(ctx, slog.LevelDebug, "provider cannot list its zones; skipping the zone check", errAttr(err))
 		return nil
 	}
 	norm := make([]string, 0, len(listed))

@@ -35,7 +35,20 @@ func toSlogLevel(l hclog.Level) slog.Level {
 }
 
 func (h *hclogSlog) Log(level hclog.Level, msg string, args ...any) {
-	h.l.Log(context.Background(), toSlogLevel(level), msg, args...)
+	h.l.Log(context.Background(), toSlogLevel(level), msg, renamePluginKey(args)...)
+}
+
+// renamePluginKey turns go-plugin's own "plugin" attribute (the binary's
+// path) into "binary", so it does not repeat our plugin=<name> key.
+func renamePluginKey(args []any) []any {
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, ok := args[i].(string); ok && k == "plugin" {
+			out := append([]any(nil), args...)
+			out[i] = "binary"
+			return out
+		}
+	}
+	return args
 }
 func (h *hclogSlog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }
 func (h *hclogSlog) Debug(msg string, args ...any) { h.Log(hclog.Debug, msg, args...) }
@@ -54,7 +67,7 @@ func (h *hclogSlog) IsError() bool { return h.enabled(hclog.Error) }
 
 func (h *hclogSlog) ImpliedArgs() []any { return nil }
 func (h *hclogSlog) With(args ...any) hclog.Logger {
-	return &hclogSlog{l: h.l.With(args...), name: h.name}
+	return &hclogSlog{l: h.l.With(renamePluginKey(args)...), name: h.name}
 }
 func (h *hclogSlog) Name() string { return h.name }
 
