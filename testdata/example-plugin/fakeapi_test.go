@@ -15,7 +15,8 @@ import (
 // fakeAPI is ExampleDNS as its documentation describes it: bearer-token
 // auth (401), 404 zone_not_found for zones it does not host, 400 for names
 // outside the zone or a TTL below 60, 409 for an identical record, 404
-// record_not_found for a deleted id, and ids that are never reused. Its
+// record_not_found for a deleted id, 429 with Retry-After while throttled,
+// and ids that are never reused. Its
 // records are served over DNS by an authoritative dnstest server, so tests
 // see the plugin's effect exactly as a CA would.
 type fakeAPI struct {
@@ -25,10 +26,11 @@ type fakeAPI struct {
 	token string
 	zone  string
 
-	mu      sync.Mutex
-	next    int
-	records []apiRecord
-	calls   int
+	mu        sync.Mutex
+	next      int
+	records   []apiRecord
+	calls     int
+	throttled int // the next requests answered 429
 }
 
 func startFakeAPI(t *testing.T, zone, token string) *fakeAPI {
@@ -59,6 +61,13 @@ func (f *fakeAPI) requests() int {
 	return f.calls
 }
 
+// throttle makes the next n requests fail with 429 Too Many Requests.
+func (f *fakeAPI) throttle(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.throttled = n
+}
+
 func (f *fakeAPI) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -81,7 +90,16 @@ func (f *fakeAPI) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.calls++
 	token := f.token
+	throttled := f.throttled > 0
+	if throttled {
+		f.throttled--
+	}
 	f.mu.Unlock()
+	if throttled {
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests")
+		return
+	}
 	if r.Header.Get("Authorization") != "Bearer "+token {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "invalid or missing API token")
 		return

@@ -128,6 +128,9 @@ func TestPluginReportsBadToken(t *testing.T) {
 	if !errors.As(err, &ce) || len(ce.Diagnostics) != 1 || ce.Diagnostics[0].Setting != "token" {
 		t.Fatalf("Start with a rejected token: err = %v; want a ConfigError about token", err)
 	}
+	if msg := ce.Diagnostics[0].Message; !strings.Contains(msg, "401") {
+		t.Errorf("token diagnostic %q does not say the API refused it (401)", msg)
+	}
 	if msg := err.Error(); strings.Contains(msg, testToken) {
 		t.Errorf("error reveals the token: %s", msg)
 	}

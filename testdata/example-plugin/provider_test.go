@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,26 +59,50 @@ func TestNewReportsSettings(t *testing.T) {
 	}
 }
 
-// TestErrorsAreClassified: a token revoked after start-up surfaces as
-// CodeAuth per record, and an unknown zone as CodeZoneNotFound, so the host
-// can tell the user what to fix instead of retrying.
+// TestErrorsAreClassified: each ExampleDNS failure reaches the host with
+// the code that tells it what to do: fix the credentials (auth), fix the
+// zone (zone-not-found), or wait and retry (rate-limited, retryable).
 func TestErrorsAreClassified(t *testing.T) {
 	f := startFakeAPI(t, testZone, testToken)
 	p, err := New(t.Context(), settings(f, testToken), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := sdk.Record{ID: "1", FQDN: "_acme-challenge.other.test.", Zone: "other.test.", Value: "v"}
-	res, err := p.Present(t.Context(), []sdk.Record{rec})
-	if err != nil || len(res) != 1 || res[0].Err == nil || res[0].Err.Code != sdk.CodeZoneNotFound {
-		t.Fatalf("unknown zone: got %+v, %v; want a zone-not-found result", res, err)
+	present := func(rec sdk.Record) *sdk.Error {
+		t.Helper()
+		res, err := p.Present(t.Context(), []sdk.Record{rec})
+		if err != nil || len(res) != 1 || res[0].ID != rec.ID {
+			t.Fatalf("Present: got %+v, %v; want one result for %s", res, err, rec.ID)
+		}
+		return res[0].Err
 	}
+	want := func(what string, got *sdk.Error, code sdk.Code, retryable bool) {
+		t.Helper()
+		if got == nil || got.Code != code || got.Retryable != retryable {
+			t.Errorf("%s: got %+v; want code %v, retryable %v", what, got, code, retryable)
+		}
+	}
+	rec := sdk.Record{ID: "1", FQDN: "_acme-challenge.other.test.", Zone: "other.test.", Value: "v1"}
+	want("unknown zone", present(rec), sdk.CodeZoneNotFound, false)
+
+	f.throttle(1)
+	rec = sdk.Record{ID: "2", FQDN: "_acme-challenge." + testZone, Zone: testZone, Value: "v2"}
+	e := present(rec)
+	want("throttled", e, sdk.CodeRateLimited, true)
+	if e != nil && !strings.Contains(e.Message, "retry after 2s") {
+		t.Errorf("throttled: message %q does not carry Retry-After", e.Message)
+	}
+	if n := f.count(); n != 0 {
+		t.Fatalf("a throttled Present left %d records", n)
+	}
+	// The retry the host makes once the limit has passed succeeds.
+	if e := present(rec); e != nil {
+		t.Fatalf("retry after throttling: %v", e)
+	}
+
 	f.mu.Lock()
 	f.token = "rotated"
 	f.mu.Unlock()
-	rec = sdk.Record{ID: "2", FQDN: "_acme-challenge." + testZone, Zone: testZone, Value: "v"}
-	res, err = p.Present(t.Context(), []sdk.Record{rec})
-	if err != nil || len(res) != 1 || res[0].Err == nil || res[0].Err.Code != sdk.CodeAuth || res[0].Err.Retryable {
-		t.Fatalf("revoked token: got %+v, %v; want a non-retryable auth result", res, err)
-	}
+	rec = sdk.Record{ID: "3", FQDN: "_acme-challenge." + testZone, Zone: testZone, Value: "v3"}
+	want("revoked token", present(rec), sdk.CodeAuth, false)
 }
