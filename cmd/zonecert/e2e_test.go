@@ -165,8 +165,12 @@ func TestObtainReusesAccount(t *testing.T) {
 	home := t.TempDir()
 	state := filepath.Join(home, "state")
 	var serials []string
-	for range 2 {
-		r := zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.obtainArgs(state, "--json", "-d", "www.example.test", "--key-type", "rsa2048")...)
+	for i := range 2 {
+		args := e.obtainArgs(state, "--json", "-d", "www.example.test", "--key-type", "rsa2048")
+		if i == 1 { // the second run names the plugin binary explicitly
+			args = append(args, "--plugin-path", filepath.Join(e.bin, "zonecert-dns-rfc2136"))
+		}
+		r := zonecert(ctx, t, e.bin, e.rfc2136Env(home), args...)
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.stderr)
 		}
@@ -215,6 +219,7 @@ func TestObtainBadInput(t *testing.T) {
 		{name: "IPv4 address", args: []string{"-d", "192.0.2.7"}, code: exitUsage, stderr: "IP address"},
 		{name: "IPv6 address", args: []string{"-d", "2001:db8::1"}, code: exitUsage, stderr: "IP address"},
 		{name: "unknown provider", args: []string{"-d", "www.example.test", "--dns", "nosuch"}, code: exitUsage, stderr: "unknown DNS provider"},
+		{name: "plugin path not executable", args: []string{"-d", "www.example.test", "--plugin-path", "/nonexistent/zonecert-dns-rfc2136"}, code: exitUsage, stderr: "not an executable file"},
 		{name: "bad key type", args: []string{"-d", "www.example.test", "--key-type", "dsa"}, code: exitUsage, stderr: "key type"},
 		{name: "missing credentials", args: []string{"-d", "www.example.test"},
 			env: func(home string) []string { return baseEnv(home) }, code: exitDNS, stderr: "RFC2136_NAMESERVER"},

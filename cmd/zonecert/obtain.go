@@ -49,6 +49,7 @@ type obtainFlags struct {
 	path               string
 	json               bool
 	pluginDirs         []string
+	pluginPath         string
 	pluginSHA256       []string
 	aliases            []string
 	zones              []string
@@ -66,9 +67,9 @@ func newObtainCmd(e env) *cobra.Command {
 certbot-compatibly under <path>/live/<cert-name>/{cert,chain,fullchain,privkey}.pem.
 
 The challenge TXT records are published through the DNS provider plugin named
-by --dns (the binary zonecert-dns-<name>, looked up in --plugin-dir, then in
-$XDG_DATA_HOME/zonecert/plugins, then beside the zonecert binary, then in
-PATH). zonecert asks the CA to validate only once every authoritative
+by --dns (the binary zonecert-dns-<name>: --plugin-path if given, else looked
+up in --plugin-dir, then in $XDG_DATA_HOME/zonecert/plugins, then beside the
+zonecert binary, then in PATH). zonecert asks the CA to validate only once every authoritative
 nameserver of each zone serves every record, and removes the records
 afterwards, whatever happened.
 
@@ -134,6 +135,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringVar(&f.path, "path", "", "state directory (default $XDG_DATA_HOME/zonecert, /var/lib/zonecert as root; env ZONECERT_PATH)")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON on stdout")
 	fl.StringArrayVar(&f.pluginDirs, "plugin-dir", nil, "directory searched first for zonecert-dns-<name> (repeatable)")
+	fl.StringVar(&f.pluginPath, "plugin-path", "", "explicit plugin binary for --dns; skips the search")
 	fl.StringArrayVar(&f.pluginSHA256, "plugin-sha256", nil, "pin a plugin binary: NAME=HEX (repeatable)")
 	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "publish DOMAIN's challenge at NAME instead of following CNAMEs: DOMAIN=NAME (repeatable)")
 	fl.StringArrayVar(&f.zones, "zone", nil, "skip zone detection: DOMAIN=ZONE (repeatable)")
@@ -392,7 +394,7 @@ func httpClient(bundle string) (*http.Client, error) {
 }
 
 func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
-	cfg := host.Config{Name: f.dns, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv}
+	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv}
 	for _, p := range f.pluginSHA256 {
 		name, hex, ok := strings.Cut(p, "=")
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {

@@ -24,9 +24,15 @@ type Account struct {
 	// URL is the account URL from the Location of newAccount (§7.3).
 	URL string `json:"-"`
 
-	Status               string   `json:"status,omitempty"`
-	Contact              []string `json:"contact,omitempty"`
-	TermsOfServiceAgreed bool     `json:"termsOfServiceAgreed,omitempty"`
+	// Status is "valid", "deactivated" (by the client, §7.3.6) or
+	// "revoked" (by the CA) (§7.1.6).
+	Status string `json:"status,omitempty"`
+	// Contact lists the account's contact URLs, such as
+	// "mailto:admin@example.com" (§7.3).
+	Contact []string `json:"contact,omitempty"`
+	// TermsOfServiceAgreed reports agreement to the terms of service
+	// (§7.3); CAs may leave it out of their answers.
+	TermsOfServiceAgreed bool `json:"termsOfServiceAgreed,omitempty"`
 	// Orders is the URL of the account's orders list (§7.1.2.1).
 	Orders string `json:"orders,omitempty"`
 }

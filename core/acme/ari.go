@@ -21,6 +21,14 @@ var ErrNoRenewalInfo = errors.New("acme: CA does not offer renewal information")
 // renewalInfo answer has no Retry-After (RFC 9773 §4.3 suggests six hours).
 const DefaultARIRetryAfter = 6 * time.Hour
 
+// Bounds on the renewalInfo Retry-After: RFC 9773 §4.3 asks clients to set
+// reasonable limits on how often they check, and gives one minute and one
+// day as examples.
+const (
+	minARIRetryAfter = time.Minute
+	maxARIRetryAfter = 24 * time.Hour
+)
+
 // ARICertID returns the certificate identifier of RFC 9773 §4.1:
 // base64url(authority key identifier) "." base64url(serial number DER
 // content octets).
@@ -45,18 +53,24 @@ func ARICertID(cert *x509.Certificate) (string, error) {
 
 // RenewalInfo is a renewalInfo object (RFC 9773 §4.2).
 type RenewalInfo struct {
+	// SuggestedWindow is when the CA wants the certificate renewed; a
+	// window in the past means "renew now" (RFC 9773 §4.2).
 	SuggestedWindow RenewalWindow `json:"suggestedWindow"`
 	// ExplanationURL points at a page explaining an early window.
 	ExplanationURL string `json:"explanationURL,omitempty"`
 	// RetryAfter is when to ask again (RFC 9773 §4.3): the answer's
-	// Retry-After, or DefaultARIRetryAfter when absent.
+	// Retry-After kept between one minute and one day, or
+	// DefaultARIRetryAfter when absent.
 	RetryAfter time.Duration `json:"-"`
 }
 
-// RenewalWindow is the suggested renewal window.
+// RenewalWindow is the suggested renewal window (RFC 9773 §4.2). A decoded
+// window always ends after it starts.
 type RenewalWindow struct {
+	// Start is the earliest suggested renewal time.
 	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
+	// End is the latest suggested renewal time.
+	End time.Time `json:"end"`
 }
 
 // RandomTime picks a uniformly random time in the window, as RFC 9773 §4.2
@@ -109,5 +123,6 @@ func (c *Client) GetRenewalInfo(ctx context.Context, certID string) (RenewalInfo
 	if ri.RetryAfter = resp.retryAfter(); ri.RetryAfter == 0 {
 		ri.RetryAfter = DefaultARIRetryAfter
 	}
+	ri.RetryAfter = min(max(ri.RetryAfter, minARIRetryAfter), maxARIRetryAfter)
 	return ri, nil
 }

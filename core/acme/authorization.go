@@ -18,11 +18,20 @@ type Authorization struct {
 
 	// Identifier never carries the "*." of a wildcard; Wildcard says so
 	// instead (§7.1.4).
-	Identifier Identifier  `json:"identifier"`
-	Status     string      `json:"status"`
-	Expires    time.Time   `json:"expires,omitzero"`
+	Identifier Identifier `json:"identifier"`
+	// Status is "pending" until a challenge succeeds ("valid") or fails
+	// ("invalid"); "deactivated", "expired" and "revoked" are final too
+	// (§7.1.6).
+	Status string `json:"status"`
+	// Expires is when the authorization stops counting; required for
+	// valid authorizations (§7.1.4).
+	Expires time.Time `json:"expires,omitzero"`
+	// Challenges are the ways the CA offers to prove control; any one
+	// suffices (§7.1.4). Pick one with [Authorization.Challenge].
 	Challenges []Challenge `json:"challenges"`
-	Wildcard   bool        `json:"wildcard,omitempty"`
+	// Wildcard is true when the authorization is for "*." + Identifier.Value
+	// (§7.1.4); its challenge is then dns-01 only.
+	Wildcard bool `json:"wildcard,omitempty"`
 }
 
 // Challenge returns the authorization's challenge of the given type

@@ -24,11 +24,15 @@ const (
 
 // Challenge is a challenge object (§7.1.5, §8).
 type Challenge struct {
-	Type   string `json:"type"`
-	URL    string `json:"url"`
+	// Type is the validation method, such as [ChallengeDNS01] (§8).
+	Type string `json:"type"`
+	// URL is where [Client.AcceptChallenge] posts to respond (§7.5.1).
+	URL string `json:"url"`
+	// Status is "pending", "processing", "valid" or "invalid" (§7.1.6).
 	Status string `json:"status"`
 	// Token is the random value of §8.1 for token-based challenges.
-	Token     string    `json:"token,omitempty"`
+	Token string `json:"token,omitempty"`
+	// Validated is when the CA validated the challenge, once valid.
 	Validated time.Time `json:"validated,omitzero"`
 	// Error is why validation failed (§7.1.5).
 	Error *Problem `json:"error,omitempty"`

@@ -12,17 +12,23 @@ import (
 // Directory is the CA's directory object (RFC 8555 §7.1.1): the URLs of its
 // resources and its metadata.
 type Directory struct {
-	NewNonce   string `json:"newNonce"`
+	// NewNonce hands out fresh nonces to HEAD requests (§7.2).
+	NewNonce string `json:"newNonce"`
+	// NewAccount creates or finds accounts (§7.3).
 	NewAccount string `json:"newAccount"`
-	NewOrder   string `json:"newOrder"`
+	// NewOrder creates orders (§7.4).
+	NewOrder string `json:"newOrder"`
 	// NewAuthz is optional: pre-authorization (§7.4.1) is rarely offered.
-	NewAuthz   string `json:"newAuthz,omitempty"`
+	NewAuthz string `json:"newAuthz,omitempty"`
+	// RevokeCert revokes certificates (§7.6).
 	RevokeCert string `json:"revokeCert"`
-	KeyChange  string `json:"keyChange"`
+	// KeyChange rolls over account keys (§7.3.5).
+	KeyChange string `json:"keyChange"`
 	// RenewalInfo is the ARI base URL (RFC 9773 §4), empty when the CA
 	// does not offer renewal information.
-	RenewalInfo string        `json:"renewalInfo,omitempty"`
-	Meta        DirectoryMeta `json:"meta"`
+	RenewalInfo string `json:"renewalInfo,omitempty"`
+	// Meta is the optional "meta" object.
+	Meta DirectoryMeta `json:"meta"`
 }
 
 // DirectoryMeta is the directory's "meta" object (§7.1.1 and
@@ -31,7 +37,8 @@ type DirectoryMeta struct {
 	// TermsOfService is the URL of the current terms; agreeing is the
 	// TermsOfServiceAgreed field of a new account.
 	TermsOfService string `json:"termsOfService,omitempty"`
-	Website        string `json:"website,omitempty"`
+	// Website is the CA's home page.
+	Website string `json:"website,omitempty"`
 	// CAAIdentities are the domain names the CA recognises in CAA records
 	// (RFC 8659).
 	CAAIdentities []string `json:"caaIdentities,omitempty"`

@@ -35,6 +35,39 @@
 //     matched with errors.As; [HTTPError] for answers that are not problem
 //     documents.
 //
+// # A certificate, step by step
+//
+// With a [Client] c (see [New]) and an account key:
+//
+//	acct, err := c.NewAccount(ctx, key, acme.NewAccountRequest{TermsOfServiceAgreed: true})
+//	o, err := c.NewOrder(ctx, acct, acme.OrderRequest{
+//		Identifiers: acme.DNSIdentifiers("*.example.com", "example.com")})
+//	for _, u := range o.Authorizations {
+//		a, err := c.GetAuthorization(ctx, acct, u)
+//		ch, ok := a.Challenge(acme.ChallengeDNS01)
+//		ka, err := acme.KeyAuthorization(acct.Key, ch.Token)
+//		// publish acme.DNS01Value(ka) at _acme-challenge.<a.Identifier.Value>
+//		_, err = c.AcceptChallenge(ctx, acct, ch.URL)
+//	}
+//	// then PollAuthorization for each, and PollOrder until "ready"
+//	csr, err := acme.CreateCSR(certKey, o.Identifiers)
+//	o, err = c.FinalizeOrder(ctx, acct, o, csr) // polls until "valid"
+//	chains, err := c.GetCertificateChains(ctx, acct, o.Certificate)
+//	cert, _ := acme.PreferredChain(chains, "Preferred Root CN")
+//
+// If the order fails, [Client.DeactivatePendingAuthorizations] releases what
+// it still holds (§7.5.2).
+//
+// # Errors
+//
+// A CA error is a [*Problem]: test its Type against the Problem* constants
+// or use [IsProblem]. A rateLimited problem (§6.6) carries the answer's
+// Retry-After in [Problem.RetryAfter]; the client waits by itself only for
+// reads and only within Options.MaxBackoff. Orders and authorizations that fail wrap [ErrOrderInvalid] or
+// [ErrAuthorizationInvalid] together with the CA's problem. An error answer
+// that is no problem document (a proxy's HTML page) is an [*HTTPError] with
+// status and URL.
+//
 // # Accounts are arguments
 //
 // A [Client] holds the directory, the nonce pool and the HTTP client, never an
@@ -44,11 +77,13 @@
 // # HTTP behaviour
 //
 // The *http.Client is injected (for a private CA bundle, say). Requests carry
-// User-Agent "zonecert/<version>". Response bodies are limited in size. GET
-// and POST-as-GET requests are retried with backoff on 5xx answers and on
-// connection resets; a 503 or 429 with Retry-After waits as told. State-changing
-// POSTs are never retried except after badNonce, which the server guarantees
-// did nothing (§6.5).
+// User-Agent "zonecert/<version>". Response bodies are limited in size
+// (Options.MaxResponseBytes). GET and POST-as-GET requests are retried with
+// backoff on 5xx answers and on connection resets; a 5xx or 429 answer with a
+// Retry-After within Options.MaxBackoff waits as told (RFC 8555 §6.6), a
+// longer one is returned to the caller. State-changing POSTs are never
+// retried except after badNonce, which the server guarantees did nothing
+// (§6.5).
 //
 // Key and CSR helpers ([GenerateKey], [CreateCSR]) cover ECDSA P-256/P-384 and
 // RSA 2048/3072/4096.

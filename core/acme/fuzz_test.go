@@ -37,8 +37,21 @@ func FuzzProblem(f *testing.F) {
 		if p.Type == "" {
 			t.Fatal("decoded problem without type")
 		}
-		_ = p.Error()
+		if !strings.HasPrefix(p.Error(), "acme: ") {
+			t.Fatalf("error %q lacks the package prefix", p.Error())
+		}
 		_ = p.LogValue().String()
+		again, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := decodeProblem(again)
+		if err != nil {
+			t.Fatalf("re-encoded problem does not decode: %v", err)
+		}
+		if q.Type != p.Type || q.Detail != p.Detail || len(q.Subproblems) != len(p.Subproblems) {
+			t.Fatalf("round trip changed the problem: %+v became %+v", p, q)
+		}
 	})
 }
 

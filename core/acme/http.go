@@ -192,14 +192,16 @@ func (c *Client) retryDelay(ctx context.Context, n int, resp *response, err erro
 	if err != nil {
 		return c.backoff(c.retryBackoff, n), transient(err)
 	}
-	if resp.status < 500 {
+	tooMany := resp.status == http.StatusTooManyRequests
+	if resp.status < 500 && !tooMany {
 		return 0, false
 	}
 	if ra := resp.retryAfter(); ra > 0 {
 		// A Retry-After beyond our patience goes back to the caller.
 		return ra, ra <= c.maxBackoff
 	}
-	return c.backoff(c.retryBackoff, n), true
+	// A 429 without Retry-After gives no safe delay: leave it to the caller.
+	return c.backoff(c.retryBackoff, n), !tooMany
 }
 
 // get sends an unauthenticated GET or HEAD, retried on 5xx and resets. An

@@ -25,7 +25,9 @@ const IdentifierDNS = "dns"
 // Identifier is what a certificate is for (§7.1.3): for "dns" a domain name,
 // with a leading "*." for a wildcard in an order (§7.1.3, §7.1.4).
 type Identifier struct {
-	Type  string `json:"type"`
+	// Type is the identifier type; zonecert uses [IdentifierDNS].
+	Type string `json:"type"`
+	// Value is the name itself, such as "www.example.com".
 	Value string `json:"value"`
 }
 
@@ -41,6 +43,7 @@ func DNSIdentifiers(names ...string) []Identifier {
 
 // OrderRequest is the payload of newOrder (§7.4).
 type OrderRequest struct {
+	// Identifiers are the names the certificate is for; at least one.
 	Identifiers []Identifier
 	// NotBefore and NotAfter request a validity period; zero omits them
 	// (most CAs ignore or refuse them).
@@ -60,11 +63,17 @@ type Order struct {
 	// RetryAfter is the Retry-After of the answer that carried the order.
 	RetryAfter time.Duration `json:"-"`
 
-	Status      string       `json:"status"`
-	Expires     time.Time    `json:"expires,omitzero"`
+	// Status moves pending → ready (all authorizations valid) →
+	// processing (after finalize) → valid (certificate issued), or to
+	// invalid on any failure (§7.1.6).
+	Status string `json:"status"`
+	// Expires is when the CA gives up on a pending or ready order.
+	Expires time.Time `json:"expires,omitzero"`
+	// Identifiers are the names the order is for.
 	Identifiers []Identifier `json:"identifiers"`
-	NotBefore   time.Time    `json:"notBefore,omitzero"`
-	NotAfter    time.Time    `json:"notAfter,omitzero"`
+	// NotBefore and NotAfter echo the requested validity period, if any.
+	NotBefore time.Time `json:"notBefore,omitzero"`
+	NotAfter  time.Time `json:"notAfter,omitzero"`
 	// Error is why an invalid order failed.
 	Error *Problem `json:"error,omitempty"`
 	// Authorizations are the URLs of the order's authorizations, one per
@@ -74,8 +83,12 @@ type Order struct {
 	Finalize string `json:"finalize"`
 	// Certificate is the URL of the issued chain once valid (§7.4.2).
 	Certificate string `json:"certificate,omitempty"`
-	Profile     string `json:"profile,omitempty"`
-	Replaces    string `json:"replaces,omitempty"`
+	// Profile is the profile the CA applies (draft-ietf-acme-profiles §4),
+	// possibly one it chose itself.
+	Profile string `json:"profile,omitempty"`
+	// Replaces echoes the ARI identifier of the replaced certificate
+	// (RFC 9773 §5).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 func decodeOrder(b []byte) (Order, error) {

@@ -103,11 +103,15 @@ func TestPebbleRevocation(t *testing.T) {
 			acct := e.newAccount(t, KeyECDSAP256)
 			_, chains, certKey := e.issue(t, acct, OrderRequest{Identifiers: DNSIdentifiers(randomDomain(t))}, KeyECDSAP384)
 			der := chains[0].Leaf().Raw
+			reason := ReasonSuperseded
+			if byCertKey {
+				reason = ReasonKeyCompromise
+			}
 			revoke := func() error {
 				if byCertKey {
-					return e.client.RevokeCertificateWithKey(ctx, certKey, der, ReasonKeyCompromise)
+					return e.client.RevokeCertificateWithKey(ctx, certKey, der, reason)
 				}
-				return e.client.RevokeCertificate(ctx, acct, der, ReasonSuperseded)
+				return e.client.RevokeCertificate(ctx, acct, der, reason)
 			}
 			if !byCertKey {
 				// Another account has no right to revoke it.
@@ -118,6 +122,17 @@ func TestPebbleRevocation(t *testing.T) {
 			}
 			if err := revoke(); err != nil {
 				t.Fatalf("revoking: %v", err)
+			}
+			st, err := e.pebble.CertStatus(ctx, chains[0].Leaf().SerialNumber)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := -1
+			if st.Reason != nil {
+				got = *st.Reason
+			}
+			if st.Status != "Revoked" || RevocationReason(got) != reason {
+				t.Errorf("Pebble records status %q reason %d, want Revoked with reason %d", st.Status, got, reason)
 			}
 			if err := revoke(); !IsProblem(err, ProblemAlreadyRevoked) {
 				t.Fatalf("second revocation: %v, want alreadyRevoked", err)

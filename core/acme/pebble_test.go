@@ -224,3 +224,24 @@ func TestPebbleWildcardOrders(t *testing.T) {
 		})
 	}
 }
+
+// TestPebbleValidityPeriod requests notBefore and notAfter (§7.4), which
+// Pebble copies into the certificate.
+func TestPebbleValidityPeriod(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, testenv.PebbleOptions{})
+	acct := e.newAccount(t, KeyECDSAP256)
+	nb := time.Now().Add(time.Hour).Truncate(time.Second)
+	na := nb.Add(48 * time.Hour)
+	o, chains, _ := e.issue(t, acct, OrderRequest{
+		Identifiers: DNSIdentifiers(randomDomain(t)), NotBefore: nb, NotAfter: na,
+		Profile: testenv.PebbleProfileDefault,
+	}, KeyECDSAP256)
+	if !o.NotBefore.Equal(nb) || !o.NotAfter.Equal(na) {
+		t.Errorf("order validity %s–%s, want %s–%s", o.NotBefore, o.NotAfter, nb, na)
+	}
+	leaf := chains[0].Leaf()
+	if !leaf.NotBefore.Equal(nb) || !leaf.NotAfter.Equal(na) {
+		t.Errorf("certificate validity %s–%s, want %s–%s", leaf.NotBefore, leaf.NotAfter, nb, na)
+	}
+}

@@ -47,10 +47,20 @@ const (
 //	var p *acme.Problem
 //	if errors.As(err, &p) && p.Type == acme.ProblemRateLimited { wait(p.RetryAfter) }
 type Problem struct {
-	Type     string `json:"type,omitempty"`
-	Title    string `json:"title,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-	Status   int    `json:"status,omitempty"`
+	// Type is a URI naming the kind of problem, one of the Problem*
+	// constants for ACME errors; "about:blank" when the CA sent none
+	// (RFC 9457 §3.1.1, §4.2.1).
+	Type string `json:"type,omitempty"`
+	// Title is a short, human summary of the type (RFC 9457 §3.1.3).
+	Title string `json:"title,omitempty"`
+	// Detail explains this occurrence, for humans (RFC 9457 §3.1.4).
+	Detail string `json:"detail,omitempty"`
+	// Status is the HTTP status code, from the document or else from
+	// the answer (RFC 9457 §3.1.2).
+	Status int `json:"status,omitempty"`
+	// Instance is a URI for this occurrence, such as a page with more
+	// detail (RFC 9457 §3.1.5; RFC 8555 §7.3.3 uses it for
+	// userActionRequired).
 	Instance string `json:"instance,omitempty"`
 	// Identifier is set on subproblems (§6.7.1) and sometimes on the top
 	// level by CAs that report a single failing identifier.
@@ -68,8 +78,11 @@ type Problem struct {
 
 // Subproblem is one entry of [Problem.Subproblems] (RFC 8555 §6.7.1).
 type Subproblem struct {
-	Type       string      `json:"type,omitempty"`
-	Detail     string      `json:"detail,omitempty"`
+	// Type is the problem type URI, as in [Problem.Type].
+	Type string `json:"type,omitempty"`
+	// Detail explains the problem with this identifier.
+	Detail string `json:"detail,omitempty"`
+	// Identifier is the identifier the subproblem is about.
 	Identifier *Identifier `json:"identifier,omitempty"`
 }
 
@@ -168,15 +181,21 @@ func decodeProblem(b []byte) (*Problem, error) {
 // HTTPError is an HTTP error answer that is not a problem document, such as
 // an HTML page from a proxy.
 type HTTPError struct {
-	Method      string
-	URL         string
-	StatusCode  int
+	// Method is the request's HTTP method; signed requests are "POST".
+	Method string
+	// URL is the request URL.
+	URL string
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// ContentType is the answer's Content-Type header.
 	ContentType string
 	// Body is the start of the answer, for the error message.
-	Body       string
+	Body string
+	// RetryAfter is the answer's Retry-After delay, zero if absent.
 	RetryAfter time.Duration
 }
 
+// Error renders method, URL, status, content type and the start of the body.
 func (e *HTTPError) Error() string {
 	msg := fmt.Sprintf("acme: %s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
 	if e.ContentType != "" {

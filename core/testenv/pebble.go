@@ -390,6 +390,30 @@ func (p *Pebble) SetRenewalInfo(ctx context.Context, certPEM []byte, ariJSON str
 	return nil
 }
 
+// PebbleCertStatus is what Pebble's management API knows of one issued
+// certificate.
+type PebbleCertStatus struct {
+	// Status is "Valid" or "Revoked".
+	Status string
+	// Reason is the recorded CRL reason code (RFC 5280 §5.3.1) of a revoked
+	// certificate; nil when the revocation request carried none.
+	Reason *int
+}
+
+// CertStatus asks the management API whether the certificate with this
+// serial number is valid or revoked, and with which reason.
+func (p *Pebble) CertStatus(ctx context.Context, serial *big.Int) (PebbleCertStatus, error) {
+	b, err := p.management(ctx, "/cert-status-by-serial/"+serial.Text(16))
+	if err != nil {
+		return PebbleCertStatus{}, err
+	}
+	var st PebbleCertStatus
+	if err := json.Unmarshal(b, &st); err != nil {
+		return PebbleCertStatus{}, fmt.Errorf("pebble cert-status-by-serial: %w", err)
+	}
+	return st, nil
+}
+
 func (p *Pebble) management(ctx context.Context, path string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ManagementURL+path, nil)
 	if err != nil {

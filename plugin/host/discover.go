@@ -128,7 +128,11 @@ func describe(ctx context.Context, path string, env []string) (plugin.Metadata, 
 	cmd.SysProcAttr = sysProcAttr(true)
 	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
-		return plugin.Metadata{}, fmt.Errorf("running %s describe: %w: %s", path, err, strings.TrimSpace(stderr.String()))
+		msg := fmt.Errorf("running %s describe: %w", path, err)
+		if out := strings.TrimSpace(stderr.String()); out != "" {
+			msg = fmt.Errorf("%w: %s", msg, out)
+		}
+		return plugin.Metadata{}, msg
 	}
 	var m plugin.Metadata
 	dec := json.NewDecoder(&stdout)

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -139,7 +140,11 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, path: cfg.Path, log: log.With("plugin", cfg.Name)}
-	if c.path == "" {
+	if c.path != "" {
+		if st, err := os.Stat(c.path); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+			return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file", cfg.Name, ErrNotFound, c.path)
+		}
+	} else {
 		p, err := Find(cfg.Name, cfg.Dirs, cfg.LookupEnv)
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
