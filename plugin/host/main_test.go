@@ -20,6 +20,10 @@ var testBin string
 const testName = "testplug"
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == BinaryPrefix+v2OnlyName {
+		serveV2Only()
+		return
+	}
 	if mode := os.Getenv("ZONECERT_TEST_HOST_HELPER"); mode != "" {
 		hostHelper(mode)
 		return
