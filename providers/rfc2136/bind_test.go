@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,22 +203,23 @@ func TestBINDErrors(t *testing.T) {
 		rec       sdk.Record
 		code      plugin.Code
 		retryable bool
+		want      string // in the message, when set
 	}{
 		{"wrong secret", func(s *Settings) { s.TSIGSecret = "d3JvbmcgdHNpZyBzZWNyZXQgMDEyMzQ1Njc4OWFiY2RlZg==" },
-			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false},
+			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false, "RFC2136_TSIG_SECRET"},
 		{"unknown key", func(s *Settings) { s.TSIGKey = "no-such-key." },
-			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false},
+			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false, "RFC2136_TSIG_KEY"},
 		{"wrong algorithm", func(s *Settings) { s.TSIGAlgorithm = "hmac-sha512" },
-			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false},
+			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false, "RFC2136_TSIG_ALGORITHM"},
 		{"unsigned", func(s *Settings) { s.TSIGKey, s.TSIGSecret = "", "" },
-			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false},
+			rec("1", name, "example.test.", "v"), plugin.CodeAuth, false, "REFUSED"},
 		{"zone not served", func(*Settings) {},
-			rec("1", "_acme-challenge.elsewhere.test.", "elsewhere.test.", "v"), plugin.CodeZoneNotFound, false},
+			rec("1", "_acme-challenge.elsewhere.test.", "elsewhere.test.", "v"), plugin.CodeZoneNotFound, false, "NOTAUTH"},
 		{"name outside zone", func(*Settings) {},
-			rec("1", "_acme-challenge.elsewhere.test.", "example.test.", "v"), plugin.CodeZoneNotFound, false},
+			rec("1", "_acme-challenge.elsewhere.test.", "example.test.", "v"), plugin.CodeZoneNotFound, false, ""},
 		{"nothing listening", func(s *Settings) {
 			s.Nameserver = netip.AddrPortFrom(b.Primary, 1).String()
-		}, rec("1", name, "example.test.", "v"), plugin.CodeOther, true},
+		}, rec("1", name, "example.test.", "v"), plugin.CodeOther, true, "RFC2136_NAMESERVER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +234,9 @@ func TestBINDErrors(t *testing.T) {
 				}
 				if e.Code != tt.code || e.Retryable != tt.retryable {
 					t.Fatalf("error %v (retryable %v); want code %v retryable %v", e, e.Retryable, tt.code, tt.retryable)
+				}
+				if !strings.Contains(e.Message, tt.want) {
+					t.Fatalf("message %q does not mention %q", e.Message, tt.want)
 				}
 				t.Logf("message: %s", e.Message)
 			}

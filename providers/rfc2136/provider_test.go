@@ -195,3 +195,59 @@ func TestCancelReturnsPromptly(t *testing.T) {
 		t.Fatalf("results after cancel = %+v; want one CodeOther \"cancelled\" error", res)
 	}
 }
+
+// TestUnsignedNotAuthIsAuth covers servers that reject a key with a bare,
+// unsigned NOTAUTH instead of a TSIG error (the fake answers so); BIND's
+// signed NOTAUTH for a zone it does not serve stays zone-not-found
+// (TestBINDErrors).
+func TestUnsignedNotAuthIsAuth(t *testing.T) {
+	t.Parallel()
+	us := startUpdateServer(t, "k.", testSecret)
+	p := mustProvider(t, Settings{Nameserver: us.addr, TSIGKey: "k", TSIGSecret: "b3RoZXItc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=",
+		TSIGAlgorithm: "hmac-sha256", TTL: 60, Timeout: 5 * time.Second})
+	e := call(t, p.Present, rec("1", "_acme-challenge.example.test.", "example.test.", "v"))["1"]
+	if e == nil || e.Code != plugin.CodeAuth || e.Retryable || !strings.Contains(e.Message, "RFC2136_TSIG_SECRET") {
+		t.Fatalf("error %v; want a non-retryable auth error naming the settings to check", e)
+	}
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	if len(us.got) != 0 {
+		t.Fatalf("the fake accepted %d updates signed with the wrong secret", len(us.got))
+	}
+}
+
+// TestSilentServerTimesOut: a server that accepts the connection and never
+// answers costs RFC2136_DNS_TIMEOUT, then a retryable error naming it.
+func TestSilentServerTimesOut(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 4)
+	t.Cleanup(func() {
+		ln.Close()
+		for {
+			select {
+			case c := <-conns:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c // held open, never answered
+		}
+	}()
+	p := mustProvider(t, Settings{Nameserver: ln.Addr().String(), TSIGAlgorithm: "hmac-sha256", TTL: 60, Timeout: 200 * time.Millisecond})
+	e := call(t, p.Present, rec("1", "_acme-challenge.example.test.", "example.test.", "v"))["1"]
+	if e == nil || e.Code != plugin.CodeOther || !e.Retryable || !strings.Contains(e.Message, "RFC2136_DNS_TIMEOUT") {
+		t.Fatalf("error %v; want a retryable error naming RFC2136_DNS_TIMEOUT", e)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -103,12 +105,18 @@ func classify(zone string, cfg config, r *dns.Msg, err error) *plugin.Error {
 		case r != nil && isTSIGError(err):
 			return plugin.Errorf(plugin.CodeAuth, false,
 				"%s answered the update for %s with a TSIG that does not verify: %v", cfg.server, zone, err)
-		case errors.Is(err, context.DeadlineExceeded):
-			return plugin.Errorf(plugin.CodeOther, true, "update for %s: no answer from %s in time", zone, cfg.server)
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+			// The client's own I/O deadline equals ctx's, so either may fire first.
+			return plugin.Errorf(plugin.CodeOther, true, "update for %s: no answer from %s within %s (RFC2136_DNS_TIMEOUT)",
+				zone, cfg.server, cfg.timeout)
 		case errors.Is(err, context.Canceled):
 			return plugin.Errorf(plugin.CodeOther, true, "update for %s: cancelled", zone)
 		default:
-			return plugin.Errorf(plugin.CodeOther, true, "sending update for %s to %s: %v", zone, cfg.server, err)
+			hint := ""
+			if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+				hint = " (check RFC2136_NAMESERVER: updates go over TCP to that address and port)"
+			}
+			return plugin.Errorf(plugin.CodeOther, true, "sending update for %s to %s: %v%s", zone, cfg.server, err, hint)
 		}
 	} else if cfg.key != "" && r.Rcode == dns.RcodeSuccess && r.IsTsig() == nil {
 		// RFC 8945 §5.3: the answer to a signed request must be signed.
@@ -119,7 +127,14 @@ func classify(zone string, cfg config, r *dns.Msg, err error) *plugin.Error {
 	case dns.RcodeSuccess:
 		return nil
 	case dns.RcodeNotAuth:
-		// A TSIG failure would have set the TSIG error, handled above.
+		if cfg.key != "" && r.IsTsig() == nil {
+			// A compliant server reports a TSIG failure in the TSIG error
+			// (handled above) and signs a plain NOTAUTH; an unsigned NOTAUTH
+			// to a signed update is most likely a key it does not accept.
+			return plugin.Errorf(plugin.CodeAuth, false,
+				"%s rejected the update for %s with an unsigned NOTAUTH: it does not accept TSIG key %q, or does not serve the zone (check RFC2136_TSIG_KEY, RFC2136_TSIG_SECRET and RFC2136_TSIG_ALGORITHM)",
+				cfg.server, zone, cfg.key)
+		}
 		return plugin.Errorf(plugin.CodeZoneNotFound, false,
 			"%s is not authoritative for zone %s (NOTAUTH)", cfg.server, zone)
 	case dns.RcodeRefused:

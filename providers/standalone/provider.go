@@ -17,8 +17,9 @@ import (
 	"github.com/zonecert/zonecert/plugin/sdk"
 )
 
-// Settings configure the built-in authoritative server. The host passes them
-// as environment variables (or from a config file through the SDK).
+// Settings configure the built-in authoritative server. They come from the
+// STANDALONE_* environment variables or, by either name, from zonecert's
+// --dns-config file.
 type Settings struct {
 	Listen    string `setting:"listen,required" env:"STANDALONE_LISTEN" doc:"address the DNS server listens on, UDP and TCP (host:port, e.g. 0.0.0.0:53)"`
 	Zone      string `setting:"zone,required" env:"STANDALONE_ZONE" doc:"the zone this server is authoritative for (e.g. acme.example.com)"`

@@ -37,6 +37,12 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		size = dns.MaxMsgSize
 	}
 	if opt := req.IsEdns0(); opt != nil {
+		if opt.Version() != 0 {
+			// RFC 6891 §6.1.3: only version 0 exists; answer BADVERS and
+			// nothing else, so the client retries with version 0.
+			resp = new(dns.Msg)
+			resp.SetRcode(req, dns.RcodeBadVers)
+		}
 		// RFC 6891 §7: reply with an OPT record of our own.
 		resp.SetEdns0(edns0Limit, false)
 		if !tcp {
@@ -71,6 +77,12 @@ func (h *handler) answer(req *dns.Msg) *dns.Msg {
 	q := req.Question[0]
 	name := dns.CanonicalName(q.Name)
 	if (q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY) || !dns.IsSubDomain(h.store.cfg.zone, name) {
+		resp.Rcode = dns.RcodeRefused
+		return resp
+	}
+	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
+		// The zone lives in this process only; there are no secondaries
+		// to transfer it to.
 		resp.Rcode = dns.RcodeRefused
 		return resp
 	}

@@ -321,3 +321,54 @@ func TestCloseStopsServing(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestServerRefusesWhatItDoesNotDo(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil)
+	exchange := func(t *testing.T, network string, m *dns.Msg) *dns.Msg {
+		t.Helper()
+		addr := p.server.udpAddr().String()
+		if network == "tcp" {
+			addr = p.server.tcpAddr().String()
+		}
+		r, _, err := (&dns.Client{Net: network, Timeout: 5 * time.Second}).ExchangeContext(t.Context(), m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	t.Run("EDNS version 1 is BADVERS", func(t *testing.T) {
+		t.Parallel()
+		m := new(dns.Msg)
+		m.SetQuestion(zone, dns.TypeSOA)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().SetVersion(1)
+		r := exchange(t, "udp", m)
+		if r.Rcode != dns.RcodeBadVers || len(r.Answer) != 0 || r.IsEdns0() == nil || r.IsEdns0().Version() != 0 {
+			t.Fatalf("rcode %d, answer %v, OPT %v; want BADVERS (16), no answer, an OPT of version 0 (RFC 6891 §6.1.3)",
+				r.Rcode, r.Answer, r.IsEdns0())
+		}
+	})
+	for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
+		t.Run(dns.TypeToString[qtype]+" is REFUSED", func(t *testing.T) {
+			t.Parallel()
+			m := new(dns.Msg)
+			m.SetQuestion(zone, qtype)
+			if r := exchange(t, "tcp", m); r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+				t.Fatalf("rcode %s, answer %v; want REFUSED", dns.RcodeToString[r.Rcode], r.Answer)
+			}
+		})
+	}
+	t.Run("UPDATE is not implemented", func(t *testing.T) {
+		t.Parallel()
+		m := new(dns.Msg)
+		m.SetUpdate(zone)
+		m.Insert([]dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: "x." + zone, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{"v"}}})
+		if r := exchange(t, "udp", m); r.Rcode != dns.RcodeNotImplemented {
+			t.Fatalf("rcode %s; want NOTIMP", dns.RcodeToString[r.Rcode])
+		}
+		if r := query(t, p, "udp", "x."+zone, dns.TypeTXT, false); r.Rcode != dns.RcodeNameError {
+			t.Fatalf("after the UPDATE: %s; want NXDOMAIN", dns.RcodeToString[r.Rcode])
+		}
+	})
+}
