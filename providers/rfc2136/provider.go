@@ -17,6 +17,7 @@ import (
 
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/sdk"
+	"github.com/zonecert/zonecert/providers/internal/txtrr"
 )
 
 // Settings use the environment names lego's rfc2136 provider reads, so an
@@ -228,22 +229,6 @@ func (p *provider) rr(r sdk.Record) (string, *dns.TXT, *sdk.Error) {
 	}
 	return zone, &dns.TXT{
 		Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl},
-		Txt: txtStrings(r.Value),
+		Txt: txtrr.Strings(r.Value),
 	}, nil
-}
-
-// txtStrings splits a value into TXT character-strings of at most 255 bytes
-// (RFC 1035 §3.3.14) and escapes backslashes, which miekg/dns would
-// otherwise read as presentation-format escapes.
-func txtStrings(value string) []string {
-	var out []string
-	for len(value) > 255 {
-		out = append(out, value[:255])
-		value = value[255:]
-	}
-	out = append(out, value)
-	for i, s := range out {
-		out[i] = strings.ReplaceAll(s, `\`, `\\`)
-	}
-	return out
 }

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/providers/internal/txtrr"
 )
 
 // TTLs of the records the server makes up itself. The SOA minimum is the
@@ -149,7 +150,7 @@ func (s *store) lookup(owner string, qtype uint16) (answer, extra []dns.RR, soa 
 		exists = true
 		if want(dns.TypeTXT) {
 			for _, v := range vals {
-				answer = append(answer, &dns.TXT{Hdr: hdr(dns.TypeTXT, v.ttl), Txt: txtStrings(v.value)})
+				answer = append(answer, &dns.TXT{Hdr: hdr(dns.TypeTXT, v.ttl), Txt: txtrr.Strings(v.value)})
 			}
 		}
 	}
@@ -178,22 +179,6 @@ func (s *store) address(owner string, qtype uint16) []dns.RR {
 		return []dns.RR{&dns.AAAA{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: infraTTL}, AAAA: ip.AsSlice()}}
 	}
 	return nil
-}
-
-// txtStrings splits a value into TXT character-strings of at most 255 bytes
-// (RFC 1035 §3.3.14) and escapes backslashes, which miekg/dns would
-// otherwise read as presentation-format escapes.
-func txtStrings(value string) []string {
-	var out []string
-	for len(value) > 255 {
-		out = append(out, value[:255])
-		value = value[255:]
-	}
-	out = append(out, value)
-	for i, s := range out {
-		out[i] = strings.ReplaceAll(s, `\`, `\\`)
-	}
-	return out
 }
 
 // server is the pair of UDP and TCP listeners on one address.
