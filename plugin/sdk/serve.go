@@ -183,6 +183,17 @@ func (b *backend[S]) Configure(ctx context.Context, given map[string]string) ([]
 	if diags := decodeSettings(&s, b.fields, given, b.lookupEnv); len(diags) > 0 {
 		return diags, nil
 	}
+	// A provider holding resources (standalone's listening sockets) must
+	// release them before its replacement starts.
+	b.mu.Lock()
+	previous := b.prov
+	b.prov = nil
+	b.mu.Unlock()
+	if c, ok := previous.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			return nil, fmt.Errorf("closing the previous configuration: %w", err)
+		}
+	}
 	prov, err := b.p.New(ctx, s, b.log)
 	var se *SettingsError
 	switch {

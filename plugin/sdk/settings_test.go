@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -257,4 +258,35 @@ func FuzzDecodeSettings(f *testing.F) {
 			}
 		}
 	})
+}
+
+// closingProv counts its Close calls, like a provider holding sockets.
+type closingProv struct {
+	basicProv
+	closed *int
+}
+
+func (c closingProv) Close() error { *c.closed++; return nil }
+
+func TestReconfigureClosesPrevious(t *testing.T) {
+	var closed, made int
+	p := Plugin[testSettings]{
+		Name: "t", Version: "1",
+		New: func(context.Context, testSettings, *slog.Logger) (Provider, error) {
+			made++
+			return closingProv{closed: &closed}, nil
+		},
+	}
+	b, err := newBackend(p, io.Discard, envOf(map[string]string{"T_TOKEN": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if diags, err := b.Configure(t.Context(), map[string]string{"server": "https://ok"}); err != nil || diags != nil {
+			t.Fatalf("Configure: %v, %v", diags, err)
+		}
+	}
+	if made != 2 || closed != 1 {
+		t.Fatalf("after two Configure calls: %d made, %d closed; want 2 and 1", made, closed)
+	}
 }
