@@ -133,3 +133,22 @@ func parentName(name string) string {
 	}
 	return name[i:]
 }
+
+// fqdnALabels is a user-given name (an alias target, a zone) as a lower-case
+// FQDN of A-labels, so that names typed in Unicode match the identifiers
+// NormalizeDomain produced. Underscore labels stay allowed here.
+func fqdnALabels(name string) (string, error) {
+	trimmed := strings.TrimSuffix(strings.TrimSpace(name), ".")
+	if trimmed == "" {
+		return ".", nil
+	}
+	ascii, err := idnaProfile.ToASCII(trimmed)
+	if err != nil {
+		return "", fmt.Errorf("%w %q: %v", ErrInvalidName, name, err)
+	}
+	fqdn := strings.ToLower(dns.Fqdn(ascii))
+	if _, ok := dns.IsDomainName(fqdn); !ok || strings.ContainsAny(fqdn, " \t*") {
+		return "", fmt.Errorf("%w %q", ErrInvalidName, name)
+	}
+	return fqdn, nil
+}

@@ -147,3 +147,23 @@ func TestNewSolverValidates(t *testing.T) {
 		t.Errorf("resolvers = %q; want %q", s.q.resolvers, want)
 	}
 }
+
+// Names typed in Unicode match the A-label identifiers NormalizeDomain
+// produces.
+func TestNewSolverConvertsIDNOverrides(t *testing.T) {
+	t.Parallel()
+	s, err := NewSolver(Config{
+		Resolvers:     []string{"127.0.0.1"},
+		Aliases:       map[string]string{"bücher.example": "_acme-challenge.Bücher.example.net"},
+		ZoneOverrides: map[string]string{"www.bücher.example": "bücher.example."},
+	}, &updateProvider{}, &MemJournal{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.cfg.Aliases["xn--bcher-kva.example"]; got != "_acme-challenge.xn--bcher-kva.example.net." {
+		t.Errorf("alias = %q", got)
+	}
+	if got := s.cfg.ZoneOverrides["www.xn--bcher-kva.example."]; got != "xn--bcher-kva.example." {
+		t.Errorf("zone overrides = %q", s.cfg.ZoneOverrides)
+	}
+}

@@ -21,8 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -165,8 +163,8 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 		if err != nil || strings.HasPrefix(nd, "*.") {
 			return nil, fmt.Errorf("dns01: alias key %q: want a domain without wildcard", d)
 		}
-		name := strings.ToLower(dns.Fqdn(a))
-		if _, ok := dns.IsDomainName(name); !ok || strings.Count(name, ".") < 2 {
+		name, err := fqdnALabels(a)
+		if err != nil || strings.Count(name, ".") < 2 {
 			return nil, fmt.Errorf("dns01: alias for %s: %q is not a domain name", d, a)
 		}
 		aliases[nd] = name
@@ -174,10 +172,9 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	cfg.Aliases = aliases
 	overrides := map[string]string{}
 	for n, z := range cfg.ZoneOverrides {
-		name, zone := strings.ToLower(dns.Fqdn(n)), strings.ToLower(dns.Fqdn(z))
-		_, ok1 := dns.IsDomainName(name)
-		_, ok2 := dns.IsDomainName(zone)
-		if !ok1 || !ok2 || zone == "." {
+		name, err1 := fqdnALabels(n)
+		zone, err2 := fqdnALabels(z)
+		if err1 != nil || err2 != nil || zone == "." {
 			return nil, fmt.Errorf("dns01: zone override %q → %q: not domain names", n, z)
 		}
 		overrides[name] = zone
