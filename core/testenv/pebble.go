@@ -138,7 +138,16 @@ func pebbleBinary(t testing.TB) string {
 	if p, err := exec.LookPath("pebble"); err == nil {
 		return p
 	}
-	t.Fatal("testenv: pebble not found in $ZONECERT_PEBBLE or PATH: run `make test` " +
+	// `go test` run by hand in a package directory: use what `make` installed.
+	if dir, err := os.Getwd(); err == nil {
+		for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+			p := filepath.Join(dir, ".tools", "pebble")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Fatal("testenv: pebble not found in $ZONECERT_PEBBLE, PATH or .tools/: run `make test` " +
 		"(or testdata/scripts/install-tools.sh pebble and export ZONECERT_PEBBLE=$PWD/.tools/pebble)")
 	return ""
 }
