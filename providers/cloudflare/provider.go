@@ -29,8 +29,9 @@ type Settings struct {
 	Retries   int           `setting:"max_retries" env:"CF_MAX_RETRIES" default:"2" doc:"retries of a throttled or failed request (Retry-After is honoured)"`
 }
 
-// parallel bounds the API requests one call makes at once: enough to keep
-// a 50-name order quick, far below the API's 200 requests/second per IP.
+// parallel bounds the API requests a provider makes at once: enough to keep
+// many zones or a batch's record-by-record fallback quick, far below the
+// API's 200 requests/second per IP.
 const parallel = 4
 
 // minTTL is the lowest TTL a non-Enterprise zone accepts (1 means
@@ -77,6 +78,7 @@ func newProvider(s Settings, hc *http.Client, log *slog.Logger) (*provider, erro
 	}
 	common := []option.RequestOption{
 		option.WithHTTPClient(hc),
+		option.WithMiddleware(make(limiter, parallel).middleware),
 		option.WithBaseURL(base),
 		option.WithMaxRetries(s.Retries),
 	}
@@ -94,75 +96,144 @@ func newProvider(s Settings, hc *http.Client, log *slog.Logger) (*provider, erro
 	}, nil
 }
 
-// Present creates one TXT record per value. An identical record that
-// already exists (code 81058) counts as presented, with that record's id.
+// Present creates one TXT record per value. The records of one zone go in
+// batch requests of up to batchLimit records; a lone record is a plain
+// POST. An identical record that already exists (code 81058) counts as
+// presented, with that record's id.
 func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
 	zoneIDs := p.zoneIDs(ctx, recs, false)
-	return forEach(recs, func(r sdk.Record) sdk.Result {
+	out := make([]sdk.Result, len(recs))
+	byZone := newGroups()
+	for i, r := range recs {
 		if err := checkName(r); err != nil {
-			return sdk.Result{ID: r.ID, Err: err}
+			out[i] = sdk.Result{ID: r.ID, Err: err}
+			continue
 		}
 		zid, zerr := zoneIDs.get(r.Zone)
 		if zerr != nil {
-			return sdk.Result{ID: r.ID, Err: zerr}
+			out[i] = sdk.Result{ID: r.ID, Err: zerr}
+			continue
 		}
-		id, err := p.create(ctx, zid, r)
-		if err != nil {
-			return sdk.Result{ID: r.ID, Err: classify(fmt.Sprintf("creating TXT %s", r.FQDN), err)}
+		byZone.add(zid, i)
+	}
+	var jobs []func()
+	for _, zid := range byZone.keys {
+		for _, idx := range chunks(byZone.m[zid], batchLimit) {
+			if len(idx) == 1 {
+				jobs = append(jobs, func() { out[idx[0]] = p.presentOne(ctx, zid, recs[idx[0]]) })
+			} else {
+				jobs = append(jobs, func() { p.presentBatch(ctx, zid, recs, idx, out) })
+			}
 		}
-		st, _ := json.Marshal(state{ZoneID: zid, RecordID: id})
-		return sdk.Result{ID: r.ID, State: st}
-	}), nil
+	}
+	run(len(jobs), func(i int) { jobs[i]() })
+	return out, nil
 }
 
-// CleanUp deletes each record by the id Present returned. Without a state
-// (Present's answer was lost) it deletes the records at the name whose
-// content is the value. A record already gone counts as removed.
+// presentOne creates one record with a plain POST.
+func (p *provider) presentOne(ctx context.Context, zoneID string, r sdk.Record) sdk.Result {
+	id, err := p.create(ctx, zoneID, r)
+	if err != nil {
+		return sdk.Result{ID: r.ID, Err: classify(fmt.Sprintf("creating TXT %s", r.FQDN), err)}
+	}
+	st, _ := json.Marshal(state{ZoneID: zoneID, RecordID: id})
+	return sdk.Result{ID: r.ID, State: st}
+}
+
+// CleanUp deletes each record by the id Present returned, in one batch
+// request per zone (of up to batchLimit ids) when there are several.
+// Without a state (Present's answer was lost) it deletes the records at the
+// name whose content is the value. A record already gone counts as removed.
 func (p *provider) CleanUp(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
 	zoneIDs := p.zoneIDs(ctx, recs, true)
-	return forEach(recs, func(r sdk.Record) sdk.Result {
+	out := make([]sdk.Result, len(recs))
+	var jobs []func()
+	byZone := newGroups()        // zone id → distinct record ids, in order
+	holders := map[state][]int{} // who asked for each (zone, record id)
+	for i, r := range recs {
+		out[i] = sdk.Result{ID: r.ID}
 		if err := checkName(r); err != nil {
-			return sdk.Result{ID: r.ID, Err: err}
+			out[i].Err = err
+			continue
+		}
+		if len(r.State) == 0 {
+			jobs = append(jobs, func() { out[i] = p.cleanUpStateless(ctx, zoneIDs, r) })
+			continue
 		}
 		var st state
-		if len(r.State) > 0 {
-			if err := json.Unmarshal(r.State, &st); err != nil || st.ZoneID == "" || st.RecordID == "" {
-				return sdk.Result{ID: r.ID, Err: errorf(sdk.CodeOther, false, "cleanup state of %s is malformed", r.FQDN)}
+		if err := json.Unmarshal(r.State, &st); err != nil || st.ZoneID == "" || st.RecordID == "" {
+			out[i].Err = errorf(sdk.CodeOther, false, "cleanup state of %s is malformed", r.FQDN)
+			continue
+		}
+		if _, seen := holders[st]; !seen {
+			byZone.add(st.ZoneID, len(byZone.ids))
+			byZone.ids = append(byZone.ids, st.RecordID)
+		}
+		holders[st] = append(holders[st], i)
+	}
+	for _, zid := range byZone.keys {
+		for _, chunk := range chunks(byZone.m[zid], batchLimit) {
+			ids := make([]string, len(chunk))
+			for k, n := range chunk {
+				ids[k] = byZone.ids[n]
 			}
-			if err := p.delete(ctx, st.ZoneID, st.RecordID); err != nil {
-				return sdk.Result{ID: r.ID, Err: classify("deleting TXT "+r.FQDN, err)}
-			}
-			return sdk.Result{ID: r.ID}
+			jobs = append(jobs, func() {
+				var errs []error
+				if len(ids) == 1 {
+					errs = []error{p.delete(ctx, zid, ids[0])}
+				} else {
+					errs = p.deleteBatch(ctx, zid, ids)
+				}
+				for k, err := range errs {
+					if err == nil {
+						continue
+					}
+					for _, i := range holders[state{ZoneID: zid, RecordID: ids[k]}] {
+						out[i].Err = classify("deleting TXT "+recs[i].FQDN, err)
+					}
+				}
+			})
 		}
-		zid, zerr := zoneIDs.get(r.Zone)
-		if zerr != nil {
-			return sdk.Result{ID: r.ID, Err: zerr}
-		}
-		ids, err := p.find(ctx, zid, r.FQDN, r.Value)
-		if err != nil {
-			return sdk.Result{ID: r.ID, Err: classify("finding TXT "+r.FQDN, err)}
-		}
-		for _, id := range ids {
-			if err := p.delete(ctx, zid, id); err != nil {
-				return sdk.Result{ID: r.ID, Err: classify("deleting TXT "+r.FQDN, err)}
-			}
-		}
-		return sdk.Result{ID: r.ID}
-	}), nil
+	}
+	run(len(jobs), func(i int) { jobs[i]() })
+	return out, nil
 }
 
-// create posts one TXT record and returns its id.
-func (p *provider) create(ctx context.Context, zoneID string, r sdk.Record) (string, error) {
-	ttl := max(int(r.TTL), minTTL)
-	ttl = min(ttl, 86400)
-	// The SDK's field helper F lives in the root package we do not link, so
-	// the param fields are set directly (Present marks them as sent).
+// cleanUpStateless finds the records at r's name with r's value and
+// deletes them one by one.
+func (p *provider) cleanUpStateless(ctx context.Context, zoneIDs zoneLookup, r sdk.Record) sdk.Result {
+	zid, zerr := zoneIDs.get(r.Zone)
+	if zerr != nil {
+		return sdk.Result{ID: r.ID, Err: zerr}
+	}
+	ids, err := p.find(ctx, zid, r.FQDN, r.Value)
+	if err != nil {
+		return sdk.Result{ID: r.ID, Err: classify("finding TXT "+r.FQDN, err)}
+	}
+	for _, id := range ids {
+		if err := p.delete(ctx, zid, id); err != nil {
+			return sdk.Result{ID: r.ID, Err: classify("deleting TXT "+r.FQDN, err)}
+		}
+	}
+	return sdk.Result{ID: r.ID}
+}
+
+// txtParam is the API body of r's TXT record. The SDK's field helper F
+// lives in the root package we do not link, so the param fields are set
+// directly (Present marks them as sent).
+func txtParam(r sdk.Record) dns.TXTRecordParam {
+	ttl := min(max(int(r.TTL), minTTL), 86400)
 	var body dns.TXTRecordParam
 	body.Name.Value, body.Name.Present = trimDot(r.FQDN), true
 	body.Type.Value, body.Type.Present = dns.TXTRecordTypeTXT, true
 	body.Content.Value, body.Content.Present = quoteTXT(r.Value), true
 	body.TTL.Value, body.TTL.Present = dns.TTL(ttl), true
-	params := dns.RecordNewParams{Body: body}
+	return body
+}
+
+// create posts one TXT record and returns its id.
+func (p *provider) create(ctx context.Context, zoneID string, r sdk.Record) (string, error) {
+	params := dns.RecordNewParams{Body: txtParam(r)}
 	params.ZoneID.Value, params.ZoneID.Present = zoneID, true
 	res, err := p.records.New(ctx, params)
 	if err == nil {
@@ -232,23 +303,47 @@ func lastPage(n int, page, perPage int64, totalPages string) bool {
 	return n == 0 || int64(n) < perPage
 }
 
-// forEach runs fn for every record with bounded parallelism and returns the
-// results in record order.
-func forEach(recs []sdk.Record, fn func(sdk.Record) sdk.Result) []sdk.Result {
-	out := make([]sdk.Result, len(recs))
+// run calls fn(0) … fn(n-1) with bounded parallelism and returns when all
+// have returned.
+func run(n int, fn func(i int)) {
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, r := range recs {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i] = fn(r)
+			fn(i)
 		}()
 	}
 	wg.Wait()
-	return out
+}
+
+// groups collects indexes by key, keeping the keys in first-seen order.
+type groups struct {
+	keys []string
+	m    map[string][]int
+	ids  []string // CleanUp: the record id of each index
+}
+
+func newGroups() *groups { return &groups{m: map[string][]int{}} }
+
+func (g *groups) add(key string, i int) {
+	if _, ok := g.m[key]; !ok {
+		g.keys = append(g.keys, key)
+	}
+	g.m[key] = append(g.m[key], i)
+}
+
+// chunks splits s into pieces of at most n.
+func chunks(s []int, n int) [][]int {
+	var out [][]int
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
 }
 
 // checkName refuses a record whose name is not within its zone: the API

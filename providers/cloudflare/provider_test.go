@@ -298,6 +298,12 @@ func TestAPICalls(t *testing.T) {
 	for i := range fifty {
 		fifty[i] = rec(fmt.Sprint(i), fmt.Sprintf("_acme-challenge.host%d.example.com.", i), fmt.Sprint("v", i))
 	}
+	many := make([]sdk.Record, 250)
+	for i := range many {
+		many[i] = rec(fmt.Sprint(i), fmt.Sprintf("_acme-challenge.host%d.example.com.", i), fmt.Sprint("v", i))
+	}
+	// Present: zone lookup + one batch per 200 records (a lone record is a
+	// plain POST); CleanUp: one batch per 200 ids, no lookup.
 	tests := []struct {
 		name string
 		recs []sdk.Record
@@ -305,8 +311,9 @@ func TestAPICalls(t *testing.T) {
 	}{
 		{"1 name", []sdk.Record{rec("a", "_acme-challenge.example.com.", "v")}, 3},
 		{"2 values at one name", []sdk.Record{
-			rec("a", "_acme-challenge.example.com.", "v1"), rec("b", "_acme-challenge.example.com.", "v2")}, 5},
-		{"50 names in one zone", fifty, 101},
+			rec("a", "_acme-challenge.example.com.", "v1"), rec("b", "_acme-challenge.example.com.", "v2")}, 3},
+		{"50 names in one zone", fifty, 3},
+		{"250 names in one zone", many, 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,7 +47,9 @@ func toPluginError(err error) *plugin.Error {
 	msg := err.Error()
 	if code, status, ok := apiErrorCode(err); ok {
 		var icb *types.InvalidChangeBatch
-		if errors.As(err, &icb) && len(icb.Messages) > 0 {
+		if errors.As(err, &icb) && len(icb.Messages) > 0 && !strings.Contains(msg, icb.Messages[0]) {
+			// Only the <InvalidChangeBatch> shape leaves the problems
+			// out of the message.
 			msg += ": " + strings.Join(icb.Messages, "; ")
 		}
 		switch _, throttled := retry.DefaultThrottleErrorCodes[code]; {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
@@ -38,7 +40,9 @@ func order(tb testing.TB, f *fakeroute53.Server, p *provider, recs []plugin.Reco
 	f.ResetCalls()
 	res, err := p.Present(tb.Context(), recs)
 	recs = mustOK(tb, recs, res, err)
-	if err := p.WaitForSync(tb.Context(), recs); err != nil {
+	ctx, cancel := context.WithTimeout(tb.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitForSync(ctx, recs); err != nil {
 		tb.Fatal(err)
 	}
 	res, err = p.CleanUp(tb.Context(), recs)
@@ -87,13 +91,17 @@ func BenchmarkOrder(b *testing.B) {
 	for _, shape := range orderShapes {
 		b.Run(shape.name, func(b *testing.B) {
 			f, p := setupShape(b, shape.filler)
-			total := 0
+			total, byOp := 0, map[string]int{}
 			for b.Loop() {
-				for _, n := range order(b, f, p, shape.records()) {
+				for op, n := range order(b, f, p, shape.records()) {
 					total += n
+					byOp[op] += n
 				}
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "calls/op")
+			for op, n := range byOp {
+				b.ReportMetric(float64(n)/float64(b.N), op+"/op")
+			}
 		})
 	}
 }

@@ -32,9 +32,11 @@ type Settings struct {
 // failure. The SDK's AWS_MAX_ATTEMPTS overrides it.
 const defaultMaxAttempts = 6
 
-// maxBatch bounds the records per call so one change batch stays within
-// Route 53's limits (1,000 records, 32,000 characters of values) even when
-// merged with values already present.
+// maxBatch bounds the records per call so that, at fresh names, one change
+// batch stays within Route 53's request limits: 300 ACME values (43
+// characters, 45 quoted) UPSERTed count 600 of 1,000 records and 27,000 of
+// 32,000 characters. Values already present can push a call over; it is
+// then split (see splitChanges).
 const maxBatch = 300
 
 // options are knobs for tests; the zero value is production behaviour.
@@ -78,22 +80,27 @@ func newProvider(ctx context.Context, s Settings, log *slog.Logger, o options) (
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = defaultMaxAttempts
-				if o.maxBackoff > 0 {
-					so.MaxBackoff = o.maxBackoff
-				}
-			})
-		}),
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, append(loadOpts, o.loadOptions...)...)
+	cfg, err := config.LoadDefaultConfig(ctx, o.loadOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	// The SDK builds its retryer from AWS_RETRY_MODE (standard: jittered
+	// exponential backoff, throttling codes retried) and AWS_MAX_ATTEMPTS;
+	// only the attempts get our default when neither is configured.
+	if cfg.RetryMaxAttempts == 0 {
+		cfg.RetryMaxAttempts = defaultMaxAttempts
+	}
+	var clientOpts []func(*route53.Options)
+	if o.maxBackoff > 0 {
+		clientOpts = append(clientOpts, func(co *route53.Options) {
+			co.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = co.RetryMaxAttempts
+				so.MaxBackoff = o.maxBackoff
+			})
+		})
 	}
 	if o.pollFirst <= 0 {
 		o.pollFirst = 250 * time.Millisecond
@@ -102,7 +109,7 @@ func newProvider(ctx context.Context, s Settings, log *slog.Logger, o options) (
 		o.pollMax = 2 * time.Second
 	}
 	return &provider{
-		client:   route53.NewFromConfig(cfg),
+		client:   route53.NewFromConfig(cfg, clientOpts...),
 		settings: s,
 		log:      log,
 		opts:     o,
@@ -192,9 +199,11 @@ func (p *provider) apply(ctx context.Context, records []plugin.Record, remove bo
 		for j, i := range idx {
 			batch[j] = records[i]
 		}
-		changeID, err := p.changeZone(ctx, byID[id], batch, remove)
+		changeIDs, err := p.changeZone(ctx, byID[id], batch, remove)
 		for _, i := range idx {
-			if err != nil {
+			name := strings.ToLower(records[i].FQDN)
+			changeID, done := changeIDs[name]
+			if err != nil && !done {
 				results[i].Err = toPluginError(err)
 				continue
 			}
@@ -231,57 +240,70 @@ func within(name, zone string) bool {
 }
 
 // changeZone reads the TXT sets at the batch's names, computes the new sets
-// and submits them in one ChangeResourceRecordSets call. A DELETE that no
-// longer matches (someone else changed the set between our read and write)
-// fails the batch with InvalidChangeBatch; the cycle is then retried.
-func (p *provider) changeZone(ctx context.Context, hz hostedZone, batch []plugin.Record, remove bool) (changeID string, err error) {
+// and submits them in one ChangeResourceRecordSets call (more only when
+// Route 53's request limits require it). It returns the change id that
+// covers each name it changed; a name already as wanted maps to "". A DELETE
+// that no longer matches (someone else changed the set between our read and
+// write) fails with InvalidChangeBatch; the cycle is then retried. On error
+// the map still holds the names whose changes were accepted.
+func (p *provider) changeZone(ctx context.Context, hz hostedZone, batch []plugin.Record, remove bool) (map[string]string, error) {
 	unlock, err := p.lockZone(ctx, hz.id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer unlock()
+	done := map[string]string{}
 	const attempts = 3
 	for attempt := 1; ; attempt++ {
-		changeID, err = p.changeOnce(ctx, hz, batch, remove)
+		err = p.changeOnce(ctx, hz, batch, remove, done)
 		if err == nil || attempt == attempts || !isInvalidChangeBatch(err) {
-			return changeID, err
+			return done, err
 		}
 		p.log.LogAttrs(ctx, slog.LevelDebug, "route53 change batch conflicted; re-reading",
 			slog.String("zone_id", hz.id), slog.Int("attempt", attempt))
 	}
 }
 
-func (p *provider) changeOnce(ctx context.Context, hz hostedZone, batch []plugin.Record, remove bool) (string, error) {
+// changeOnce makes one read-plan-write cycle, recording in done the change
+// id of every name whose change was accepted.
+func (p *provider) changeOnce(ctx context.Context, hz hostedZone, batch []plugin.Record, remove bool, done map[string]string) error {
 	names := map[string]bool{}
 	for _, r := range batch {
 		names[strings.ToLower(r.FQDN)] = true
 	}
 	current, err := p.readTXT(ctx, hz, names)
 	if err != nil {
-		return "", err
+		return err
 	}
 	changes := p.plan(current, batch, remove)
-	if len(changes) == 0 {
-		return "", nil
-	}
 	comment := "zonecert: present"
 	if remove {
 		comment = "zonecert: clean up"
 	}
-	out, err := p.client.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-		HostedZoneId: aws.String(hz.id),
-		ChangeBatch:  changeBatch(comment, changes),
-	})
-	if err != nil {
-		return "", fmt.Errorf("changing record sets in %s: %w", hz.id, err)
+	for _, part := range splitChanges(changes) {
+		out, err := p.client.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+			HostedZoneId: aws.String(hz.id),
+			ChangeBatch:  changeBatch(comment, part),
+		})
+		if err != nil {
+			return fmt.Errorf("changing record sets in %s: %w", hz.id, err)
+		}
+		id := ""
+		if out.ChangeInfo != nil {
+			id = strings.TrimPrefix(aws.ToString(out.ChangeInfo.Id), "/change/")
+		}
+		for _, c := range part {
+			done[strings.ToLower(aws.ToString(c.ResourceRecordSet.Name))] = id
+		}
+		p.log.LogAttrs(ctx, slog.LevelDebug, "route53 change submitted",
+			slog.String("zone_id", hz.id), slog.String("change_id", id), slog.Int("rrsets", len(part)))
 	}
-	id := ""
-	if out.ChangeInfo != nil {
-		id = strings.TrimPrefix(aws.ToString(out.ChangeInfo.Id), "/change/")
+	for name := range names {
+		if _, ok := done[name]; !ok {
+			done[name] = "" // already as wanted: no change of ours to wait for
+		}
 	}
-	p.log.LogAttrs(ctx, slog.LevelDebug, "route53 change submitted",
-		slog.String("zone_id", hz.id), slog.String("change_id", id), slog.Int("rrsets", len(changes)))
-	return id, nil
+	return nil
 }
 
 func isInvalidChangeBatch(err error) bool {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
@@ -322,5 +325,205 @@ func TestBadRecords(t *testing.T) {
 	}
 	if n := f.Calls()[fakeroute53.OpChangeResourceRecordSets]; n != 0 {
 		t.Errorf("bad records reached the API: %d changes", n)
+	}
+}
+
+// TestLargeBatchSplits: when values already at the names push one change
+// batch over Route 53's request limits (which the fake enforces), Present
+// splits it into as few requests as fit, and every record gets the change
+// id that covers it.
+func TestLargeBatchSplits(t *testing.T) {
+	t.Parallel()
+	f := fakeroute53.New(t, fakeroute53.Options{SyncAfterPolls: 1})
+	id := f.AddZone(zone, false)
+	value := func(prefix string, i int) string { // ACME-sized: 43 characters
+		v := fmt.Sprintf("%s-%d-", prefix, i)
+		return v + strings.Repeat("x", 43-len(v))
+	}
+	recs := make([]plugin.Record, maxBatch)
+	for i := range recs {
+		fqdn := fmt.Sprintf("_acme-challenge.h%d.example.test.", i)
+		if err := f.PutRRSet(id, fqdn, "TXT", 10, quoteTXT(value("stale", i))); err != nil {
+			t.Fatal(err)
+		}
+		recs[i] = rec(fmt.Sprint(i), fqdn, zone, value("new", i))
+	}
+	p := goodProvider(t, f, Settings{})
+	f.ResetCalls()
+	res, err := p.Present(t.Context(), recs)
+	recs = mustOK(t, recs, res, err)
+	// 300 UPSERTs of 2 values: 1,200 records and 54,000 characters counted.
+	if n := f.Calls()[fakeroute53.OpChangeResourceRecordSets]; n != 2 {
+		t.Errorf("%d change requests; want 2", n)
+	}
+	changeIDs := map[string]bool{}
+	for _, r := range recs {
+		st, ok := decodeState(r.State)
+		if !ok || st.ChangeID == "" {
+			t.Fatalf("record %s: state %s lacks a change id", r.ID, r.State)
+		}
+		changeIDs[st.ChangeID] = true
+	}
+	if len(changeIDs) != 2 {
+		t.Errorf("%d distinct change ids; want 2", len(changeIDs))
+	}
+	for _, i := range []int{0, maxBatch - 1} {
+		if got := txtValues(f, id, recs[i].FQDN); !equal(got, value("stale", i), value("new", i)) {
+			t.Fatalf("%s holds %v", recs[i].FQDN, got)
+		}
+	}
+	if err := p.WaitForSync(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(t, f, recs[maxBatch-1].FQDN); !equal(got, value("stale", maxBatch-1), value("new", maxBatch-1)) {
+		t.Fatalf("served after sync: %v", got)
+	}
+	// Cleaning up leaves one value per set: 600 records, 27,000 characters,
+	// one request.
+	f.ResetCalls()
+	res, err = p.CleanUp(t.Context(), recs)
+	mustOK(t, recs, res, err)
+	if n := f.Calls()[fakeroute53.OpChangeResourceRecordSets]; n != 1 {
+		t.Errorf("clean up made %d change requests; want 1", n)
+	}
+	if got := txtValues(f, id, recs[7].FQDN); !equal(got, value("stale", 7)) {
+		t.Fatalf("after clean up %s holds %v", recs[7].FQDN, got)
+	}
+}
+
+func TestSplitChanges(t *testing.T) {
+	t.Parallel()
+	upsert := func(n int) types.Change {
+		values := make([]string, n)
+		for i := range values {
+			values[i] = fmt.Sprintf(`"%08d"`, i) // 10 characters
+		}
+		return txtChange(types.ChangeActionUpsert, name, 10, values)
+	}
+	for _, tc := range []struct {
+		desc    string
+		changes []types.Change
+		want    []int // changes per part
+	}{
+		{"empty", nil, nil},
+		{"one", []types.Change{upsert(1)}, []int{1}},
+		{"records: 500 upserted values fit, 501 do not", []types.Change{upsert(250), upsert(250), upsert(1)}, []int{2, 1}},
+		{"oversized change goes alone", []types.Change{upsert(1), upsert(600), upsert(1)}, []int{1, 1, 1}},
+		{"delete counts once", []types.Change{txtChange(types.ChangeActionDelete, name, 10, make([]string, 1000))}, []int{1}},
+	} {
+		var got []int
+		for _, part := range splitChanges(tc.changes) {
+			got = append(got, len(part))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: parts %v; want %v", tc.desc, got, tc.want)
+		}
+	}
+}
+
+func TestTXTQuoting(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ raw, want string }{
+		{`"plain"`, "plain"},
+		{`unquoted`, "unquoted"},
+		{`"a \"q\" \\ b"`, `a "q" \ b`},
+		{`"two" "parts"`, "twoparts"},
+		{`"a\040b"`, "a b"},            // octal 040 is a space
+		{`"caf\303\251"`, "caf\u00e9"}, // octal UTF-8 bytes
+		{`"\9x"`, "9x"},                // not an escape code
+	} {
+		if got := unquoteTXT(tc.raw); got != tc.want {
+			t.Errorf("unquoteTXT(%s) = %q; want %q", tc.raw, got, tc.want)
+		}
+	}
+	long := strings.Repeat("x", 300)
+	if q := quoteTXT(long); q != `"`+long[:255]+`" "`+long[255:]+`"` || unquoteTXT(q) != long {
+		t.Errorf("300-byte value quoted as %s", q)
+	}
+}
+
+// TestZoneLookupPages: zones of one name that fill more than a page of
+// ListHostedZonesByName (100) are all considered: the public one is found
+// on the second page.
+func TestZoneLookupPages(t *testing.T) {
+	t.Parallel()
+	f := fakeroute53.New(t, fakeroute53.Options{})
+	for range 100 {
+		f.AddZone(zone, true)
+	}
+	f.AddZone("a.test.", false) // sorts before: not listed from example.test.
+	f.AddZone("zzz.test.", false)
+	pub := f.AddZone(zone, false)
+	p := goodProvider(t, f, Settings{})
+	recs := []plugin.Record{rec("1", name, zone, "v")}
+	res, err := p.Present(t.Context(), recs)
+	mustOK(t, recs, res, err)
+	if got := txtValues(f, pub, name); !equal(got, "v") {
+		t.Fatalf("public zone holds %v", got)
+	}
+	if n := f.Calls()[fakeroute53.OpListHostedZonesByName]; n != 2 {
+		t.Errorf("%d ListHostedZonesByName calls; want 2 pages", n)
+	}
+}
+
+// TestConcurrentWriter: another writer changes the set between CleanUp's
+// read and its DELETE, which then no longer matches (InvalidChangeBatch);
+// CleanUp re-reads and keeps the other writer's value. A writer that keeps
+// doing so makes CleanUp fail as a retryable conflict. Both of Route 53's
+// InvalidChangeBatch shapes are recognised.
+func TestConcurrentWriter(t *testing.T) {
+	t.Parallel()
+	for _, bare := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bare=%v", bare), func(t *testing.T) {
+			t.Parallel()
+			var (
+				mu    sync.Mutex
+				id    string
+				races int // how many more changes the other writer precedes
+				ttl   int64
+				extra []string
+				f     *fakeroute53.Server
+			)
+			f = fakeroute53.New(t, fakeroute53.Options{BareBatchErrors: bare, BeforeChange: func(string) {
+				mu.Lock()
+				defer mu.Unlock()
+				if races == 0 {
+					return
+				}
+				races--
+				ttl++
+				_ = f.PutRRSet(id, name, "TXT", ttl, append([]string{`"ours"`}, extra...)...)
+			}})
+			id = f.AddZone(zone, false)
+			p := goodProvider(t, f, Settings{})
+			recs := []plugin.Record{rec("1", name, zone, "ours")}
+			res, err := p.Present(t.Context(), recs)
+			recs = mustOK(t, recs, res, err)
+
+			mu.Lock()
+			races, ttl, extra = 1, 10, []string{`"theirs"`}
+			mu.Unlock()
+			f.ResetCalls()
+			res, err = p.CleanUp(t.Context(), recs)
+			mustOK(t, recs, res, err)
+			if got := txtValues(f, id, name); !equal(got, "theirs") {
+				t.Fatalf("after CleanUp raced: %v; want the other writer's value kept", got)
+			}
+			if n := f.Calls()[fakeroute53.OpChangeResourceRecordSets]; n != 2 {
+				t.Errorf("%d change requests; want a failed DELETE and an UPSERT", n)
+			}
+
+			// Present again, then a writer that always wins the race.
+			res, err = p.Present(t.Context(), recs)
+			recs = mustOK(t, recs, res, err)
+			_ = f.PutRRSet(id, name, "TXT", 10, `"ours"`)
+			mu.Lock()
+			races, extra = 100, nil
+			mu.Unlock()
+			perr := oneErr(t)(p.CleanUp(t.Context(), recs))
+			if perr.Code != plugin.CodeConflict || !perr.Retryable || !strings.Contains(perr.Message, "do not match") {
+				t.Fatalf("got %v (retryable=%v); want a retryable conflict naming the mismatch", perr, perr.Retryable)
+			}
+		})
 	}
 }

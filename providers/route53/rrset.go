@@ -230,6 +230,49 @@ func txtChange(action types.ChangeAction, name string, ttl int64, values []strin
 	}}
 }
 
+// Route 53's limits per ChangeResourceRecordSets request (Route 53
+// Developer Guide, "Quotas"): at most 1,000 ResourceRecord elements and
+// 32,000 characters in all Value elements, where "each ResourceRecord element
+// [and each character] is counted twice" for an UPSERT.
+const (
+	maxRequestRecords = 1000
+	maxRequestChars   = 32000
+)
+
+// splitChanges cuts changes into as few requests as the limits allow; one
+// request, and so one atomic change, unless hundreds of values are involved.
+// A single change over the limits goes alone, for Route 53 to refuse.
+func splitChanges(changes []types.Change) [][]types.Change {
+	var parts [][]types.Change
+	var cur []types.Change
+	records, chars := 0, 0
+	for _, c := range changes {
+		r, n := changeCost(c)
+		if len(cur) > 0 && (records+r > maxRequestRecords || chars+n > maxRequestChars) {
+			parts = append(parts, cur)
+			cur, records, chars = nil, 0, 0
+		}
+		cur = append(cur, c)
+		records, chars = records+r, chars+n
+	}
+	if len(cur) > 0 {
+		parts = append(parts, cur)
+	}
+	return parts
+}
+
+// changeCost is a change's weight against the request limits.
+func changeCost(c types.Change) (records, chars int) {
+	for _, rr := range c.ResourceRecordSet.ResourceRecords {
+		records++
+		chars += len(aws.ToString(rr.Value))
+	}
+	if c.Action == types.ChangeActionUpsert {
+		records, chars = 2*records, 2*chars
+	}
+	return records, chars
+}
+
 func changeBatch(comment string, changes []types.Change) *types.ChangeBatch {
 	return &types.ChangeBatch{Comment: aws.String(comment), Changes: changes}
 }
@@ -278,7 +321,8 @@ func quoteTXT(v string) string {
 }
 
 // unquoteTXT joins the character strings of a Route 53 TXT value, the
-// inverse of quoteTXT. An unquoted value is one string.
+// inverse of quoteTXT, undoing \" \\ and octal \DDD escapes. An unquoted
+// value is one string.
 func unquoteTXT(raw string) string {
 	if !strings.HasPrefix(raw, `"`) {
 		return raw
@@ -292,8 +336,8 @@ func unquoteTXT(raw string) string {
 			inQuotes = !inQuotes
 		case !inQuotes:
 			// space between strings
-		case c == '\\' && i+3 < len(raw) && isDigits(raw[i+1:i+4]):
-			n, _ := strconv.Atoi(raw[i+1 : i+4])
+		case c == '\\' && i+3 < len(raw) && isOctal(raw[i+1:i+4]):
+			n, _ := strconv.ParseUint(raw[i+1:i+4], 8, 8)
 			b.WriteByte(byte(n))
 			i += 3
 		case c == '\\' && i+1 < len(raw):
@@ -306,6 +350,10 @@ func unquoteTXT(raw string) string {
 	return b.String()
 }
 
-func isDigits(s string) bool {
-	return strings.Trim(s, "0123456789") == ""
+// isOctal reports whether s is a \DDD escape's digits. Route 53 writes
+// bytes outside printable ASCII in TXT data as three-digit octal codes
+// (Developer Guide, "TXT record type"), not RFC 1035's decimal.
+func isOctal(s string) bool {
+	_, err := strconv.ParseUint(s, 8, 8)
+	return err == nil
 }

@@ -77,6 +77,8 @@ func TestSDKEnvironment(t *testing.T) {
 		t.Setenv("AWS_PROFILE", "")
 		t.Setenv("AWS_REGION", "")
 		t.Setenv("AWS_DEFAULT_REGION", "")
+		t.Setenv("AWS_MAX_ATTEMPTS", "")
+		t.Setenv("AWS_RETRY_MODE", "")
 	}
 	for _, env := range []string{"AWS_ENDPOINT_URL_ROUTE_53", "AWS_ENDPOINT_URL"} {
 		t.Run(env, func(t *testing.T) {
@@ -99,6 +101,26 @@ func TestSDKEnvironment(t *testing.T) {
 			mustOK(t, recs, res, err)
 		})
 	}
+	t.Run("AWS_MAX_ATTEMPTS", func(t *testing.T) {
+		isolate(t)
+		t.Setenv("AWS_ENDPOINT_URL_ROUTE_53", f.URL)
+		t.Setenv("AWS_ACCESS_KEY_ID", fakeroute53.AccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", fakeroute53.SecretAccessKey)
+		t.Setenv("AWS_MAX_ATTEMPTS", "1") // the SDK's setting beats our 6
+		p, err := New(t.Context(), Settings{TTL: 10}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ResetCalls()
+		f.Throttle(fakeroute53.OpListHostedZonesByName, 1)
+		perr := oneErr(t)(p.Present(t.Context(), []plugin.Record{rec("1", name, zone, "v")}))
+		if perr.Code != plugin.CodeRateLimited || !perr.Retryable {
+			t.Fatalf("got %v; want rate-limited", perr)
+		}
+		if n := f.Calls()[fakeroute53.OpListHostedZonesByName]; n != 1 {
+			t.Errorf("%d attempts; want 1", n)
+		}
+	})
 	t.Run("no credentials", func(t *testing.T) {
 		isolate(t)
 		t.Setenv("AWS_ENDPOINT_URL_ROUTE_53", f.URL)

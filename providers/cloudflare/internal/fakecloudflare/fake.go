@@ -1,7 +1,8 @@
 // Package fakecloudflare is a local stand-in for the Cloudflare v4 API, as
 // far as a DNS-01 provider uses it: zone lookup by name and TXT record
-// create, list and delete, with the documented JSON envelope, page-number
-// pagination, bearer-token auth and error codes. It also serves its records
+// create, list, delete and batch changes (transactional, with the operation
+// limit), with the documented JSON envelope, page-number pagination,
+// bearer-token auth and error codes. It also serves its records
 // over DNS so that tests can check what a resolver would see.
 //
 // It is a test helper: it refuses what the real service refuses (unknown
@@ -35,6 +36,9 @@ type Config struct {
 	// MaxPerPage caps per_page so tests can force pagination; 0 means the
 	// real API's limits (50 for zones, 5000 for records).
 	MaxPerPage int
+	// MaxBatch caps the operations of one batch request; 0 means 200, the
+	// documented limit of a Free plan zone (Pro and above: 3500).
+	MaxBatch int
 }
 
 // Record is a stored DNS record.
@@ -136,7 +140,8 @@ func (s *Server) DeleteRecord(id string) {
 }
 
 // Calls returns the number of API requests served (including refused
-// ones), by "METHOD kind" where kind is zones, dns_records or dns_record.
+// ones), by "METHOD kind" where kind is zones, dns_records, dns_record or
+// dns_records/batch.
 func (s *Server) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,6 +241,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		kind = "zones"
 	case len(parts) == 3 && parts[0] == "zones" && parts[2] == "dns_records":
 		kind = "dns_records"
+	case len(parts) == 4 && parts[0] == "zones" && parts[2] == "dns_records" && parts[3] == "batch":
+		kind = "dns_records/batch"
 	case len(parts) == 4 && parts[0] == "zones" && parts[2] == "dns_records":
 		kind = "dns_record"
 	}
@@ -266,6 +273,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case kind == "dns_records" && r.Method == http.MethodPost:
 		if z := s.dnsZoneLocked(w, parts[1], scope); z != nil {
 			s.createRecordLocked(w, r, z)
+		}
+	case kind == "dns_records/batch" && r.Method == http.MethodPost:
+		if z := s.dnsZoneLocked(w, parts[1], scope); z != nil {
+			s.batchLocked(w, r, z)
 		}
 	case kind == "dns_record" && r.Method == http.MethodDelete:
 		if z := s.dnsZoneLocked(w, parts[1], scope); z != nil {
@@ -428,49 +439,16 @@ func cmpErr(errs ...error) error {
 }
 
 func (s *Server) createRecordLocked(w http.ResponseWriter, r *http.Request, z *zone) {
-	var body struct {
-		Type    string `json:"type"`
-		Name    string `json:"name"`
-		Content string `json:"content"`
-		TTL     *int   `json:"ttl"`
-		Proxied bool   `json:"proxied"`
-	}
+	var body postBody
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		fail(w, http.StatusBadRequest, codeBadRequest, "Invalid request body: "+err.Error())
 		return
 	}
-	name := normName(body.Name)
-	switch {
-	case body.Type != "TXT":
-		fail(w, http.StatusBadRequest, codeBadRequest, "fake: only TXT records are supported")
-		return
-	case body.TTL == nil:
-		fail(w, http.StatusBadRequest, codeBadRequest, "ttl is required")
-		return
-	case *body.TTL != 1 && (*body.TTL < 60 || *body.TTL > 86400):
-		fail(w, http.StatusBadRequest, codeBadTTL,
-			"Invalid TTL. Must be between 60 and 86400 seconds, or 1 for Automatic.")
-		return
-	case body.Content == "":
-		fail(w, http.StatusBadRequest, codeBadRequest, "content is required")
-		return
-	case body.Proxied:
-		fail(w, http.StatusBadRequest, 9004, "This record type cannot be proxied.")
+	rec, f := newRecord(body, z, s.records)
+	if f != nil {
+		fail(w, f.status, f.code, f.msg)
 		return
 	}
-	if name == "@" {
-		name = z.Name
-	} else if !strings.HasSuffix(name, "."+z.Name) && name != z.Name {
-		name += "." + z.Name // a relative name, as the API accepts
-	}
-	for _, rec := range s.records {
-		if rec.ZoneID == z.ID && rec.Type == body.Type && rec.Name == name &&
-			equalTXT(rec.Content, body.Content) {
-			fail(w, http.StatusBadRequest, codeIdentical, "An identical record already exists.")
-			return
-		}
-	}
-	rec := Record{ID: newID(), ZoneID: z.ID, Name: name, Type: body.Type, Content: body.Content, TTL: *body.TTL}
 	s.records = append(s.records, rec)
 	writeJSON(w, http.StatusOK, envelope{Success: true, Result: recordJSON(rec, z)})
 }

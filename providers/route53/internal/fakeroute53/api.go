@@ -85,6 +85,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, op string, fn opF
 		out, aerr = fn(&request{op: op, accessKeyID: akid, body: body, r: r})
 	}
 	if aerr != nil {
+		if aerr.code == "InvalidChangeBatch" && s.opts.BareBatchErrors {
+			writeBareBatchError(w, reqID, aerr)
+			return
+		}
 		writeError(w, reqID, aerr)
 		return
 	}
@@ -128,6 +132,19 @@ func writeError(w http.ResponseWriter, reqID string, e *apiError) {
 	body.Error.Message = e.message
 	body.Error.Messages = e.messages
 	body.RequestID = reqID
+	buf := bytes.NewBufferString(xml.Header)
+	_ = xml.NewEncoder(buf).Encode(body)
+	w.Header().Set("Content-Type", "text/xml")
+	w.Header().Set("x-amzn-RequestId", reqID)
+	w.WriteHeader(e.status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeBareBatchError writes InvalidChangeBatch in the other shape Route 53
+// uses for it: the error's own element as the root, with the problems in
+// Messages (the AWS SDKs carry a custom decoder for it).
+func writeBareBatchError(w http.ResponseWriter, reqID string, e *apiError) {
+	body := bareBatchError{Messages: e.messages, RequestID: reqID}
 	buf := bytes.NewBufferString(xml.Header)
 	_ = xml.NewEncoder(buf).Encode(body)
 	w.Header().Set("Content-Type", "text/xml")

@@ -15,7 +15,8 @@ import (
 // verifySigV4 checks an AWS Signature Version 4 Authorization header as the
 // AWS General Reference describes it (canonical request, string to sign,
 // derived signing key), independently of the SDK's signer, and returns the
-// access key id.
+// access key id. Every failure is 403 Forbidden, as Route 53's front end
+// answers (the generic "Common Errors" page lists IncompleteSignature as 400).
 func verifySigV4(r *http.Request, body []byte, keys map[string]string, now time.Time) (string, *apiError) {
 	forbidden := func(code, msg string) *apiError {
 		return &apiError{status: http.StatusForbidden, code: code, message: msg}
@@ -27,8 +28,7 @@ func verifySigV4(r *http.Request, body []byte, keys map[string]string, now time.
 	const algorithm = "AWS4-HMAC-SHA256"
 	rest, ok := strings.CutPrefix(auth, algorithm+" ")
 	if !ok {
-		return "", &apiError{status: http.StatusBadRequest, code: "IncompleteSignature",
-			message: "Authorization header requires the " + algorithm + " algorithm"}
+		return "", forbidden("IncompleteSignature", "Authorization header requires the "+algorithm+" algorithm")
 	}
 	fields := map[string]string{}
 	for part := range strings.SplitSeq(rest, ",") {
@@ -38,8 +38,7 @@ func verifySigV4(r *http.Request, body []byte, keys map[string]string, now time.
 	credential, signedHeaders, signature := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
 	scopeParts := strings.Split(credential, "/")
 	if len(scopeParts) != 5 || signedHeaders == "" || signature == "" {
-		return "", &apiError{status: http.StatusBadRequest, code: "IncompleteSignature",
-			message: "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters"}
+		return "", forbidden("IncompleteSignature", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters")
 	}
 	akid, day, region, service, term := scopeParts[0], scopeParts[1], scopeParts[2], scopeParts[3], scopeParts[4]
 	if service != "route53" || term != "aws4_request" || region == "" {
@@ -62,10 +61,12 @@ func verifySigV4(r *http.Request, body []byte, keys map[string]string, now time.
 		return "", forbidden("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.")
 	}
 
-	payloadHash := r.Header.Get("X-Amz-Content-Sha256")
-	if payloadHash == "" {
-		sum := sha256.Sum256(body)
-		payloadHash = hex.EncodeToString(sum[:])
+	// The signature covers the body's hash; a client may also send that
+	// hash as X-Amz-Content-Sha256, which must then match the body.
+	sum := sha256.Sum256(body)
+	payloadHash := hex.EncodeToString(sum[:])
+	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
+		return "", forbidden("SignatureDoesNotMatch", "The provided 'x-amz-content-sha256' header does not match what was computed.")
 	}
 	var canon strings.Builder
 	canon.WriteString(r.Method + "\n")

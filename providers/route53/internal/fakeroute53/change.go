@@ -11,13 +11,23 @@ import (
 	"github.com/miekg/dns"
 )
 
-const maxChanges = 1000
+// Request limits of ChangeResourceRecordSets (Route 53 Developer Guide,
+// "Quotas"): ResourceRecord elements and characters in Value elements, each
+// counted twice for an UPSERT. (The error texts are this fake's; Route 53
+// documents only the limits.)
+const (
+	maxRequestRecords = 1000
+	maxRequestChars   = 32000
+)
 
 // changeResourceRecordSets validates the whole batch against the current
 // record sets and applies it only if every change is valid: "the request is
 // processed as a transaction … if any change fails, none are made".
 func (s *Server) changeResourceRecordSets(req *request) (any, *apiError) {
 	id := req.r.PathValue("id")
+	if s.opts.BeforeChange != nil {
+		s.opts.BeforeChange(id)
+	}
 	var in changeResourceRecordSetsRequest
 	if err := xml.Unmarshal(req.body, &in); err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, code: "MalformedXML", message: err.Error()}
@@ -25,8 +35,8 @@ func (s *Server) changeResourceRecordSets(req *request) (any, *apiError) {
 	if in.Batch == nil || len(in.Batch.Changes) == 0 {
 		return nil, errInvalidInput("1 validation error detected: Value null at 'changeBatch.changes' failed to satisfy constraint: Member must not be null")
 	}
-	if len(in.Batch.Changes) > maxChanges {
-		return nil, batchError([]string{fmt.Sprintf("Number of records limit of %d exceeded.", maxChanges)})
+	if msg := checkLimits(in.Batch.Changes); msg != "" {
+		return nil, batchError([]string{msg})
 	}
 
 	s.mu.Lock()
@@ -108,6 +118,31 @@ func (s *Server) changeResourceRecordSets(req *request) (any, *apiError) {
 	return &changeResourceRecordSetsResponse{ChangeInfo: c.info()}, nil
 }
 
+// checkLimits reports a request over the size limits.
+func checkLimits(changes []xmlChange) string {
+	records, chars := 0, 0
+	for _, ch := range changes {
+		weight := 1
+		if ch.Action == "UPSERT" {
+			weight = 2
+		}
+		if ch.RRSet == nil {
+			continue
+		}
+		for _, v := range ch.RRSet.values() {
+			records += weight
+			chars += weight * len(v)
+		}
+	}
+	switch {
+	case records > maxRequestRecords:
+		return fmt.Sprintf("Number of records limit of %d exceeded (%d, UPSERT counting twice).", maxRequestRecords, records)
+	case chars > maxRequestChars:
+		return fmt.Sprintf("Number of characters limit of %d exceeded (%d, UPSERT counting twice).", maxRequestChars, chars)
+	}
+	return ""
+}
+
 // checkShape rejects a change the API would refuse before looking at any
 // record set (the service's input validation).
 func checkShape(i int, action string, set *xmlRRSet) *apiError {
@@ -185,7 +220,7 @@ func batchError(problems []string) *apiError {
 }
 
 // parseTXT splits a Route 53 TXT value into its character strings: one or
-// more quoted strings ("a" "b", with \" \\ and \DDD escapes), or a single
+// more quoted strings ("a" "b", with \" \\ and octal \DDD escapes), or a single
 // unquoted word. Each string holds at most 255 bytes.
 func parseTXT(v string) ([]string, error) {
 	var out []string
@@ -213,9 +248,10 @@ func parseTXT(v string) ([]string, error) {
 			case c == '"':
 				closed = true
 				i++
-			case c == '\\' && i+3 < len(v) && isDigit(v[i+1]) && isDigit(v[i+2]) && isDigit(v[i+3]):
-				n := int(v[i+1]-'0')*100 + int(v[i+2]-'0')*10 + int(v[i+3]-'0')
-				if n > 255 {
+			case c == '\\' && i+3 < len(v) && isOctalDigit(v[i+1]) && isOctalDigit(v[i+2]) && isOctalDigit(v[i+3]):
+				// Route 53 escapes are octal (\042 is '"').
+				n := int(v[i+1]-'0')*64 + int(v[i+2]-'0')*8 + int(v[i+3]-'0')
+				if n > 0377 {
 					return nil, fmt.Errorf("InvalidCharacterString (bad escape)")
 				}
 				b.WriteByte(byte(n))
@@ -242,4 +278,4 @@ func parseTXT(v string) ([]string, error) {
 	return out, nil
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isOctalDigit(c byte) bool { return c >= '0' && c <= '7' }

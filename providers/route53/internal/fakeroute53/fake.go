@@ -8,13 +8,16 @@
 //   - ChangeResourceRecordSets is atomic: CREATE fails if the set exists,
 //     DELETE must match the current set exactly (values and TTL), UPSERT
 //     replaces the whole set, and any failure rejects the whole batch with
-//     InvalidChangeBatch;
+//     InvalidChangeBatch, as does a request over 1,000 ResourceRecord
+//     elements or 32,000 value characters (UPSERT counting twice);
 //   - GetChange reports PENDING until the change is published, then INSYNC;
-//     only then do the fake's nameservers serve it;
+//     only then do the fake's nameservers serve it; changes publish in
+//     submission order;
 //   - errors use Route 53's XML error body (ErrorResponse/Error/Type/Code/
-//     Message, RequestId) with its status codes;
+//     Message, RequestId) with its status codes, or, optionally, the bare
+//     <InvalidChangeBatch> shape;
 //   - every request must carry a valid AWS Signature Version 4 made with a
-//     registered access key.
+//     registered access key; anything else is 403.
 //
 // The zones are also served over DNS (UDP and TCP on 127.0.0.1), so a test can
 // check what "the nameserver" answers. The fake counts API calls per operation.
@@ -58,6 +61,14 @@ type Options struct {
 	SyncAfterPolls int
 	// Now replaces the clock (nil = time.Now).
 	Now func() time.Time
+	// BareBatchErrors writes InvalidChangeBatch as an <InvalidChangeBatch>
+	// root element instead of an <ErrorResponse>; Route 53 answers in both
+	// shapes.
+	BareBatchErrors bool
+	// BeforeChange, if set, runs at the start of every accepted
+	// ChangeResourceRecordSets request, before the batch is checked, so a
+	// test can change the zone between a client's read and its write.
+	BeforeChange func(zoneID string)
 }
 
 // Server is a running fake. All methods are safe for concurrent use.
@@ -280,18 +291,22 @@ func (s *Server) Pending() int {
 
 // publishLocked applies, in submission order, every change whose delay has
 // passed to the nameservers' view. Route 53 propagates changes to all its
-// servers before GetChange says INSYNC.
+// servers before GetChange says INSYNC. Changes are published in order, so
+// a ready change also publishes the earlier ones (with SyncAfterPolls, a
+// change nobody polls must not hold back the later ones forever).
 func (s *Server) publishLocked() {
 	now := s.opts.Now()
 	n := 0
-	for _, c := range s.pending {
+	for i, c := range s.pending {
 		ready := now.Sub(c.submitted) >= s.opts.SyncDelay
 		if s.opts.SyncAfterPolls > 0 {
 			ready = c.polls >= s.opts.SyncAfterPolls
 		}
-		if !ready {
-			break
+		if ready {
+			n = i + 1
 		}
+	}
+	for _, c := range s.pending[:n] {
 		if z, ok := s.zones[c.zoneID]; ok {
 			for k, v := range c.after {
 				if v == nil {
@@ -302,7 +317,6 @@ func (s *Server) publishLocked() {
 			}
 		}
 		c.insync = true
-		n++
 	}
 	s.pending = s.pending[n:]
 }

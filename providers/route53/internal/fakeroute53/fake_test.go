@@ -2,15 +2,20 @@ package fakeroute53_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/aws/smithy-go"
@@ -346,5 +351,196 @@ func TestSyncAndDNS(t *testing.T) {
 	}
 	if in := query(t, s.DNSAddr(), "example.org.", dns.TypeTXT); in.Rcode != dns.RcodeRefused {
 		t.Errorf("foreign zone: %v", in)
+	}
+}
+
+// signed builds a ChangeResourceRecordSets request signed with the SDK's
+// SigV4 signer, so single parts can then be tampered with.
+func signed(t *testing.T, s *fakeroute53.Server, zoneID, body, service string, at time.Time) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
+		s.URL+"/2013-04-01/hostedzone/"+zoneID+"/rrset", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(body))
+	creds := aws.Credentials{AccessKeyID: fakeroute53.AccessKeyID, SecretAccessKey: fakeroute53.SecretAccessKey}
+	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), service, "us-east-1", at); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestRejectsBadSignatures: the fake is not an accept-anything server.
+// Every unsigned, garbled, stale, mis-scoped or tampered request gets 403
+// with Route 53's XML error body, and changes nothing.
+func TestRejectsBadSignatures(t *testing.T) {
+	t.Parallel()
+	s := fakeroute53.New(t, fakeroute53.Options{})
+	id := s.AddZone("example.test", false)
+	const body = `<?xml version="1.0" encoding="UTF-8"?><ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>x.example.test.</Name><Type>TXT</Type><TTL>10</TTL><ResourceRecords><ResourceRecord><Value>"v"</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`
+	now := time.Now()
+	cases := []struct {
+		desc string
+		req  func() *http.Request
+		code string
+	}{
+		{"unsigned", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			r.Header.Del("Authorization")
+			return r
+		}, "MissingAuthenticationToken"},
+		{"other scheme", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			r.Header.Set("Authorization", "Bearer abc")
+			return r
+		}, "IncompleteSignature"},
+		{"no signature", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			auth, _, _ := strings.Cut(r.Header.Get("Authorization"), ", Signature=")
+			r.Header.Set("Authorization", auth)
+			return r
+		}, "IncompleteSignature"},
+		{"other service", func() *http.Request { return signed(t, s, id, body, "s3", now) }, "SignatureDoesNotMatch"},
+		{"stale", func() *http.Request { return signed(t, s, id, body, "route53", now.Add(-20*time.Minute)) }, "SignatureDoesNotMatch"},
+		{"tampered body", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			evil := strings.Replace(body, `"v"`, `"w"`, 1)
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(evil)), int64(len(evil))
+			r.Header.Del("X-Amz-Content-Sha256")
+			return r
+		}, "SignatureDoesNotMatch"},
+		{"tampered body, hash header kept", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			sum := sha256.Sum256([]byte(body))
+			r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+			evil := strings.Replace(body, `"v"`, `"w"`, 1)
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(evil)), int64(len(evil))
+			return r
+		}, "SignatureDoesNotMatch"},
+		{"other zone in path", func() *http.Request {
+			r := signed(t, s, id, body, "route53", now)
+			r.URL.Path = strings.Replace(r.URL.Path, id, "ZOTHER", 1)
+			return r
+		}, "SignatureDoesNotMatch"},
+	}
+	for _, tc := range cases {
+		resp, err := http.DefaultClient.Do(tc.req())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct {
+			XMLName xml.Name
+			Type    string `xml:"Error>Type"`
+			Code    string `xml:"Error>Code"`
+		}
+		if err := xml.Unmarshal(raw, &e); err != nil || resp.StatusCode != http.StatusForbidden ||
+			e.XMLName.Local != "ErrorResponse" || e.Type != "Sender" || e.Code != tc.code {
+			t.Errorf("%s: HTTP %d %s; want 403 %s", tc.desc, resp.StatusCode, raw, tc.code)
+		}
+	}
+	if _, _, ok := s.RRSet(id, "x.example.test.", "TXT"); ok {
+		t.Fatal("a rejected request changed the zone")
+	}
+	// The untampered request is accepted: the rejections above are the
+	// signature's doing, not the request's.
+	resp, err := http.DefaultClient.Do(signed(t, s, id, body, "route53", now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, values, ok := s.RRSet(id, "x.example.test.", "TXT"); resp.StatusCode != 200 || !ok || values[0] != `"v"` {
+		t.Fatalf("signed request: HTTP %d, set %v", resp.StatusCode, values)
+	}
+}
+
+// TestRequestLimits: 1,000 ResourceRecord elements and 32,000 value
+// characters per request, an UPSERT counting twice.
+func TestRequestLimits(t *testing.T) {
+	t.Parallel()
+	s := fakeroute53.New(t, fakeroute53.Options{})
+	id := s.AddZone("example.test", false)
+	c := client(s, fakeroute53.AccessKeyID, fakeroute53.SecretAccessKey)
+	many := func(action types.ChangeAction, sets, perSet, size int) []types.Change {
+		var out []types.Change
+		for i := range sets {
+			var values []string
+			for j := range perSet {
+				v := fmt.Sprintf("%d-%d-", i, j)
+				values = append(values, `"`+v+strings.Repeat("x", size-len(v)-2)+`"`)
+			}
+			out = append(out, txtChange(action, fmt.Sprintf("n%d.example.test.", i), 10, values...))
+		}
+		return out
+	}
+	cases := []struct {
+		desc    string
+		changes []types.Change
+		ok      bool
+	}{
+		{"1000 records upserted", many(types.ChangeActionUpsert, 250, 2, 10), true},
+		{"1004 records upserted", many(types.ChangeActionUpsert, 251, 2, 10), false},
+		{"600 records created", many(types.ChangeActionCreate, 300, 2, 10), true},
+		{"17000 characters created", many(types.ChangeActionCreate, 1, 100, 170), true},
+		{"17000 characters upserted", many(types.ChangeActionUpsert, 1, 100, 170), false},
+	}
+	for _, tc := range cases {
+		_, err := change(t, c, id, tc.changes...)
+		if tc.ok && err != nil || !tc.ok && apiCode(err) != "InvalidChangeBatch" {
+			t.Errorf("%s: %v; want ok=%v", tc.desc, err, tc.ok)
+		}
+		if err == nil { // start the next case from an empty zone
+			for i := range tc.changes {
+				_ = s.PutRRSet(id, fmt.Sprintf("n%d.example.test.", i), "TXT", 0)
+			}
+		}
+	}
+}
+
+// TestPublishInOrder: Route 53 publishes a zone's changes in order, so a
+// change nobody polled is INSYNC once a later one is.
+func TestPublishInOrder(t *testing.T) {
+	t.Parallel()
+	s := fakeroute53.New(t, fakeroute53.Options{SyncAfterPolls: 1})
+	id := s.AddZone("example.test", false)
+	c := client(s, fakeroute53.AccessKeyID, fakeroute53.SecretAccessKey)
+	first, err := change(t, c, id, txtChange(types.ChangeActionUpsert, "a.example.test.", 10, `"a"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := change(t, c, id, txtChange(types.ChangeActionUpsert, "b.example.test.", 10, `"b"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Pending() != 2 {
+		t.Fatalf("%d pending changes; want 2", s.Pending())
+	}
+	got, err := c.GetChange(t.Context(), &route53.GetChangeInput{Id: second.ChangeInfo.Id})
+	if err != nil || got.ChangeInfo.Status != types.ChangeStatusInsync {
+		t.Fatalf("second change: %v %v", got, err)
+	}
+	got, err = c.GetChange(t.Context(), &route53.GetChangeInput{Id: first.ChangeInfo.Id})
+	if err != nil || got.ChangeInfo.Status != types.ChangeStatusInsync {
+		t.Fatalf("first change after the second synced: %v %v", got, err)
+	}
+	if in := query(t, s.DNSAddr(), "a.example.test.", dns.TypeTXT); len(in.Answer) != 1 {
+		t.Fatalf("first change not served: %v", in)
+	}
+}
+
+// TestTXTOctalEscapes: Route 53 TXT data escapes bytes as octal \DDD; the
+// nameserver serves the bytes they stand for.
+func TestTXTOctalEscapes(t *testing.T) {
+	t.Parallel()
+	s := fakeroute53.New(t, fakeroute53.Options{})
+	id := s.AddZone("example.test", false)
+	if err := s.PutRRSet(id, "t.example.test.", "TXT", 10, `"a\040b\041"`); err != nil {
+		t.Fatal(err)
+	}
+	in := query(t, s.DNSAddr(), "t.example.test.", dns.TypeTXT)
+	if len(in.Answer) != 1 || in.Answer[0].(*dns.TXT).Txt[0] != "a b!" {
+		t.Fatalf("served %v; want \"a b!\"", in.Answer)
 	}
 }

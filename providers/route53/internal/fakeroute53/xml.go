@@ -88,12 +88,14 @@ type listResourceRecordSetsResponse struct {
 type changeResourceRecordSetsRequest struct {
 	XMLName xml.Name `xml:"ChangeResourceRecordSetsRequest"`
 	Batch   *struct {
-		Comment string `xml:"Comment"`
-		Changes []struct {
-			Action string    `xml:"Action"`
-			RRSet  *xmlRRSet `xml:"ResourceRecordSet"`
-		} `xml:"Changes>Change"`
+		Comment string      `xml:"Comment"`
+		Changes []xmlChange `xml:"Changes>Change"`
 	} `xml:"ChangeBatch"`
+}
+
+type xmlChange struct {
+	Action string    `xml:"Action"`
+	RRSet  *xmlRRSet `xml:"ResourceRecordSet"`
 }
 
 type xmlChangeInfo struct {
@@ -124,4 +126,11 @@ type errorResponse struct {
 		Messages []string `xml:"Messages>Message,omitempty"`
 	} `xml:"Error"`
 	RequestID string `xml:"RequestId"`
+}
+
+// bareBatchError is InvalidChangeBatch as a root element.
+type bareBatchError struct {
+	XMLName   xml.Name `xml:"https://route53.amazonaws.com/doc/2013-04-01/ InvalidChangeBatch"`
+	Messages  []string `xml:"Messages>Message"`
+	RequestID string   `xml:"RequestId"`
 }
