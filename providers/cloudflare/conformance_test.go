@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
 	"github.com/zonecert/zonecert/plugin/sdk"
@@ -41,7 +39,7 @@ func TestConformanceBinary(t *testing.T) {
 		"CLOUDFLARE_BASE_URL":      fake.URL,
 	}
 	conformance.Run(t, conformance.Config{
-		Target: conformance.Binary(buildPlugin(t), host.Config{
+		Target: conformance.Binary(testenv.PluginBinary(t, "cloudflare", "."), host.Config{
 			Name: "cloudflare",
 			LookupEnv: func(k string) (string, bool) {
 				v, ok := env[k]
@@ -55,22 +53,4 @@ func TestConformanceBinary(t *testing.T) {
 	if fake.TotalCalls() == 0 {
 		t.Fatal("the plugin never reached the fake: CLOUDFLARE_BASE_URL was not honoured")
 	}
-}
-
-// buildPlugin returns $ZONECERT_BIN/zonecert-dns-cloudflare when `make`
-// built it, else builds it into a temporary directory.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ZONECERT_BIN"); dir != "" {
-		p := filepath.Join(dir, "zonecert-dns-cloudflare")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	out := filepath.Join(t.TempDir(), "zonecert-dns-cloudflare")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, ".")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, b)
-	}
-	return out
 }

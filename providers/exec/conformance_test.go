@@ -102,7 +102,7 @@ func conformanceCertbotBinary(t *testing.T, ns, env string) {
 		"UNDECLARED_SECRET": "must-not-reach-the-plugin",
 	}
 	conformance.Run(t, conformance.Config{
-		Target: conformance.Binary(buildPlugin(t), host.Config{
+		Target: conformance.Binary(testenv.PluginBinary(t, "exec", "."), host.Config{
 			Name: "exec",
 			LookupEnv: func(k string) (string, bool) {
 				v, ok := hostEnv[k]
@@ -115,22 +115,4 @@ func conformanceCertbotBinary(t *testing.T, ns, env string) {
 		// nsupdate one at a time, slow on a loaded machine under -race.
 		Timeout: time.Minute,
 	})
-}
-
-// buildPlugin returns $ZONECERT_BIN/zonecert-dns-exec when `make` built it,
-// else builds it into a temporary directory.
-func buildPlugin(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ZONECERT_BIN"); dir != "" {
-		p := filepath.Join(dir, "zonecert-dns-exec")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	out := filepath.Join(t.TempDir(), "zonecert-dns-exec")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", out, ".")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the plugin: %v\n%s", err, b)
-	}
-	return out
 }

@@ -2,63 +2,14 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
 )
-
-// built is the plugin binary this test process built, shared by the tests
-// that need one (a build takes seconds on a loaded machine).
-var built struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
-// pluginBinary returns the built zonecert-dns-rfc2136: the one `make build`
-// put in $ZONECERT_BIN, or else one built once for this test process.
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ZONECERT_BIN"); dir != "" {
-		if p := filepath.Join(dir, "zonecert-dns-rfc2136"); fileExists(p) {
-			return p
-		}
-	}
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "zonecert-dns-rfc2136-test-"); built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "zonecert-dns-rfc2136")
-		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("building the plugin: %w\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
-}
 
 // TestBinaryConformance runs the conformance kit against the built plugin
 // as zonecert runs it: a separate process per instance, behind gRPC, with
@@ -74,7 +25,7 @@ func TestBinaryConformance(t *testing.T) {
 		"RFC2136_TTL":            "60",
 	}
 	conformance.Run(t, conformance.Config{
-		Target: conformance.Binary(pluginBinary(t), host.Config{
+		Target: conformance.Binary(testenv.PluginBinary(t, "rfc2136", "."), host.Config{
 			Name:      "rfc2136",
 			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		}),
@@ -89,7 +40,7 @@ func TestBinaryConformance(t *testing.T) {
 // the process boundary with their setting names and codes.
 func TestBinaryErrors(t *testing.T) {
 	t.Parallel()
-	bin := pluginBinary(t)
+	bin := testenv.PluginBinary(t, "rfc2136", ".")
 
 	t.Run("bad settings", func(t *testing.T) {
 		t.Parallel()

@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -42,10 +41,7 @@ func TestConformanceBinary(t *testing.T) {
 		t.Skip("builds the plugin binary")
 	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "zonecert-dns-route53")
-	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building plugin: %v\n%s", err, out)
-	}
+	bin := testenv.PluginBinary(t, "route53", ".")
 	f := fakeroute53.New(t, fakeroute53.Options{SyncDelay: syncDelay})
 	f.AddZone(zone, false)
 	home := t.TempDir()

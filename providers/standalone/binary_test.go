@@ -2,15 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,54 +16,13 @@ import (
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
-// built is the plugin binary this test process built, shared by the tests
-// that need one.
-var built struct {
-	once      sync.Once
-	dir, path string
-	err       error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
-// pluginBinary returns the built zonecert-dns-standalone: the one `make
-// build` put in $ZONECERT_BIN, or else one built once for this process.
-func pluginBinary(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ZONECERT_BIN"); dir != "" {
-		p := filepath.Join(dir, "zonecert-dns-standalone")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p
-		}
-	}
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "zonecert-dns-standalone-test-"); built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "zonecert-dns-standalone")
-		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("building the plugin: %w\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
-}
-
 // startBinary runs the built plugin behind the host, as zonecert does, with
 // env as the only environment.
 func startBinary(t *testing.T, env map[string]string) (*host.Client, error) {
 	t.Helper()
 	c, err := host.Start(t.Context(), host.Config{
 		Name:      "standalone",
-		Path:      pluginBinary(t),
+		Path:      testenv.PluginBinary(t, "standalone", "."),
 		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 	})
 	if err == nil {
