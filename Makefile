@@ -14,7 +14,7 @@ PROVIDER_LDFLAGS := -X main.version=$(VERSION)
 PROVIDERS := $(notdir $(patsubst %/,%,$(dir $(wildcard providers/*/main.go))))
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
-TEST_TIMEOUT ?= 15m
+TEST_TIMEOUT ?= 8m
 
 .PHONY: all build tools test test-short bench demo generate lint clean
 

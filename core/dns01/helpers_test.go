@@ -3,6 +3,7 @@ package dns01
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -188,24 +189,40 @@ type fakeServer struct {
 func startFake(t testing.TB, addr string, h func(w dns.ResponseWriter, r *dns.Msg, tcp bool)) *fakeServer {
 	t.Helper()
 	f := &fakeServer{handler: h}
-	udp := &dns.Server{Addr: addr, Net: "udp", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) { f.handler(w, r, false) })}
-	started := make(chan struct{})
-	udp.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = udp.ListenAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = udp.Shutdown() })
-	f.addr = netip.MustParseAddrPort(udp.PacketConn.LocalAddr().String())
-	tcp := &dns.Server{Addr: f.addr.String(), Net: "tcp", Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		f.mu.Lock()
-		f.tcpSeen++
-		f.mu.Unlock()
-		f.handler(w, r, true)
-	})}
-	started2 := make(chan struct{})
-	tcp.NotifyStartedFunc = func() { close(started2) }
-	go func() { _ = tcp.ListenAndServe() }()
-	<-started2
-	t.Cleanup(func() { _ = tcp.Shutdown() })
+	// Listen first, so that a TCP port already taken is an error (or, for
+	// port 0, another try) rather than a server that never starts.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 1; ; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			t.Fatalf("fake DNS server: %v", err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+		if !strings.HasSuffix(addr, ":0") || attempt == 10 {
+			t.Fatalf("fake DNS server: %v", err)
+		}
+	}
+	f.addr = netip.MustParseAddrPort(pc.LocalAddr().String())
+	servers := []*dns.Server{
+		{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) { f.handler(w, r, false) })},
+		{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			f.mu.Lock()
+			f.tcpSeen++
+			f.mu.Unlock()
+			f.handler(w, r, true)
+		})},
+	}
+	for _, srv := range servers {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go func() { _ = srv.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { _ = srv.Shutdown() })
+	}
 	return f
 }
 
