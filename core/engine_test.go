@@ -22,6 +22,7 @@ import (
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // zoneProvider is an in-process provider that is also the authoritative
@@ -43,25 +44,13 @@ type zoneProvider struct {
 func startZoneProvider(t *testing.T, zone string) *zoneProvider {
 	t.Helper()
 	p := &zoneProvider{zone: dns.Fqdn(zone), txt: map[string][]string{}}
-	var udp, tcp *dns.Server
-	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			pc.Close()
-			continue
-		}
-		p.addr = pc.LocalAddr().String()
-		udp = &dns.Server{PacketConn: pc, Handler: p}
-		tcp = &dns.Server{Listener: ln, Handler: p}
-		break
+	pc, ln, err := dnstest.ListenPair()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if udp == nil {
-		t.Fatal("no free port pair")
-	}
+	p.addr = pc.LocalAddr().String()
+	udp := &dns.Server{PacketConn: pc, Handler: p}
+	tcp := &dns.Server{Listener: ln, Handler: p}
 	go func() { _ = udp.ActivateAndServe() }()
 	go func() { _ = tcp.ActivateAndServe() }()
 	t.Cleanup(func() { _ = udp.Shutdown(); _ = tcp.Shutdown() })

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"net"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // chasingResolver stands in for the recursive resolver a real CA uses: it
@@ -49,15 +50,11 @@ func chasingResolver(t testing.TB, upstream string) string {
 		}
 		_ = w.WriteMsg(resp)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, ln, err := dnstest.ListenPair()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := pc.LocalAddr().String()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	udp := &dns.Server{PacketConn: pc, Handler: handler}
 	tcp := &dns.Server{Listener: ln, Handler: handler}
 	go func() { _ = udp.ActivateAndServe() }()

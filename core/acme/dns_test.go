@@ -1,12 +1,13 @@
 package acme
 
 import (
-	"net"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // testDNS is an in-process authoritative DNS server on 127.0.0.1 (UDP and
@@ -21,22 +22,9 @@ type testDNS struct {
 func startTestDNS(t testing.TB) *testDNS {
 	t.Helper()
 	d := &testDNS{txt: map[string][]string{}}
-	var pc net.PacketConn
-	var ln net.Listener
-	for attempt := 0; ; attempt++ {
-		var err error
-		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err = net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			break
-		}
-		pc.Close()
-		if attempt == 10 {
-			t.Fatalf("no port free for both UDP and TCP: %v", err)
-		}
+	pc, ln, err := dnstest.ListenPair()
+	if err != nil {
+		t.Fatal(err)
 	}
 	d.Addr = pc.LocalAddr().String()
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: d}, {Listener: ln, Handler: d}} {

@@ -41,7 +41,7 @@ func (s *Server) Zone() string { return s.zone }
 func Start(t testing.TB, zone string, txt TXTFunc) *Server {
 	t.Helper()
 	zone = dns.CanonicalName(zone)
-	pc, ln, err := listenPair()
+	pc, ln, err := ListenPair()
 	if err != nil {
 		t.Fatalf("dnstest: listening: %v", err)
 	}
@@ -66,9 +66,10 @@ func Start(t testing.TB, zone string, txt TXTFunc) *Server {
 	return &Server{addr: pc.LocalAddr().String(), zone: zone}
 }
 
-// listenPair binds UDP on an ephemeral port and TCP on the same port,
-// retrying when the TCP side of that port happens to be taken.
-func listenPair() (net.PacketConn, net.Listener, error) {
+// ListenPair binds UDP on an ephemeral 127.0.0.1 port and TCP on the same
+// port, as a DNS server needs, retrying when the TCP side of that port is
+// taken (often by an outgoing connection's ephemeral port).
+func ListenPair() (net.PacketConn, net.Listener, error) {
 	var lastErr error
 	for range 20 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")

@@ -1,11 +1,12 @@
 package fakecloudflare
 
 import (
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // startDNS serves the fake's zones authoritatively on one UDP and one TCP
@@ -13,22 +14,9 @@ import (
 // answer what its API stores.
 func (s *Server) startDNS(tb testing.TB) {
 	tb.Helper()
-	var pc net.PacketConn
-	var ln net.Listener
-	// Find a port free for both protocols; a UDP port can be taken on TCP.
-	for range 20 {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			tb.Fatalf("fakecloudflare: listening udp: %v", err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		pc = nil
-	}
-	if pc == nil {
-		tb.Fatal("fakecloudflare: no port free for udp and tcp")
+	pc, ln, err := dnstest.ListenPair()
+	if err != nil {
+		tb.Fatalf("fakecloudflare: %v", err)
 	}
 	s.DNSAddr = pc.LocalAddr().String()
 	h := dns.HandlerFunc(s.serveDNS)

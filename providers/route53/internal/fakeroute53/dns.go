@@ -6,37 +6,29 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // startDNS serves the published view of every zone, authoritatively, on
 // 127.0.0.1 over UDP and TCP at the same port.
 func (s *Server) startDNS() error {
-	var lastErr error
-	for range 10 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("listening udp: %w", err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err != nil {
-			_ = pc.Close()
-			lastErr = err
-			continue
-		}
-		h := dns.HandlerFunc(s.serveDNS)
-		s.dnsUDP = &dns.Server{PacketConn: pc, Handler: h}
-		s.dnsTCP = &dns.Server{Listener: l, Handler: h}
-		s.dnsAddr = pc.LocalAddr().String()
-		started := make(chan struct{}, 2)
-		s.dnsUDP.NotifyStartedFunc = func() { started <- struct{}{} }
-		s.dnsTCP.NotifyStartedFunc = func() { started <- struct{}{} }
-		go func() { _ = s.dnsUDP.ActivateAndServe() }()
-		go func() { _ = s.dnsTCP.ActivateAndServe() }()
-		<-started
-		<-started
-		return nil
+	pc, l, err := dnstest.ListenPair()
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("listening tcp: %w", lastErr)
+	h := dns.HandlerFunc(s.serveDNS)
+	s.dnsUDP = &dns.Server{PacketConn: pc, Handler: h}
+	s.dnsTCP = &dns.Server{Listener: l, Handler: h}
+	s.dnsAddr = pc.LocalAddr().String()
+	started := make(chan struct{}, 2)
+	s.dnsUDP.NotifyStartedFunc = func() { started <- struct{}{} }
+	s.dnsTCP.NotifyStartedFunc = func() { started <- struct{}{} }
+	go func() { _ = s.dnsUDP.ActivateAndServe() }()
+	go func() { _ = s.dnsTCP.ActivateAndServe() }()
+	<-started
+	<-started
+	return nil
 }
 
 func (s *Server) serveDNS(w dns.ResponseWriter, q *dns.Msg) {
