@@ -15,6 +15,9 @@ import (
 type hclogSlog struct {
 	l    *slog.Logger
 	name string
+	// plugin marks the logger go-plugin uses for the plugin's own stderr
+	// (it asks for it with Named); the rest is go-plugin's housekeeping.
+	plugin bool
 }
 
 var _ hclog.Logger = (*hclogSlog)(nil)
@@ -35,6 +38,11 @@ func toSlogLevel(l hclog.Level) slog.Level {
 }
 
 func (h *hclogSlog) Log(level hclog.Level, msg string, args ...any) {
+	// go-plugin reports a normal exit at Info; keep such housekeeping out
+	// of an operator's log unless they asked for debug.
+	if !h.plugin && level == hclog.Info {
+		level = hclog.Debug
+	}
 	h.l.Log(context.Background(), toSlogLevel(level), msg, renamePluginKey(args)...)
 }
 
@@ -67,12 +75,14 @@ func (h *hclogSlog) IsError() bool { return h.enabled(hclog.Error) }
 
 func (h *hclogSlog) ImpliedArgs() []any { return nil }
 func (h *hclogSlog) With(args ...any) hclog.Logger {
-	return &hclogSlog{l: h.l.With(renamePluginKey(args)...), name: h.name}
+	return &hclogSlog{l: h.l.With(renamePluginKey(args)...), name: h.name, plugin: h.plugin}
 }
 func (h *hclogSlog) Name() string { return h.name }
 
 // Named keeps the plugin=<name> tag rather than go-plugin's binary name.
-func (h *hclogSlog) Named(string) hclog.Logger      { return h }
+func (h *hclogSlog) Named(string) hclog.Logger {
+	return &hclogSlog{l: h.l, name: h.name, plugin: true}
+}
 func (h *hclogSlog) ResetNamed(string) hclog.Logger { return h }
 func (h *hclogSlog) SetLevel(hclog.Level)           {}
 
