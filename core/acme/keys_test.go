@@ -123,3 +123,12 @@ func TestDecodeEABKey(t *testing.T) {
 		t.Errorf("EAB renders as %q", s)
 	}
 }
+
+func TestDNS01Value(t *testing.T) {
+	t.Parallel()
+	// Computed independently:
+	// printf %s token123.thumbprintABC | openssl dgst -sha256 -binary | base64 | tr +/ -_ | tr -d =
+	if got, want := DNS01Value("token123.thumbprintABC"), "qRx-zfG8KjEvBOypNY3z_0LwRXmbKEdpa9OZ731MM8k"; got != want {
+		t.Errorf("DNS01Value = %q; want %q", got, want)
+	}
+}

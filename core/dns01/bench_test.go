@@ -62,7 +62,7 @@ func BenchmarkPropagation(b *testing.B) {
 				b.StopTimer()
 				var chs []Challenge
 				for i := range tc.names {
-					chs = append(chs, Challenge{Identifier: fmt.Sprintf("r%s-i%d-n%d.%s", run, iter, i, tc.zone), Value: TXTValue(fmt.Sprint(run, iter, i))})
+					chs = append(chs, Challenge{Identifier: fmt.Sprintf("r%s-i%d-n%d.%s", run, iter, i, tc.zone), Value: txtValue(fmt.Sprint(run, iter, i))})
 				}
 				iter++
 				batch, err := s.Prepare(b.Context(), chs)

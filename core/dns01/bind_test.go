@@ -83,7 +83,7 @@ func TestWithBIND(t *testing.T) {
 		cfg.Observer = obs
 		j := &MemJournal{}
 		s := mustSolver(t, cfg, p, j)
-		v1, v2 := TXTValue("wild.key"), TXTValue("apex.key")
+		v1, v2 := txtValue("wild.key"), txtValue("apex.key")
 		batch, err := s.Prepare(t.Context(), []Challenge{{"*.lag.test", v1}, {"lag.test", v2}})
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +132,7 @@ func TestWithBIND(t *testing.T) {
 		cfg := testConfig(b)
 		cfg.Wait = WaitNone
 		s := mustSolver(t, cfg, &updateProvider{bind: b}, &MemJournal{})
-		v := TXTValue("nowait")
+		v := txtValue("nowait")
 		batch, err := s.Prepare(t.Context(), []Challenge{{"nowait.test", v}})
 		if err != nil {
 			t.Fatal(err)
@@ -152,7 +152,7 @@ func TestWithBIND(t *testing.T) {
 		t.Parallel()
 		p := &updateProvider{bind: b}
 		s := mustSolver(t, testConfig(b), p, &MemJournal{})
-		v := TXTValue("cname")
+		v := txtValue("cname")
 		batch, err := s.Prepare(t.Context(), []Challenge{{"app.example.test", v}})
 		if err != nil {
 			t.Fatal(err)
@@ -179,7 +179,7 @@ func TestWithBIND(t *testing.T) {
 		p := &updateProvider{bind: b}
 		s := mustSolver(t, testConfig(b), p, &MemJournal{})
 		batch, err := s.Prepare(t.Context(), []Challenge{
-			{"www.sub.example.test", TXTValue("sub")}, {"*.sub.example.test", TXTValue("subwild")}, {"mixed.example.test", TXTValue("parent")},
+			{"www.sub.example.test", txtValue("sub")}, {"*.sub.example.test", txtValue("subwild")}, {"mixed.example.test", txtValue("parent")},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -195,8 +195,8 @@ func TestWithBIND(t *testing.T) {
 		if err := s.Publish(t.Context(), batch, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		assertServed(t, b, "_acme-challenge.www.sub.example.test", TXTValue("sub"), true)
-		assertServed(t, b, "_acme-challenge.sub.example.test", TXTValue("subwild"), true)
+		assertServed(t, b, "_acme-challenge.www.sub.example.test", txtValue("sub"), true)
+		assertServed(t, b, "_acme-challenge.sub.example.test", txtValue("subwild"), true)
 		if err := s.CleanUp(context.WithoutCancel(t.Context()), batch); err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +321,7 @@ func TestWithBIND(t *testing.T) {
 		p := &updateProvider{bind: b, afterPresent: func([]plugin.Record) { cancel() }}
 		j := &MemJournal{}
 		s := mustSolver(t, testConfig(b), p, j)
-		v := TXTValue("cancel")
+		v := txtValue("cancel")
 		batch, err := s.Prepare(ctx, []Challenge{{"cancel.test", v}})
 		if err != nil {
 			t.Fatal(err)
@@ -352,7 +352,7 @@ func TestWithBIND(t *testing.T) {
 		cfg.Wait = WaitNone
 		p := &updateProvider{bind: b}
 		crashed := mustSolver(t, cfg, p, j)
-		v1, v2 := TXTValue("crash1"), TXTValue("crash2")
+		v1, v2 := txtValue("crash1"), txtValue("crash2")
 		batch, err := crashed.Prepare(t.Context(), []Challenge{{"crash.example.test", v1}, {"crash.other.test", v2}})
 		if err != nil {
 			t.Fatal(err)

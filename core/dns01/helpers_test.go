@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -246,3 +247,6 @@ func errContainsAll(t *testing.T, err error, parts ...string) {
 		}
 	}
 }
+
+// txtValue is a challenge's record value for keyAuth (RFC 8555 §8.4).
+func txtValue(keyAuth string) string { return acme.DNS01Value(keyAuth) }

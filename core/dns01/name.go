@@ -1,8 +1,6 @@
 package dns01
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -115,14 +113,6 @@ func ChallengeName(domain string) (string, error) {
 		return "", fmt.Errorf("%w %q: the challenge name %s is too long or malformed", ErrInvalidName, domain, name)
 	}
 	return name, nil
-}
-
-// TXTValue is the record content for a key authorization, RFC 8555 §8.4:
-// "the base64url encoding of the SHA-256 digest [FIPS180-4] of the key
-// authorization", without padding.
-func TXTValue(keyAuthorization string) string {
-	sum := sha256.Sum256([]byte(keyAuthorization))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // parentName returns name without its first label ("." for a TLD).

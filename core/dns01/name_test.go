@@ -88,15 +88,6 @@ func TestChallengeName(t *testing.T) {
 	}
 }
 
-func TestTXTValue(t *testing.T) {
-	t.Parallel()
-	// Expected value computed independently:
-	// printf %s token123.thumbprintABC | openssl dgst -sha256 -binary | base64 | tr +/ -_ | tr -d =
-	if got, want := TXTValue("token123.thumbprintABC"), "qRx-zfG8KjEvBOypNY3z_0LwRXmbKEdpa9OZ731MM8k"; got != want {
-		t.Errorf("TXTValue = %q; want %q", got, want)
-	}
-}
-
 func TestSystemResolvers(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

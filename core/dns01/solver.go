@@ -199,7 +199,7 @@ func (s *Solver) QueryCount() uint64 { return s.q.sent.Load() }
 type Challenge struct {
 	// Identifier is the domain as NormalizeDomain returns it ("*." allowed).
 	Identifier string
-	// Value is the TXT value: TXTValue(keyAuthorization).
+	// Value is the TXT value (acme.DNS01Value of the key authorization).
 	Value string
 }
 
