@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/zonecert/zonecert/plugin/sdk"
-	"github.com/zonecert/zonecert/providers/cloudflare/internal/fakecloudflare"
 )
 
 // threeNames are three records of one zone, two at one name.
@@ -251,17 +250,7 @@ func TestMatchPosts(t *testing.T) {
 // 50-name order whose records all exist already, so the batch is refused
 // and every record is created (and taken over) one by one.
 func BenchmarkPresentAgain50(b *testing.B) {
-	fake := fakecloudflare.Start(b, fakecloudflare.Config{Tokens: map[string]fakecloudflare.Scope{
-		goodToken: {ZoneRead: true, DNSEdit: true}}})
-	fake.AddZone("example.com")
-	p, err := newProvider(Settings{DNSToken: goodToken, BaseURL: fake.URL}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	recs := make([]sdk.Record, 50)
-	for i := range recs {
-		recs[i] = rec(fmt.Sprint(i), fmt.Sprintf("_acme-challenge.host%d.example.com.", i), fmt.Sprint("v", i))
-	}
+	fake, p, recs := fiftyNameOrder(b)
 	if _, err := p.Present(b.Context(), recs); err != nil {
 		b.Fatal(err)
 	}
