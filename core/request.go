@@ -150,11 +150,18 @@ const (
 	KindStorage                   // reading or writing state failed
 )
 
-var kindNames = [...]string{"internal", "input", "ca", "dns", "storage"}
-
 func (k ErrorKind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
+	switch k {
+	case KindInternal:
+		return "internal"
+	case KindInput:
+		return "input"
+	case KindCA:
+		return "ca"
+	case KindDNS:
+		return "dns"
+	case KindStorage:
+		return "storage"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }

@@ -62,11 +62,18 @@ const (
 	CodeConflict                 // the provider's state conflicts with the change
 )
 
-var codeNames = [...]string{"other", "auth", "zone-not-found", "rate-limited", "conflict"}
-
 func (c Code) String() string {
-	if c >= 0 && int(c) < len(codeNames) {
-		return codeNames[c]
+	switch c {
+	case CodeOther:
+		return "other"
+	case CodeAuth:
+		return "auth"
+	case CodeZoneNotFound:
+		return "zone-not-found"
+	case CodeRateLimited:
+		return "rate-limited"
+	case CodeConflict:
+		return "conflict"
 	}
 	return fmt.Sprintf("code(%d)", int(c))
 }

@@ -97,7 +97,7 @@ func TestPlanObtainDefaults(t *testing.T) {
 	if r.CertName != "_.example.com" || r.KeyType != core.KeyEC256 {
 		t.Errorf("cert name %q key %q", r.CertName, r.KeyType)
 	}
-	if r.DirectoryURL != knownServers["letsencrypt"] {
+	if u, _ := knownServer("letsencrypt"); r.DirectoryURL != u {
 		t.Errorf("server %s", r.DirectoryURL)
 	}
 	if r.EAB == nil || r.EAB.KID != "kid-1" || string(r.EAB.HMAC) != "secret" {

@@ -25,10 +25,15 @@ import (
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
-// Short names for well-known ACME directories.
-var knownServers = map[string]string{
-	"letsencrypt":         "https://acme-v02.api.letsencrypt.org/directory",
-	"letsencrypt-staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+// knownServer resolves the short names of well-known ACME directories.
+func knownServer(name string) (string, bool) {
+	switch strings.ToLower(name) {
+	case "letsencrypt":
+		return "https://acme-v02.api.letsencrypt.org/directory", true
+	case "letsencrypt-staging":
+		return "https://acme-staging-v02.api.letsencrypt.org/directory", true
+	}
+	return "", false
 }
 
 type obtainFlags struct {
@@ -287,7 +292,7 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 }
 
 func serverURL(s string) (string, error) {
-	if u, ok := knownServers[strings.ToLower(s)]; ok {
+	if u, ok := knownServer(s); ok {
 		return u, nil
 	}
 	u, err := url.Parse(s)

@@ -20,11 +20,22 @@ const (
 	StageFailed                      // Err says why
 )
 
-var stageNames = [...]string{"", "publishing", "syncing", "waiting", "propagated", "cleaning-up", "cleaned-up", "failed"}
-
 func (s Stage) String() string {
-	if s > 0 && int(s) < len(stageNames) {
-		return stageNames[s]
+	switch s {
+	case StagePublishing:
+		return "publishing"
+	case StageSyncing:
+		return "syncing"
+	case StageWaiting:
+		return "waiting"
+	case StagePropagated:
+		return "propagated"
+	case StageCleaningUp:
+		return "cleaning-up"
+	case StageCleanedUp:
+		return "cleaned-up"
+	case StageFailed:
+		return "failed"
 	}
 	return "stage?"
 }

@@ -23,7 +23,7 @@ func main() {
 		Name:        "exec",
 		Version:     version,
 		Description: "runs a program per record (lego exec or certbot manual-hook conventions)",
-		PassEnv:     passEnv,
+		PassEnv:     passEnv(),
 		New: func(ctx context.Context, s Settings, log *slog.Logger) (sdk.Provider, error) {
 			return newProvider(s, environ, log)
 		},

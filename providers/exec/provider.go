@@ -28,11 +28,13 @@ type Settings struct {
 // settingsEnv are the variables the settings are read from; they are not
 // handed on to the program (EXEC_ENV may hold secrets, and its pairs are
 // passed decoded).
-var settingsEnv = []string{"EXEC_MODE", "EXEC_PATH", "EXEC_AUTH_HOOK", "EXEC_CLEANUP_HOOK", "EXEC_TIMEOUT", "EXEC_ZONES", "EXEC_ENV"}
+func settingsEnv() []string {
+	return []string{"EXEC_MODE", "EXEC_PATH", "EXEC_AUTH_HOOK", "EXEC_CLEANUP_HOOK", "EXEC_TIMEOUT", "EXEC_ZONES", "EXEC_ENV"}
+}
 
 // passEnv are extra variables hook scripts commonly need, besides the
 // host's base set (PATH, HOME, TMPDIR and the proxy variables).
-var passEnv = []string{"LANG", "LC_ALL", "TZ"}
+func passEnv() []string { return []string{"LANG", "LC_ALL", "TZ"} }
 
 const (
 	modeLego    = "lego"
@@ -122,7 +124,7 @@ func newProvider(s Settings, environ []string, log *slog.Logger) (*provider, err
 	}
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !slices.Contains(settingsEnv, name) && !strings.HasPrefix(name, "CERTBOT_") {
+		if !slices.Contains(settingsEnv(), name) && !strings.HasPrefix(name, "CERTBOT_") {
 			p.env = append(p.env, kv)
 		}
 	}

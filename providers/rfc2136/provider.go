@@ -31,14 +31,23 @@ type Settings struct {
 	Timeout       time.Duration `setting:"timeout" env:"RFC2136_DNS_TIMEOUT" default:"10s" doc:"time limit for one UPDATE exchange"`
 }
 
-// tsigAlgorithms are the HMAC algorithms of RFC 8945 §6 that miekg/dns
-// implements. hmac-md5 is left out on purpose (RFC 8945 §6: MUST NOT use).
-var tsigAlgorithms = map[string]string{
-	"hmac-sha1.":   dns.HmacSHA1,
-	"hmac-sha224.": dns.HmacSHA224,
-	"hmac-sha256.": dns.HmacSHA256,
-	"hmac-sha384.": dns.HmacSHA384,
-	"hmac-sha512.": dns.HmacSHA512,
+// tsigAlgorithm returns miekg/dns's name for one of the HMAC algorithms of
+// RFC 8945 §6 it implements, or "". hmac-md5 is left out on purpose
+// (RFC 8945 §6: MUST NOT use).
+func tsigAlgorithm(name string) string {
+	switch name {
+	case "hmac-sha1.":
+		return dns.HmacSHA1
+	case "hmac-sha224.":
+		return dns.HmacSHA224
+	case "hmac-sha256.":
+		return dns.HmacSHA256
+	case "hmac-sha384.":
+		return dns.HmacSHA384
+	case "hmac-sha512.":
+		return dns.HmacSHA512
+	}
+	return ""
 }
 
 // config is Settings validated and normalised.
@@ -89,7 +98,7 @@ func (s Settings) validate() (config, error) {
 	if !strings.HasSuffix(alg, ".") {
 		alg += "."
 	}
-	if c.alg = tsigAlgorithms[alg]; c.alg == "" {
+	if c.alg = tsigAlgorithm(alg); c.alg == "" {
 		bad("tsig_algorithm", "RFC2136_TSIG_ALGORITHM %q is not supported (use hmac-sha256., hmac-sha512. or hmac-sha1.)", s.TSIGAlgorithm)
 	}
 	if s.TTL < 0 || int64(s.TTL) > 1<<31-1 {

@@ -14,13 +14,17 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// authCodes are the AWS error codes for missing, wrong or insufficient
-// credentials.
-var authCodes = map[string]bool{
-	"AccessDenied": true, "AccessDeniedException": true, "InvalidClientTokenId": true,
-	"SignatureDoesNotMatch": true, "UnrecognizedClientException": true, "ExpiredToken": true,
-	"ExpiredTokenException": true, "MissingAuthenticationToken": true, "IncompleteSignature": true,
-	"InvalidSignatureException": true, "AuthFailure": true, "NotAuthorized": true,
+// isAuthCode reports the AWS error codes for missing, wrong or
+// insufficient credentials.
+func isAuthCode(code string) bool {
+	switch code {
+	case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId",
+		"SignatureDoesNotMatch", "UnrecognizedClientException", "ExpiredToken",
+		"ExpiredTokenException", "MissingAuthenticationToken", "IncompleteSignature",
+		"InvalidSignatureException", "AuthFailure", "NotAuthorized":
+		return true
+	}
+	return false
 }
 
 // apiErrorCode returns the AWS error code and HTTP status of err, if it came
@@ -55,7 +59,7 @@ func toPluginError(err error) *plugin.Error {
 		switch _, throttled := retry.DefaultThrottleErrorCodes[code]; {
 		case throttled:
 			return &plugin.Error{Code: plugin.CodeRateLimited, Retryable: true, Message: msg}
-		case authCodes[code]:
+		case isAuthCode(code):
 			return &plugin.Error{Code: plugin.CodeAuth, Message: msg}
 		case code == "NoSuchHostedZone":
 			return &plugin.Error{Code: plugin.CodeZoneNotFound, Message: msg}
