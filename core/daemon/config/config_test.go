@@ -166,7 +166,7 @@ func TestSecretsByReferenceInReadableFile(t *testing.T) {
 func TestLongestZone(t *testing.T) {
 	zones := map[string]string{"example.com": "a", "sub.example.com": "b", "example.net": "c"}
 	for name, want := range map[string]string{
-		"_acme-challenge.www.example.com.": "example.com",
+		"_acme-challenge.www.example.com.":  "example.com",
 		"_acme-challenge.x.sub.example.com": "sub.example.com",
 		"sub.example.com":                   "sub.example.com",
 		"notexample.com":                    "",

@@ -408,4 +408,3 @@ func LongestZone(zones map[string]string, name string) (string, bool) {
 	}
 	return best, best != ""
 }
-
