@@ -55,7 +55,7 @@ type ACME struct {
 
 // DNS holds the DNS-01 settings shared by every certificate.
 type DNS struct {
-	Resolvers          []string // host:port; empty means /etc/resolv.conf
+	Resolvers          []string // host:port
 	PropagationTimeout time.Duration
 	Wait               core.Wait
 	NameserverPort     int // tests only; 53 normally
@@ -188,6 +188,9 @@ type Options struct {
 	Describe DescribeFunc
 	// PluginDirs are searched before the file's own plugin_dirs.
 	PluginDirs []string
+	// DefaultResolvers are used when the file names none (the system's,
+	// from /etc/resolv.conf).
+	DefaultResolvers []string
 }
 
 // Error is one problem with the file, at a line (0 if unknown).

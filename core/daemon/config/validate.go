@@ -137,6 +137,12 @@ func (v *validator) dns(raw *fileDoc, cfg *Config) {
 		}
 		cfg.DNS.Resolvers = append(cfg.DNS.Resolvers, net.JoinHostPort(host, port))
 	}
+	if len(d.Resolvers) == 0 {
+		cfg.DNS.Resolvers = v.opts.DefaultResolvers
+		if len(cfg.DNS.Resolvers) == 0 {
+			v.errorf(v.lines.at("dns"), "dns.resolvers: none given and no system resolver known (/etc/resolv.conf)")
+		}
+	}
 	cfg.DNS.PropagationTimeout = v.duration(d.PropagationTimeout, 2*time.Minute, "dns", "propagation_timeout")
 	cfg.DNS.Wait = core.Wait{Kind: core.WaitAuthoritative}
 	if d.Wait != "" {
