@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -63,7 +64,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		if acct.Status != "" && acct.Status != acme.StatusValid {
 			continue
 		}
-		e.observe("", StageAccount, "reusing "+acct.URL, nil)
+		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "reusing " + acct.URL})
 		return acct, nil
 	}
 
@@ -74,7 +75,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	if dir.Meta.ExternalAccountRequired && req.EAB == nil {
 		return acme.Account{}, kindErr(KindInput, "this CA requires External Account Binding: pass --eab-kid and the MAC key")
 	}
-	key, err := generateKey(KeyEC256)
+	key, err := acme.GenerateKey(acme.KeyECDSAP256)
 	if err != nil {
 		return acme.Account{}, err
 	}
@@ -105,7 +106,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	if err := e.store.Put(ctx, prefix+"/"+id+"/account.json", append(rec, '\n'), true); err != nil {
 		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing account: %w", err)}
 	}
-	e.observe("", StageAccount, "registered "+acct.URL, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "registered " + acct.URL})
 	return acct, nil
 }
 

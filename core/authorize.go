@@ -11,6 +11,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 )
 
 // pendingAuthz is one authorization that needs its dns-01 challenge solved.
@@ -38,7 +39,7 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 			return fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
-		e.observe(p.identifier, StagePending, "dns-01", nil)
+		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: "dns-01"})
 	}
 	batch, err := solver.Prepare(ctx, challenges)
 	if err != nil {
@@ -47,10 +48,10 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()
-		e.observe("", StageCleanup, "removing challenge records", nil)
+		e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Detail: "removing challenge records"})
 		if err := solver.CleanUp(cctx, batch); err != nil {
 			e.log.Warn("removing challenge records", "error", err)
-			e.observe("", StageCleanup, "", err)
+			e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Err: err})
 		}
 	}()
 	// Waiting past the first authorization's expiry is pointless.
@@ -81,16 +82,16 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 // validate answers one challenge and polls its authorization until the CA
 // decides.
 func (e *Engine) validate(ctx context.Context, client *acme.Client, acct acme.Account, p pendingAuthz) error {
-	e.observe(p.identifier, StageValidating, "", nil)
+	e.observe(ctx, progress.Event{Stage: progress.Validating, Identifier: p.identifier})
 	if _, err := client.AcceptChallenge(ctx, acct, p.challenge.URL); err != nil {
-		e.observe(p.identifier, StageInvalid, "", err)
+		e.observe(ctx, progress.Event{Stage: progress.Invalid, Identifier: p.identifier, Err: err})
 		return fmt.Errorf("%s: answering challenge: %w", p.identifier, err)
 	}
 	if _, err := client.PollAuthorization(ctx, acct, p.authzURL); err != nil {
-		e.observe(p.identifier, StageInvalid, "", err)
+		e.observe(ctx, progress.Event{Stage: progress.Invalid, Identifier: p.identifier, Err: err})
 		return fmt.Errorf("%s: %w", p.identifier, err)
 	}
-	e.observe(p.identifier, StageValid, "", nil)
+	e.observe(ctx, progress.Event{Stage: progress.Valid, Identifier: p.identifier})
 	return nil
 }
 
@@ -109,7 +110,7 @@ func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client,
 		}
 		switch az.Status {
 		case acme.StatusValid:
-			e.observe(id, StageValid, "already authorized", nil)
+			e.observe(ctx, progress.Event{Stage: progress.Valid, Identifier: id, Detail: "already authorized"})
 			continue
 		case acme.StatusPending:
 		default:
@@ -141,26 +142,4 @@ func checkLeaf(chain acme.Certificate, key crypto.Signer, domains []string) erro
 		}
 	}
 	return nil
-}
-
-// dnsObserver turns dns01 progress into engine events.
-type dnsObserver struct{ e *Engine }
-
-func (o dnsObserver) DNSProgress(_ context.Context, p dns01.Progress) {
-	switch p.Stage {
-	case dns01.StagePublishing:
-		o.e.observe(p.Identifier, StagePublishing, p.FQDN+" in zone "+p.Zone, nil)
-	case dns01.StageSyncing:
-		o.e.observe(p.Identifier, StagePublishing, "provider syncing", nil)
-	case dns01.StageWaiting:
-		o.e.observe(p.Identifier, StagePropagating, fmt.Sprintf("%d/%d nameserver addresses", p.Ready, p.Total), nil)
-	case dns01.StagePropagated:
-		o.e.observe(p.Identifier, StagePropagating, "visible everywhere", nil)
-	case dns01.StageCleaningUp:
-		o.e.observe(p.Identifier, StageCleanup, "removing record", nil)
-	case dns01.StageCleanedUp:
-		o.e.observe(p.Identifier, StageCleanup, "record removed", nil)
-	case dns01.StageFailed:
-		o.e.observe(p.Identifier, StageInvalid, "DNS", p.Err)
-	}
 }

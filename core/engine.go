@@ -11,6 +11,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -32,7 +33,7 @@ type Config struct {
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
 	// Observer receives progress; nil ignores it.
-	Observer Observer
+	Observer progress.Observer
 	// Logger gets diagnostic records; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -47,7 +48,8 @@ type Engine struct {
 	store     storage.Storage
 	provider  plugin.Provider
 	http      *http.Client
-	obs       Observer
+	obs       progress.Observer
+	provName  string // for progress events, where the provider says it
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
@@ -61,7 +63,10 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
 	if e.obs == nil {
-		e.obs = ObserverFunc(func(Event) {})
+		e.obs = progress.Discard()
+	}
+	if m, ok := cfg.Provider.(interface{ Metadata() plugin.Metadata }); ok {
+		e.provName = m.Metadata().Name
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -72,8 +77,15 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) observe(id string, st Stage, detail string, err error) {
-	e.obs.Observe(Event{Time: e.now(), Identifier: id, Stage: st, Detail: detail, Err: err})
+// observe stamps ev with the clock and the provider and reports it.
+func (e *Engine) observe(ctx context.Context, ev progress.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = e.now()
+	}
+	if ev.Provider == "" {
+		ev.Provider = e.provName
+	}
+	e.obs.Observe(ctx, ev)
 }
 
 // detached is a context for cleanup that outlives the caller's cancellation
@@ -146,7 +158,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
-	e.observe("", StageOrder, order.URL, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Order, Detail: order.URL})
 	ok := false
 	defer func() {
 		if ok {
@@ -172,7 +184,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	ok = true
 	leaf := chain.Leaf()
-	e.observe("", StageStored, files.FullChain, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
 	return &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
@@ -194,9 +206,9 @@ func (e *Engine) checkRequest(req Request) (Request, error) {
 		return req, kindErr(KindInput, "bad certificate name %q", req.CertName)
 	}
 	if req.KeyType == "" {
-		req.KeyType = KeyEC256
+		req.KeyType = acme.KeyECDSAP256
 	}
-	if _, err := ParseKeyType(string(req.KeyType)); err != nil {
+	if req.KeyType, err = acme.ParseKeyType(string(req.KeyType)); err != nil {
 		return req, &Error{Kind: KindInput, Err: err}
 	}
 	if req.DirectoryURL == "" {
@@ -209,13 +221,6 @@ func (e *Engine) checkRequest(req Request) (Request, error) {
 }
 
 func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
-	wait := dns01.WaitAuthoritative
-	switch req.Wait.Kind {
-	case WaitNone:
-		wait = dns01.WaitNone
-	case WaitFixed:
-		wait = dns01.WaitFixed(req.Wait.Fixed)
-	}
 	aliases := map[string]string{}
 	for d, a := range req.ChallengeAliases {
 		aliases[trimWildcard(d)] = a
@@ -224,11 +229,12 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
 		PropagationTimeout: req.PropagationTimeout,
-		Wait:               wait,
+		Wait:               req.Wait,
 		Aliases:            aliases,
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
-		Observer:           dnsObserver{e},
+		Observer:           progress.ObserverFunc(e.observe),
+		Now:                e.now,
 	}, e.provider, storeJournal{e.store})
 }
 
@@ -257,8 +263,8 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err != nil {
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
-	e.observe("", StageFinalizing, "", nil)
-	key, err := generateKey(req.KeyType)
+	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
+	key, err := acme.GenerateKey(req.KeyType)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}
@@ -281,6 +287,6 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}
 	}
-	e.observe("", StageIssued, "chain to "+chain.IssuerCN(), nil)
+	e.observe(ctx, progress.Event{Stage: progress.Issued, Detail: "chain to " + chain.IssuerCN()})
 	return key, chain, nil
 }

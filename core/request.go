@@ -5,72 +5,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 )
-
-// KeyType is the type of a certificate's private key.
-type KeyType string
-
-// Supported key types.
-const (
-	KeyEC256   KeyType = "ec256"
-	KeyEC384   KeyType = "ec384"
-	KeyRSA2048 KeyType = "rsa2048"
-	KeyRSA3072 KeyType = "rsa3072"
-	KeyRSA4096 KeyType = "rsa4096"
-)
-
-// KeyTypes lists the supported key types, the default first.
-func KeyTypes() []KeyType {
-	return []KeyType{KeyEC256, KeyEC384, KeyRSA2048, KeyRSA3072, KeyRSA4096}
-}
-
-// ParseKeyType validates a key type name.
-func ParseKeyType(s string) (KeyType, error) {
-	for _, k := range KeyTypes() {
-		if KeyType(strings.ToLower(s)) == k {
-			return k, nil
-		}
-	}
-	return "", fmt.Errorf("unknown key type %q (want one of ec256, ec384, rsa2048, rsa3072, rsa4096)", s)
-}
-
-// WaitKind says how the engine decides the challenge records are visible.
-type WaitKind string
-
-// Wait kinds.
-const (
-	// WaitAuthoritative polls every authoritative nameserver address until
-	// all serve every value (the default).
-	WaitAuthoritative WaitKind = "authoritative"
-	// WaitFixed waits a fixed duration after publishing.
-	WaitFixed WaitKind = "fixed"
-	// WaitNone asks the CA to validate at once.
-	WaitNone WaitKind = "none"
-)
-
-// Wait is the propagation strategy.
-type Wait struct {
-	Kind  WaitKind
-	Fixed time.Duration // for WaitFixed
-}
-
-// ParseWait parses "authoritative", "none" or "fixed:DURATION".
-func ParseWait(s string) (Wait, error) {
-	switch kind, arg, _ := strings.Cut(s, ":"); WaitKind(kind) {
-	case WaitAuthoritative, WaitNone:
-		if arg != "" {
-			break
-		}
-		return Wait{Kind: WaitKind(kind)}, nil
-	case WaitFixed:
-		d, err := time.ParseDuration(arg)
-		if err != nil || d <= 0 {
-			return Wait{}, fmt.Errorf("bad wait %q: fixed needs a positive duration, e.g. fixed:30s", s)
-		}
-		return Wait{Kind: WaitFixed, Fixed: d}, nil
-	}
-	return Wait{}, fmt.Errorf("bad wait %q (want authoritative, none or fixed:DURATION)", s)
-}
 
 // EAB is an External Account Binding (RFC 8555 §7.3.4): the key identifier
 // and MAC key the CA issued out of band.
@@ -92,15 +30,15 @@ type Request struct {
 	Email          string
 	AgreeTOS       bool
 	EAB            *EAB
-	KeyType        KeyType // default KeyEC256
-	Profile        string  // draft-ietf-acme-profiles; empty = CA default
-	PreferredChain string  // issuer common name of the preferred chain
+	KeyType        acme.KeyType // default acme.KeyECDSAP256
+	Profile        string       // draft-ietf-acme-profiles; empty = CA default
+	PreferredChain string       // issuer common name of the preferred chain
 
 	// DNS-01 settings.
 	Resolvers          []string      // recursive resolvers, host:port
 	NameserverPort     int           // port for authoritative queries; 0 = 53 (tests redirect it)
 	PropagationTimeout time.Duration // 0 = 2 minutes
-	Wait               Wait
+	Wait               dns01.Wait
 	// ChallengeAliases maps a domain to the name its challenge record is
 	// published at instead of following a CNAME at _acme-challenge.<domain>.
 	ChallengeAliases map[string]string
@@ -110,17 +48,17 @@ type Request struct {
 
 // Result describes an issued, stored certificate.
 type Result struct {
-	CertName  string    `json:"cert_name"`
-	Domains   []string  `json:"domains"`
-	Files     Files     `json:"files"`
-	Serial    string    `json:"serial"`
-	Issuer    string    `json:"issuer"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	KeyType   KeyType   `json:"key_type"`
-	Account   string    `json:"account"`
-	Order     string    `json:"order"`
-	Elapsed   Duration  `json:"elapsed"`
+	CertName  string       `json:"cert_name"`
+	Domains   []string     `json:"domains"`
+	Files     Files        `json:"files"`
+	Serial    string       `json:"serial"`
+	Issuer    string       `json:"issuer"`
+	NotBefore time.Time    `json:"not_before"`
+	NotAfter  time.Time    `json:"not_after"`
+	KeyType   acme.KeyType `json:"key_type"`
+	Account   string       `json:"account"`
+	Order     string       `json:"order"`
+	Elapsed   Duration     `json:"elapsed"`
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).

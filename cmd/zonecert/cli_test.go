@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 )
 
 func testEnv(vars map[string]string) (env, *bytes.Buffer, *bytes.Buffer) {
@@ -94,7 +97,7 @@ func TestPlanObtainDefaults(t *testing.T) {
 	if got := strings.Join(r.Domains, ","); got != "*.example.com,example.com" {
 		t.Errorf("domains %s", got)
 	}
-	if r.CertName != "_.example.com" || r.KeyType != core.KeyEC256 {
+	if r.CertName != "_.example.com" || r.KeyType != acme.KeyECDSAP256 {
 		t.Errorf("cert name %q key %q", r.CertName, r.KeyType)
 	}
 	if u, _ := knownServer("letsencrypt"); r.DirectoryURL != u {
@@ -109,7 +112,7 @@ func TestPlanObtainDefaults(t *testing.T) {
 	if r.ChallengeAliases["*.example.com"] != "_acme-challenge.example.net" {
 		t.Errorf("aliases %v", r.ChallengeAliases)
 	}
-	if r.Wait.Kind != core.WaitFixed || r.Wait.Fixed.Seconds() != 5 {
+	if r.Wait != dns01.WaitFixed(5*time.Second) {
 		t.Errorf("wait %+v", r.Wait)
 	}
 	if plan.path != "/home/u/.local/share/zonecert" {

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -238,10 +239,10 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	if req.DirectoryURL, err = serverURL(f.server); err != nil {
 		return nil, err
 	}
-	if req.KeyType, err = core.ParseKeyType(f.keyType); err != nil {
+	if req.KeyType, err = acme.ParseKeyType(f.keyType); err != nil {
 		return nil, err
 	}
-	if req.Wait, err = core.ParseWait(f.wait); err != nil {
+	if req.Wait, err = dns01.ParseWait(f.wait); err != nil {
 		return nil, err
 	}
 	if f.propagationTimeout <= 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -108,7 +109,7 @@ func TestWithBIND(t *testing.T) {
 			t.Errorf("Present calls = %v; want one for the zone", p.presents)
 		}
 		for _, id := range []string{"*.lag.test", "lag.test"} {
-			if st := obs.stages(id); !slices.Equal(st, []Stage{StagePublishing, StageWaiting, StagePropagated}) {
+			if st := obs.stages(id); !slices.Equal(st, []progress.Stage{progress.Publishing, progress.Propagating, progress.Propagated}) {
 				t.Errorf("stages of %s = %v", id, st)
 			}
 		}
@@ -304,7 +305,7 @@ func TestWithBIND(t *testing.T) {
 			t.Errorf("missing = %v; want ns3 (SERVFAIL) and ns4 (timeout) only", got)
 		}
 		errContainsAll(t, err, "ns3.bad.test.", servfail.String(), "ns4.bad.test.", blackhole.String(), "timed out")
-		if st := obs.stages("x.bad.test"); st[len(st)-1] != StageFailed {
+		if st := obs.stages("x.bad.test"); st[len(st)-1] != progress.Failed {
 			t.Errorf("stages %v; want failed last", st)
 		}
 		// A deadline before the timeout (the authorization's expiry) wins.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -249,7 +250,7 @@ func TestWaitModesAndMaxBatch(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("Present calls = %d; want 2 for 3 records with MaxBatch 2", calls)
 	}
-	if WaitFixed(0) != WaitNone || WaitAuthoritative.String() != "authoritative" || WaitFixed(time.Second).String() != "fixed 1s" {
+	if WaitFixed(0) != WaitNone || WaitAuthoritative.String() != "authoritative" || WaitFixed(time.Second).String() != "fixed:1s" {
 		t.Error("Wait constructors")
 	}
 }
@@ -295,7 +296,7 @@ func TestSyncerIsAskedBeforeTheWait(t *testing.T) {
 	if len(p.synced) != 1 || p.synced[0].FQDN != "_acme-challenge.s.odd.test." || p.synced[0].Value != "v" {
 		t.Errorf("WaitForSync got %+v", p.synced)
 	}
-	want := []Stage{StagePublishing, StageSyncing, StageWaiting, StagePropagated}
+	want := []progress.Stage{progress.Publishing, progress.Syncing, progress.Propagating, progress.Propagated}
 	if got := obs.stages("s.odd.test"); !slices.Equal(got, want) {
 		t.Errorf("stages %v; want %v", got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -156,5 +157,25 @@ func TestNewSolverConvertsIDNOverrides(t *testing.T) {
 	}
 	if got := s.cfg.ZoneOverrides["www.xn--bcher-kva.example."]; got != "xn--bcher-kva.example." {
 		t.Errorf("zone overrides = %q", s.cfg.ZoneOverrides)
+	}
+}
+
+func TestParseWait(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Wait{
+		"authoritative": WaitAuthoritative, "none": WaitNone, "fixed:1m30s": WaitFixed(90 * time.Second),
+	} {
+		got, err := ParseWait(in)
+		if err != nil || got != want {
+			t.Errorf("ParseWait(%q) = %v, %v", in, got, err)
+		}
+		if back, err := ParseWait(got.String()); err != nil || back != got {
+			t.Errorf("ParseWait(%q.String()) = %v, %v", in, back, err)
+		}
+	}
+	for _, bad := range []string{"", "fixed", "fixed:0s", "fixed:-1s", "fixed:x", "none:1s", "authoritative:", "sometimes"} {
+		if _, err := ParseWait(bad); err == nil {
+			t.Errorf("ParseWait(%q) accepted", bad)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -77,13 +78,13 @@ func (s *Solver) Publish(ctx context.Context, b *Batch, deadline time.Time) erro
 		}
 	}
 	for _, zb := range b.zones {
-		s.notify(ctx, b, zb, "", Progress{Stage: StagePropagated})
+		s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Propagated})
 	}
 	return nil
 }
 
 func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error {
-	now := time.Now()
+	now := s.now()
 	for _, r := range zb.records {
 		e := journalEntry{FQDN: r.FQDN, Zone: r.Zone, Value: r.Value, TTL: r.TTL, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
 		if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
@@ -96,7 +97,7 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		s.inflight[r.ID] = true
 		s.mu.Unlock()
 	}
-	s.notify(ctx, b, zb, "", Progress{Stage: StagePublishing})
+	s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Publishing})
 	results, err := s.batched(ctx, s.provider.Present, slices.Clone(zb.records))
 	if err != nil {
 		return s.recordErrors(ctx, b, zb, nil, err)
@@ -131,7 +132,7 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		return s.recordErrors(ctx, b, zb, failed, nil)
 	}
 	if syncer, ok := s.provider.(plugin.Syncer); ok {
-		s.notify(ctx, b, zb, "", Progress{Stage: StageSyncing})
+		s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Syncing})
 		zb.mu.Lock()
 		recs := slices.Clone(zb.records)
 		zb.mu.Unlock()
@@ -197,7 +198,7 @@ func (s *Solver) recordErrors(ctx context.Context, b *Batch, zb *zoneBatch, fail
 			it := b.Items[i]
 			pe := &PublishError{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, CNAMEs: it.CNAMEs, Err: err}
 			errs = append(errs, pe)
-			s.obs.DNSProgress(ctx, Progress{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, Stage: StageFailed, Err: pe})
+			s.emit(ctx, it, progress.Event{Stage: progress.Failed, Err: pe})
 		}
 	}
 	return errors.Join(errs...)
@@ -236,7 +237,7 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 			continue
 		}
 		wg.Go(func() {
-			s.notify(ctx, b, zb, "", Progress{Stage: StageCleaningUp})
+			s.notify(ctx, b, zb, "", progress.Event{Stage: progress.CleaningUp})
 			done, err := s.cleanUpRecords(ctx, recs)
 			zb.mu.Lock()
 			for _, id := range done {
@@ -244,7 +245,7 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 			}
 			zb.mu.Unlock()
 			for _, id := range done {
-				s.notify(ctx, b, zb, id, Progress{Stage: StageCleanedUp})
+				s.notify(ctx, b, zb, id, progress.Event{Stage: progress.CleanedUp})
 			}
 			errs[i] = err
 		})

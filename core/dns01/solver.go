@@ -11,7 +11,6 @@
 package dns01
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -55,6 +55,7 @@ func WaitFixed(d time.Duration) Wait {
 	return Wait(d)
 }
 
+// String is the form ParseWait reads.
 func (w Wait) String() string {
 	switch {
 	case w == WaitAuthoritative:
@@ -62,8 +63,30 @@ func (w Wait) String() string {
 	case w < 0:
 		return "none"
 	default:
-		return "fixed " + time.Duration(w).String()
+		return "fixed:" + time.Duration(w).String()
 	}
+}
+
+// ParseWait parses "authoritative", "none" or "fixed:DURATION" (a positive
+// Go duration, e.g. fixed:30s).
+func ParseWait(s string) (Wait, error) {
+	switch kind, arg, hasArg := strings.Cut(s, ":"); kind {
+	case "authoritative":
+		if !hasArg {
+			return WaitAuthoritative, nil
+		}
+	case "none":
+		if !hasArg {
+			return WaitNone, nil
+		}
+	case "fixed":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("bad wait %q: fixed needs a positive duration, e.g. fixed:30s", s)
+		}
+		return WaitFixed(d), nil
+	}
+	return 0, fmt.Errorf("bad wait %q (want authoritative, none or fixed:DURATION)", s)
 }
 
 // Config configures a Solver. Zero values take the defaults above.
@@ -102,7 +125,9 @@ type Config struct {
 	// Logger gets debug records of every name server answer; nil discards.
 	Logger *slog.Logger
 	// Observer gets progress; nil ignores it.
-	Observer Observer
+	Observer progress.Observer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Solver publishes DNS-01 records and waits for them. It is safe for
@@ -112,7 +137,8 @@ type Solver struct {
 	provider plugin.Provider
 	journal  Journal
 	log      *slog.Logger
-	obs      Observer
+	obs      progress.Observer
+	now      func() time.Time
 	q        *querier
 
 	mu       sync.Mutex
@@ -186,9 +212,13 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	}
 	obs := cfg.Observer
 	if obs == nil {
-		obs = ObserverFunc(func(context.Context, Progress) {})
+		obs = progress.Discard()
 	}
-	return &Solver{cfg: cfg, provider: provider, journal: journal, log: log, obs: obs, q: q, inflight: map[string]bool{}}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Solver{cfg: cfg, provider: provider, journal: journal, log: log, obs: obs, now: now, q: q, inflight: map[string]bool{}}, nil
 }
 
 // QueryCount is the number of DNS messages this Solver has sent (each UDP
