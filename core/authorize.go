@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,8 +28,8 @@ type pendingAuthz struct {
 // (a wildcard and its apex make one round trip, not two). Only then are the
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened.
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver) error {
-	pending, err := e.pendingAuthorizations(ctx, client, acct, order)
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) error {
+	pending, err := e.pendingAuthorizations(ctx, client, acct, order, domains)
 	if err != nil || len(pending) == 0 {
 		return err
 	}
@@ -96,8 +97,10 @@ func (e *Engine) validate(ctx context.Context, client *acme.Client, acct acme.Ac
 }
 
 // pendingAuthorizations fetches the order's authorizations; valid ones (the
-// CA may reuse earlier validations) need nothing.
-func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order) ([]pendingAuthz, error) {
+// CA may reuse earlier validations) need nothing. Each identifier must be
+// one of the order's normalized domains: those are what dns01 publishes
+// for, and it does not normalize again.
+func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string) ([]pendingAuthz, error) {
 	var out []pendingAuthz
 	for _, u := range order.Authorizations {
 		az, err := client.GetAuthorization(ctx, acct, u)
@@ -108,6 +111,11 @@ func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client,
 		if az.Wildcard {
 			id = "*." + id
 		}
+		i := slices.IndexFunc(domains, func(d string) bool { return strings.EqualFold(d, id) })
+		if i < 0 {
+			return nil, kindErr(KindCA, "the CA asks to authorize %q, which is not in the order", id)
+		}
+		id = domains[i]
 		switch az.Status {
 		case acme.StatusValid:
 			e.observe(ctx, progress.Event{Stage: progress.Valid, Identifier: id, Detail: "already authorized"})

@@ -104,7 +104,7 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // unreachable CA leave the state directory untouched.
 func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	start := e.now()
-	req, err := e.checkRequest(req)
+	req, err := NormalizeRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, solver); err != nil {
+	if err := e.authorize(ctx, client, acct, order, req.Domains, solver); err != nil {
 		return nil, err
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
@@ -193,56 +193,18 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}, nil
 }
 
-// checkRequest validates req and fills defaults. Errors are KindInput.
-func (e *Engine) checkRequest(req Request) (Request, error) {
-	var err error
-	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
-		return req, err
-	}
-	if req.CertName == "" {
-		req.CertName = DefaultCertName(req.Domains)
-	}
-	if storage.ValidateKey("live/"+req.CertName) != nil || len(storage.SafeSegment(req.CertName)) != len(req.CertName) {
-		return req, kindErr(KindInput, "bad certificate name %q", req.CertName)
-	}
-	if req.KeyType == "" {
-		req.KeyType = acme.KeyECDSAP256
-	}
-	if req.KeyType, err = acme.ParseKeyType(string(req.KeyType)); err != nil {
-		return req, &Error{Kind: KindInput, Err: err}
-	}
-	if req.DirectoryURL == "" {
-		return req, kindErr(KindInput, "no ACME directory URL")
-	}
-	if len(req.Resolvers) == 0 {
-		return req, kindErr(KindInput, "no DNS resolvers configured")
-	}
-	return req, nil
-}
-
 func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
-	aliases := map[string]string{}
-	for d, a := range req.ChallengeAliases {
-		aliases[trimWildcard(d)] = a
-	}
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
 		PropagationTimeout: req.PropagationTimeout,
 		Wait:               req.Wait,
-		Aliases:            aliases,
+		Aliases:            req.ChallengeAliases,
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
 	}, e.provider, storeJournal{e.store})
-}
-
-func trimWildcard(d string) string {
-	if len(d) > 2 && d[:2] == "*." {
-		return d[2:]
-	}
-	return d
 }
 
 func profileNames(m map[string]string) []string {

@@ -242,7 +242,7 @@ func TestWithBIND(t *testing.T) {
 	t.Run("zone override and provider zone list", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(b)
-		cfg.ZoneOverrides = map[string]string{"www.sub.example.test": "example.test"}
+		cfg.ZoneOverrides = map[string]string{"www.sub.example.test.": "example.test."}
 		s := mustSolver(t, cfg, &updateProvider{bind: b}, &MemJournal{})
 		batch, err := s.Prepare(t.Context(), []Challenge{{"www.sub.example.test", "v"}})
 		if err != nil || batch.Items[0].Zone != "example.test." {
@@ -264,7 +264,7 @@ func TestWithBIND(t *testing.T) {
 	t.Run("alias", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(b)
-		cfg.Aliases = map[string]string{"aliased.example.test": "_acme-challenge.target.other.test"}
+		cfg.Aliases = map[string]string{"aliased.example.test": "_acme-challenge.target.other.test."}
 		s := mustSolver(t, cfg, &updateProvider{bind: b}, &MemJournal{})
 		batch, err := s.Prepare(t.Context(), []Challenge{{"*.aliased.example.test", "v"}})
 		if err != nil {

@@ -120,9 +120,6 @@ func TestNewSolverValidates(t *testing.T) {
 		"no resolvers":      {},
 		"resolver hostname": {Resolvers: []string{"dns.google:53"}},
 		"bad port":          {Resolvers: []string{"127.0.0.1"}, NameserverPort: 70000},
-		"wildcard alias":    {Resolvers: []string{"127.0.0.1"}, Aliases: map[string]string{"*.a.example": "x.example.net"}},
-		"bad alias":         {Resolvers: []string{"127.0.0.1"}, Aliases: map[string]string{"a.example": "not a name"}},
-		"root override":     {Resolvers: []string{"127.0.0.1"}, ZoneOverrides: map[string]string{"a.example": "."}},
 	} {
 		if _, err := NewSolver(cfg, p, j); err == nil {
 			t.Errorf("%s: NewSolver accepted %+v", name, cfg)
@@ -140,23 +137,21 @@ func TestNewSolverValidates(t *testing.T) {
 	}
 }
 
-// Names typed in Unicode match the A-label identifiers NormalizeDomain
-// produces.
-func TestNewSolverConvertsIDNOverrides(t *testing.T) {
+func TestNormalizeName(t *testing.T) {
 	t.Parallel()
-	s, err := NewSolver(Config{
-		Resolvers:     []string{"127.0.0.1"},
-		Aliases:       map[string]string{"bücher.example": "_acme-challenge.Bücher.example.net"},
-		ZoneOverrides: map[string]string{"www.bücher.example": "bücher.example."},
-	}, &updateProvider{}, &MemJournal{})
-	if err != nil {
-		t.Fatal(err)
+	for in, want := range map[string]string{
+		"_acme-challenge.Bücher.example.net": "_acme-challenge.xn--bcher-kva.example.net.",
+		"Example.COM.":                       "example.com.",
+		"":                                   ".",
+	} {
+		if got, err := NormalizeName(in); err != nil || got != want {
+			t.Errorf("NormalizeName(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
-	if got := s.cfg.Aliases["xn--bcher-kva.example"]; got != "_acme-challenge.xn--bcher-kva.example.net." {
-		t.Errorf("alias = %q", got)
-	}
-	if got := s.cfg.ZoneOverrides["www.xn--bcher-kva.example."]; got != "xn--bcher-kva.example." {
-		t.Errorf("zone overrides = %q", s.cfg.ZoneOverrides)
+	for _, bad := range []string{"not a name", "*.example.com", "a..b"} {
+		if got, err := NormalizeName(bad); err == nil {
+			t.Errorf("NormalizeName(%q) = %q; want an error", bad, got)
+		}
 	}
 }
 

@@ -105,10 +105,13 @@ type Config struct {
 	// Aliases maps a domain (as NormalizeDomain returns it, without "*.")
 	// to the name its challenge is published at instead of the
 	// _acme-challenge name (a CNAME from there to the alias is the user's
-	// job). CNAMEs at the alias are still followed.
+	// job), as NormalizeName returns it. CNAMEs at the alias are still
+	// followed. The caller normalizes (core.NormalizeRequest does);
+	// NewSolver takes the map as it is.
 	Aliases map[string]string
 	// ZoneOverrides maps a name to the zone that holds every record at or
-	// below it, skipping the SOA walk; the longest key wins.
+	// below it, skipping the SOA walk; the longest key wins. Keys and zones
+	// are as NormalizeName returns them.
 	ZoneOverrides map[string]string
 	// TTL of published records; 0 lets the provider choose.
 	TTL uint32
@@ -156,7 +159,7 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	}
 	q := &querier{nsPort: 53}
 	for _, r := range cfg.Resolvers {
-		s, err := parseResolver(r)
+		s, err := ParseResolver(r)
 		if err != nil {
 			return nil, fmt.Errorf("dns01: %w", err)
 		}
@@ -183,29 +186,6 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	if cfg.PollCap < cfg.PollInterval {
 		cfg.PollCap = cfg.PollInterval
 	}
-	aliases := map[string]string{}
-	for d, a := range cfg.Aliases {
-		nd, err := NormalizeDomain(d)
-		if err != nil || strings.HasPrefix(nd, "*.") {
-			return nil, fmt.Errorf("dns01: alias key %q: want a domain without wildcard", d)
-		}
-		name, err := fqdnALabels(a)
-		if err != nil || strings.Count(name, ".") < 2 {
-			return nil, fmt.Errorf("dns01: alias for %s: %q is not a domain name", d, a)
-		}
-		aliases[nd] = name
-	}
-	cfg.Aliases = aliases
-	overrides := map[string]string{}
-	for n, z := range cfg.ZoneOverrides {
-		name, err1 := fqdnALabels(n)
-		zone, err2 := fqdnALabels(z)
-		if err1 != nil || err2 != nil || zone == "." {
-			return nil, fmt.Errorf("dns01: zone override %q → %q: not domain names", n, z)
-		}
-		overrides[name] = zone
-	}
-	cfg.ZoneOverrides = overrides
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -227,7 +207,8 @@ func (s *Solver) QueryCount() uint64 { return s.q.sent.Load() }
 
 // Challenge is one DNS-01 challenge to satisfy.
 type Challenge struct {
-	// Identifier is the domain as NormalizeDomain returns it ("*." allowed).
+	// Identifier is the domain as NormalizeDomain returns it ("*."
+	// allowed); Prepare does not normalize it again.
 	Identifier string
 	// Value is the TXT value (acme.DNS01Value of the key authorization).
 	Value string
@@ -249,8 +230,7 @@ type Item struct {
 // Batch is a prepared set of challenges grouped by zone. Pass it to
 // Publish, then to CleanUp.
 type Batch struct {
-	// Items[i] is challenges[i] of the Prepare call, with the identifier
-	// normalized.
+	// Items[i] is challenges[i] of the Prepare call.
 	Items []Item
 	zones []*zoneBatch
 }
