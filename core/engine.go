@@ -132,7 +132,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		return nil, &Error{Kind: KindInput, Err: err}
 	}
 
-	lock, err := e.store.Lock(ctx, "cert-"+req.CertName, lockLease)
+	lock, err := e.store.Lock(ctx, storage.CertLock(req.CertName), lockLease)
 	if err != nil {
 		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", req.CertName, err)}
 	}

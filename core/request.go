@@ -147,7 +147,7 @@ func NormalizeRequest(req Request) (Request, error) {
 	if req.CertName == "" {
 		req.CertName = DefaultCertName(req.Domains)
 	}
-	if err := validCertName(req.CertName); err != nil {
+	if err := ValidateCertName(req.CertName); err != nil {
 		return req, &Error{Kind: KindInput, Err: err}
 	}
 	if req.KeyType == "" {
@@ -250,10 +250,10 @@ func DefaultCertName(domains []string) string {
 	return strings.ReplaceAll(domains[0], "*", "_")
 }
 
-// validCertName is the rule for certificate names: one storage key
+// ValidateCertName is the rule for certificate names: one storage key
 // segment, so live/<name> and archive/<name> stay inside their directories.
-func validCertName(name string) error {
-	if storage.SafeSegment(name) != name || storage.ValidateKey("live/"+name) != nil {
+func ValidateCertName(name string) error {
+	if storage.SafeSegment(name) != name || storage.ValidateKey(storage.LiveKey(name)) != nil {
 		return fmt.Errorf("bad certificate name %q: use letters, digits and . _ - only", name)
 	}
 	return nil
