@@ -14,7 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/core/progress"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
 
