@@ -348,7 +348,7 @@ func TestWithBIND(t *testing.T) {
 
 	t.Run("recover after a crash", func(t *testing.T) {
 		t.Parallel()
-		j := DirJournal{Dir: t.TempDir() + "/journal"}
+		j := &MemJournal{} // outlives both solvers, as storage would
 		cfg := testConfig(b)
 		cfg.Wait = WaitNone
 		p := &updateProvider{bind: b}

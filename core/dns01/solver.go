@@ -115,9 +115,6 @@ type Config struct {
 	ZoneOverrides map[string]string
 	// TTL of published records; 0 lets the provider choose.
 	TTL uint32
-	// MaxBatch is the plugin's plugin.Capabilities.MaxBatch: the most
-	// records one Present or CleanUp call may carry; 0 means no limit.
-	MaxBatch int
 	// QueryTimeout bounds each DNS exchange.
 	QueryTimeout time.Duration
 	// PollInterval is the poll period while the wait is younger than
