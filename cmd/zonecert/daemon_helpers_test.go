@@ -19,7 +19,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // daemonEnv is BIND serving alpha.test (updated with the default TSIG key)

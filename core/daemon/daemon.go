@@ -22,6 +22,7 @@ import (
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -360,7 +361,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 		return nil, &core.Error{Kind: core.KindDNS, Err: fmt.Errorf("provider: %w", errProviderStart{err})}
 	}
 	defer l.release()
-	lineage := filepath.Join(g.cfg.State, "live", cert.Name)
+	lineage := filepath.Join(g.cfg.State, storage.LiveKey(cert.Name))
 	if cert.Hooks.Pre != "" {
 		if err := d.hooks.Run(ctx, "pre", cert.Hooks.Pre, cert, lineage); err != nil {
 			d.m.hookFailures.WithLabelValues("pre").Inc()
@@ -454,14 +455,14 @@ func newOrderObserver(m *metrics, log *slog.Logger) *orderObserver {
 	return &orderObserver{m: m, log: log}
 }
 
-func (o *orderObserver) Observe(ev core.Event) {
+func (o *orderObserver) Observe(ctx context.Context, ev progress.Event) {
 	o.mu.Lock()
 	switch ev.Stage {
-	case core.StagePublishing:
+	case progress.Publishing:
 		if o.published.IsZero() {
 			o.published = ev.Time
 		}
-	case core.StageValidating:
+	case progress.Validating:
 		if !o.measured && !o.published.IsZero() {
 			o.measured = true
 			o.m.propagation.Observe(ev.Time.Sub(o.published).Seconds())
@@ -472,6 +473,12 @@ func (o *orderObserver) Observe(ev core.Event) {
 	if ev.Identifier != "" {
 		attrs = append(attrs, slog.String("identifier", ev.Identifier))
 	}
+	if ev.Zone != "" {
+		attrs = append(attrs, slog.String("fqdn", ev.FQDN), slog.String("zone", ev.Zone))
+	}
+	if ev.Total > 0 {
+		attrs = append(attrs, slog.Int("ready", ev.Ready), slog.Int("total", ev.Total))
+	}
 	if ev.Detail != "" {
 		attrs = append(attrs, slog.String("detail", ev.Detail))
 	}
@@ -480,5 +487,5 @@ func (o *orderObserver) Observe(ev core.Event) {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 		level = slog.LevelWarn
 	}
-	o.log.LogAttrs(context.Background(), level, "progress", attrs...)
+	o.log.LogAttrs(ctx, level, "progress", attrs...)
 }

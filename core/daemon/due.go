@@ -44,7 +44,7 @@ type lifetimeDue struct {
 }
 
 func (d lifetimeDue) Due(ctx context.Context, cert config.Certificate) (Due, error) {
-	b, err := d.store.Get(ctx, "live/"+cert.Name+"/cert.pem")
+	b, err := d.store.Get(ctx, storage.LiveFileKey(cert.Name, storage.CertFile))
 	if errors.Is(err, storage.ErrNotFound) {
 		return Due{Reason: reasonMissing}, nil
 	}

@@ -20,7 +20,7 @@ type ownedStore struct {
 	mine map[string]bool // journal keys written by this process, not yet deleted
 }
 
-const journalPrefix = "journal/"
+const journalPrefix = storage.JournalDir + "/"
 
 func newOwnedStore(s storage.Storage) *ownedStore {
 	return &ownedStore{Storage: s, mine: map[string]bool{}}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -57,13 +59,13 @@ type ACME struct {
 type DNS struct {
 	Resolvers          []string // host:port
 	PropagationTimeout time.Duration
-	Wait               core.Wait
+	Wait               dns01.Wait
 	NameserverPort     int // tests only; 53 normally
 }
 
 // Defaults apply to certificates that do not set their own.
 type Defaults struct {
-	KeyType        core.KeyType
+	KeyType        acme.KeyType
 	Profile        string
 	PreferredChain string
 }
@@ -128,7 +130,7 @@ type Certificate struct {
 	// Zones maps a zone (lower case, no trailing dot) to an instance; a
 	// record goes to the instance of the longest zone it lies in.
 	Zones          map[string]string
-	KeyType        core.KeyType
+	KeyType        acme.KeyType
 	Profile        string
 	PreferredChain string
 	Hooks          Hooks

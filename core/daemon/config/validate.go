@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
@@ -144,9 +145,9 @@ func (v *validator) dns(raw *fileDoc, cfg *Config) {
 		}
 	}
 	cfg.DNS.PropagationTimeout = v.duration(d.PropagationTimeout, 2*time.Minute, "dns", "propagation_timeout")
-	cfg.DNS.Wait = core.Wait{Kind: core.WaitAuthoritative}
+	cfg.DNS.Wait = dns01.WaitAuthoritative
 	if d.Wait != "" {
-		w, err := core.ParseWait(d.Wait)
+		w, err := dns01.ParseWait(d.Wait)
 		if err != nil {
 			v.errorf(v.lines.at("dns", "wait"), "dns.wait: %v", err)
 		}
@@ -161,11 +162,11 @@ func (v *validator) dns(raw *fileDoc, cfg *Config) {
 	}
 }
 
-func (v *validator) keyType(s string, def core.KeyType, path ...string) core.KeyType {
+func (v *validator) keyType(s string, def acme.KeyType, path ...string) acme.KeyType {
 	if s == "" {
 		return def
 	}
-	k, err := core.ParseKeyType(s)
+	k, err := acme.ParseKeyType(s)
 	if err != nil {
 		v.errorf(v.lines.at(path...), "%s: %v", path[len(path)-1], err)
 		return def
@@ -175,7 +176,7 @@ func (v *validator) keyType(s string, def core.KeyType, path ...string) core.Key
 
 func (v *validator) defaults(raw *fileDoc, cfg *Config) {
 	cfg.Defaults = Defaults{
-		KeyType:        v.keyType(raw.Defaults.KeyType, core.KeyEC256, "defaults", "key_type"),
+		KeyType:        v.keyType(raw.Defaults.KeyType, acme.KeyECDSAP256, "defaults", "key_type"),
 		Profile:        raw.Defaults.Profile,
 		PreferredChain: raw.Defaults.PreferredChain,
 	}
