@@ -96,10 +96,10 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
-// account, newOrder, DNS-01 for every pending authorization (one batch per
-// zone, one wait for all), validation, finalization with a fresh key, chain
-// download and atomic storage. Challenge records are removed and pending
+// Obtain runs one order end to end (docs/DESIGN.md, "The path of one
+// challenge record"): account, newOrder, DNS-01 for every pending
+// authorization (one batch per zone, one wait for all), validation,
+// finalization with a fresh key, chain download and atomic storage. Challenge records are removed and pending
 // authorizations deactivated on every path, with a detached context.
 //
 // Nothing is written before the CA has answered: bad names and an
