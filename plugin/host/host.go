@@ -74,6 +74,10 @@ type Config struct {
 	// CallTimeout bounds a call whose context has no deadline; 0 means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration
+	// Restarts is how many times in a row a crashed plugin is restarted,
+	// a successful call resetting the count: a long-lived host (the
+	// daemon) sets it. 0 means once in the Client's life, for one order.
+	Restarts int
 
 	// noPdeathsig turns off the kernel parent-death signal so tests can
 	// prove the SDK watchdog alone stops an orphan.
@@ -97,7 +101,8 @@ func (e *ConfigError) Error() string {
 
 // Client is a running, configured plugin. It is safe for concurrent use. If
 // the process crashes, the failing call returns an error wrapping
-// ErrCrashed and the next call starts a fresh process, once per Client.
+// ErrCrashed (and a retryable *plugin.Error: the calls are idempotent) and
+// the next call starts a fresh process, as Config.Restarts allows.
 type Client struct {
 	cfg  Config
 	path string
@@ -108,7 +113,8 @@ type Client struct {
 	mu       sync.Mutex
 	inst     *instance // nil after a crash, until restarted
 	meta     plugin.Metadata
-	restarts int
+	restarts int // in a row (see Config.Restarts)
+	started  int // processes started after the first
 	closed   bool
 }
 
@@ -255,10 +261,11 @@ func (c *Client) current(ctx context.Context) (*instance, error) {
 	if c.inst != nil {
 		return c.inst, nil
 	}
-	if c.restarts >= 1 {
-		return nil, fmt.Errorf("plugin %s: %w again after a restart; not restarting it twice", c.cfg.Name, ErrCrashed)
+	if c.restarts >= max(c.cfg.Restarts, 1) {
+		return nil, fmt.Errorf("plugin %s: %w again after %d restarts; not restarting it again", c.cfg.Name, ErrCrashed, c.restarts)
 	}
 	c.restarts++
+	c.started++
 	c.log.LogAttrs(ctx, slog.LevelWarn, "restarting crashed plugin")
 	inst, meta, err := c.launch(ctx)
 	if err != nil {
@@ -279,11 +286,17 @@ func (c *Client) call(ctx context.Context, op string, fn func(context.Context, *
 	defer cancel()
 	err = fn(cctx, inst.rpc)
 	if err == nil {
+		if c.cfg.Restarts > 0 {
+			c.mu.Lock()
+			c.restarts = 0
+			c.mu.Unlock()
+		}
 		return nil
 	}
 	if status.Code(err) == codes.Unavailable || inst.gp.Exited() {
 		c.dropInstance(inst)
-		return fmt.Errorf("plugin %s: %s: %w: %w", c.cfg.Name, op, ErrCrashed, err)
+		return fmt.Errorf("plugin %s: %s: %w: %w", c.cfg.Name, op, ErrCrashed,
+			&plugin.Error{Code: plugin.CodeOther, Retryable: true, Message: err.Error()})
 	}
 	return fmt.Errorf("plugin %s: %s: %w", c.cfg.Name, op, err)
 }
@@ -297,6 +310,13 @@ func (c *Client) dropInstance(inst *instance) {
 	}
 	c.mu.Unlock()
 	inst.gp.Kill()
+}
+
+// Restarted is how many times the plugin was restarted after a crash.
+func (c *Client) Restarted() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started
 }
 
 // Metadata returns what the plugin reported after Configure.

@@ -494,3 +494,36 @@ func TestPinCheckedOnRestart(t *testing.T) {
 		t.Fatalf("restart with a changed binary: err = %v, want ErrPinMismatch", err)
 	}
 }
+
+// With Restarts set, a plugin that crashes is restarted again and again as
+// long as calls succeed between the crashes, and a crash is retryable.
+func TestCrashRestartsInARow(t *testing.T) {
+	t.Parallel()
+	c := startTest(t, Config{Restarts: 2})
+	ctx := t.Context()
+	ok := []plugin.Record{rec("1", "a.example.test.", "fine")}
+	crash := []plugin.Record{rec("1", "a.example.test.", "crash")}
+	for i := range 3 {
+		_, err := c.Present(ctx, crash)
+		var pe *plugin.Error
+		if !errors.Is(err, ErrCrashed) || !errors.As(err, &pe) || !pe.Retryable {
+			t.Fatalf("crash %d: err = %v, want ErrCrashed and a retryable *plugin.Error", i, err)
+		}
+		if _, err := c.Present(ctx, ok); err != nil {
+			t.Fatalf("after crash %d: %v", i, err)
+		}
+	}
+	if n := c.Restarted(); n != 3 {
+		t.Fatalf("Restarted() = %d, want 3", n)
+	}
+	// One crash, then two restarts that crash again: the third restart in
+	// a row is refused.
+	for range 3 {
+		if _, err := c.Present(ctx, crash); !errors.Is(err, ErrCrashed) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if _, err := c.Present(ctx, ok); !errors.Is(err, ErrCrashed) || !strings.Contains(err.Error(), "not restarting") {
+		t.Fatalf("after two restarts in a row: err = %v, want no further restart", err)
+	}
+}

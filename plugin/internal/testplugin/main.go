@@ -4,8 +4,11 @@
 // "crash" exits the process mid-call, "hang" blocks ignoring the deadline,
 // "fail" yields a per-record rate-limit error, "callfail" fails the whole
 // call with an auth error, "env:NAME" returns $NAME (or "<unset>") as state,
-// "log" writes a log line. $TESTPLUGIN_NOISE=1 prints to stdout before the
-// handshake.
+// "log" writes a log line, "throttle" is refused as rate-limited (retryable)
+// when another "throttle" call was accepted less than a second before, and
+// "crashonce" exits mid-call the first time (a marker in "dir" remembers).
+// Every Present call is logged with its number of records.
+// $TESTPLUGIN_NOISE=1 prints to stdout before the handshake.
 package main
 
 import (
@@ -18,7 +21,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/zonecert/zonecert/plugin/sdk"
 )
@@ -36,6 +42,20 @@ type Settings struct {
 type provider struct {
 	s   Settings
 	log *slog.Logger
+
+	mu        sync.Mutex
+	throttled time.Time // last accepted "throttle" call
+}
+
+// throttle admits one call a second, like an API's rate limit.
+func (p *provider) throttle() *sdk.Error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.throttled) < time.Second {
+		return &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: "rate limited, retry after 1s"}
+	}
+	p.throttled = time.Now()
+	return nil
 }
 
 type full struct{ *provider }
@@ -52,10 +72,23 @@ func (p *provider) path(r sdk.Record) string {
 }
 
 func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
+	p.log.Info("present", "records", len(recs))
+	var limited *sdk.Error
+	if slices.ContainsFunc(recs, func(r sdk.Record) bool { return r.Value == "throttle" }) {
+		limited = p.throttle()
+	}
 	out := make([]sdk.Result, 0, len(recs))
 	for _, r := range recs {
 		res := sdk.Result{ID: r.ID, State: []byte("s-" + r.ID)}
 		switch {
+		case r.Value == "throttle" && limited != nil:
+			res.Err = limited
+		case r.Value == "crashonce" && p.s.Dir != "":
+			marker := filepath.Join(p.s.Dir, "crashed-once")
+			if _, err := os.Stat(marker); err != nil {
+				_ = os.WriteFile(marker, nil, 0o600)
+				os.Exit(7)
+			}
 		case r.Value == "crash":
 			os.Exit(7)
 		case r.Value == "hang":
