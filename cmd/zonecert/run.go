@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zonecert/zonecert/core/daemon"
+	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/plugin/host"
 )
 
 func newRunCmd(e env) *cobra.Command {
@@ -69,7 +71,7 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	}
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
-		HTTPClient: httpClient,
+		HTTPClient: httpClient, Launch: launchPlugin,
 	})
 	if err != nil {
 		return usageError{err}
@@ -149,4 +151,16 @@ func monotonicUsec() int64 {
 		return 0
 	}
 	return ts.Nano() / 1000
+}
+
+// launchPlugin starts a provider instance's plugin process.
+func launchPlugin(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
+	c, err := host.Start(ctx, host.Config{
+		Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
+		Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, Logger: log,
+	})
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return c, nil
 }

@@ -28,6 +28,8 @@ import (
 
 // Options are what the daemon needs from the process.
 type Options struct {
+	// Launch starts provider plugins; required.
+	Launch Launch
 	// Logger gets the daemon's records; nil discards.
 	Logger *slog.Logger
 	// LookupEnv is the process environment: plugins get their base
@@ -73,6 +75,9 @@ type generation struct {
 
 // New builds a daemon for cfg. It starts nothing: plugins start on first use.
 func New(cfg *config.Config, opts Options) (*Daemon, error) {
+	if opts.Launch == nil {
+		return nil, errors.New("daemon: Options.Launch is required")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -130,7 +135,7 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 				continue
 			}
 		}
-		g.insts[name] = newInstance(def, cfg.PluginDirs, d.opts.LookupEnv, d.log)
+		g.insts[name] = newInstance(def, cfg.PluginDirs, d.opts.LookupEnv, d.opts.Launch, d.log)
 	}
 	return g, nil
 }

@@ -9,25 +9,38 @@ import (
 
 	"github.com/zonecert/zonecert/core/daemon/config"
 	"github.com/zonecert/zonecert/plugin"
-	"github.com/zonecert/zonecert/plugin/host"
 )
+
+// Plugin is a running provider plugin (host.Client).
+type Plugin interface {
+	plugin.Provider
+	Metadata() plugin.Metadata
+	Close() error
+}
+
+// Launch starts the plugin process of provider instance def (cmd wires
+// host.Start). lookupEnv is all of the environment the plugin may see.
+type Launch func(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (Plugin, error)
 
 // instance is one named provider instance: its own plugin process, started
 // on first use, so a daemon with nothing due runs no plugin at all. Orders
 // hold a reference while they run; an instance a reload replaced or dropped
 // is closed once the last order using it ends.
 type instance struct {
-	def config.Provider
-	cfg host.Config // the start configuration (settings included)
+	def    config.Provider
+	dirs   []string
+	env    func(string) (string, bool)
+	log    *slog.Logger
+	launch Launch
 
 	mu      sync.Mutex
-	client  *host.Client
+	client  Plugin
 	refs    int
 	retired bool
 	closed  bool
 }
 
-func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) *instance {
+func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (string, bool), launch Launch, log *slog.Logger) *instance {
 	// A named instance takes its settings from the config only: the
 	// environment variables the plugin declares for its settings are hidden,
 	// so two instances of one plugin never share credentials by accident.
@@ -43,10 +56,7 @@ func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (str
 		}
 		return lookupEnv(k)
 	}
-	return &instance{def: def, cfg: host.Config{
-		Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
-		Dirs: dirs, Settings: def.Settings, LookupEnv: env, Logger: log,
-	}}
+	return &instance{def: def, dirs: dirs, env: env, log: log, launch: launch}
 }
 
 var errRetired = errors.New("provider instance was removed by a reload")
@@ -64,7 +74,7 @@ func (i *instance) acquire() error {
 
 // provider starts the plugin if it is not running. A failed start is not
 // kept: the next order tries again.
-func (i *instance) provider(ctx context.Context) (*host.Client, error) {
+func (i *instance) provider(ctx context.Context) (Plugin, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
@@ -73,7 +83,7 @@ func (i *instance) provider(ctx context.Context) (*host.Client, error) {
 	if i.client != nil {
 		return i.client, nil
 	}
-	c, err := host.Start(ctx, i.cfg)
+	c, err := i.launch(ctx, i.def, i.dirs, i.env, i.log)
 	if err != nil {
 		return nil, fmt.Errorf("starting provider instance %s (plugin %s): %w", i.def.Name, i.def.Plugin, err)
 	}
