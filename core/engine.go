@@ -22,6 +22,7 @@ const (
 	finalizeTimeout   = 5 * time.Minute  // ready → valid, download included
 	cleanupTimeout    = 2 * time.Minute  // removing records, deactivating
 	lockLease         = 30 * time.Minute // bounds an order's hold on its name
+	pollInterval      = 250 * time.Millisecond
 )
 
 // Config holds what the engine consumes. Storage and Provider are required.
@@ -40,6 +41,12 @@ type Config struct {
 	Now func() time.Time
 	// AllowInsecureHTTP permits an http:// ACME directory (tests only).
 	AllowInsecureHTTP bool
+	// ACME, when set, is used for requests to its directory (see
+	// NewACMEClient); other directories get a client of their own.
+	ACME *acme.Client
+	// DNS, when set, shares authoritative name server answers between the
+	// orders of engines that hold the same one (dns01.Shared).
+	DNS *dns01.Shared
 }
 
 // Engine runs certificate orders. It is safe for concurrent use; orders for
@@ -53,6 +60,8 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
+	acme      *acme.Client
+	dns       *dns01.Shared
 }
 
 // New validates cfg and returns an Engine. It does no I/O.
@@ -61,7 +70,8 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("core: storage and provider are required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
-		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
+		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP,
+		acme: cfg.ACME, dns: cfg.DNS}
 	if e.obs == nil {
 		e.obs = progress.Discard()
 	}
@@ -112,13 +122,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := acme.New(acme.Options{
-		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now,
-		// Validation usually ends within a second or two once the records
-		// are everywhere: poll briskly and back off (Retry-After wins).
-		PollInterval: 250 * time.Millisecond,
-	})
+	client, err := e.acmeClient(req.DirectoryURL)
 	if err != nil {
 		return nil, &Error{Kind: KindInput, Err: err}
 	}
@@ -215,6 +219,7 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
+		Shared:             e.dns,
 	}, e.provider, storeJournal{e.store})
 }
 

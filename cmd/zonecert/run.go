@@ -153,11 +153,16 @@ func monotonicUsec() int64 {
 	return ts.Nano() / 1000
 }
 
+// pluginRestarts is how often in a row the daemon restarts a crashed
+// plugin; calls are retried across a restart (dns01.Coalescer).
+const pluginRestarts = 5
+
 // launchPlugin starts a provider instance's plugin process.
 func launchPlugin(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
 	c, err := host.Start(ctx, host.Config{
 		Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
 		Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, Logger: log,
+		Restarts: pluginRestarts,
 	})
 	if err != nil {
 		return nil, err // not a typed nil in the interface

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/daemon/config"
 	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
@@ -71,6 +72,8 @@ type generation struct {
 	cfg   *config.Config
 	insts map[string]*instance
 	http  *http.Client
+	acme  *acme.Client  // one per CA: every order shares its nonces and connections
+	dns   *dns01.Shared // name server answers shared by every order
 }
 
 // New builds a daemon for cfg. It starts nothing: plugins start on first use.
@@ -128,6 +131,9 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 	c := *client
 	c.Transport = tr
 	g := &generation{cfg: cfg, insts: map[string]*instance{}, http: &c}
+	if err := d.share(g); err != nil {
+		return nil, err
+	}
 	for name, def := range cfg.Providers {
 		if old != nil {
 			if inst, ok := old.insts[name]; ok && inst.def.Equal(def) {
@@ -386,6 +392,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 	eng, err := core.New(core.Config{
 		Storage: d.store, Provider: provider, HTTPClient: g.http, Logger: log, Now: d.now,
 		Observer: newOrderObserver(d.m, log), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
+		ACME: g.acme, DNS: g.dns,
 	})
 	if err != nil {
 		return nil, err

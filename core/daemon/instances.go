@@ -38,6 +38,8 @@ type instance struct {
 	refs    int
 	retired bool
 	closed  bool
+
+	fronts fronts // the coalescer every order shares (throughput.go)
 }
 
 func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (string, bool), launch Launch, log *slog.Logger) *instance {
@@ -156,7 +158,7 @@ func providerFor(ctx context.Context, cert config.Certificate, insts map[string]
 			l.release()
 			return nil, nil, err
 		}
-		routes[inst.def.Name] = metered{name: inst.def.Name, p: c, m: m, sync: c.Metadata().Capabilities.Sync}
+		routes[inst.def.Name] = inst.front(c, m)
 	}
 	if cert.Provider != "" {
 		return routes[cert.Provider], l, nil

@@ -25,6 +25,7 @@ type metrics struct {
 	scheduled     prometheus.Gauge
 	reloads       *prometheus.CounterVec
 	hookFailures  *prometheus.CounterVec
+	tp            *throughputMetrics // throughput.go
 }
 
 func newMetrics() *metrics {
@@ -35,6 +36,7 @@ func newMetrics() *metrics {
 	orderBuckets := []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}
 	return &metrics{
 		reg: reg,
+		tp:  newThroughputMetrics(f),
 		notAfter: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zonecert_certificate_not_after_seconds",
 			Help: "Expiry of the stored certificate, as a unix time.",

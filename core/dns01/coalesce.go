@@ -338,15 +338,19 @@ func (c *Coalescer) settle(failed bool) time.Duration {
 		c.strikes = 0
 		return 0
 	}
+	now := c.now()
+	if c.paused.After(now) {
+		// A concurrent call already paused the instance: the same
+		// throttling, not a new failure in a row.
+		return c.paused.Sub(now)
+	}
 	pause := c.cfg.Backoff
 	for i := 0; i < c.strikes && pause < maxRetryBackoff; i++ {
 		pause *= 2
 	}
 	pause = min(pause, maxRetryBackoff)
 	c.strikes++
-	if until := c.now().Add(pause); until.After(c.paused) {
-		c.paused = until
-	}
+	c.paused = now.Add(pause)
 	return pause
 }
 

@@ -25,6 +25,7 @@ type querier struct {
 	nsPort    uint16
 	timeout   time.Duration
 	sent      atomic.Uint64
+	shared    *Shared // nil: every question is this solver's own
 }
 
 // exchange sends m over UDP and retries over TCP when the answer is
@@ -80,7 +81,14 @@ func (q *querier) recursive(ctx context.Context, name string, qtype uint16) (*dn
 // authoritative asks one name server address directly, without recursion,
 // as a CA's resolver does.
 func (q *querier) authoritative(ctx context.Context, addr netip.Addr, name string, qtype uint16) (*dns.Msg, error) {
-	return q.exchange(ctx, newQuery(name, qtype, false), q.nsAddr(addr).String())
+	ap := q.nsAddr(addr)
+	ask := func(ctx context.Context) (*dns.Msg, error) {
+		return q.exchange(ctx, newQuery(name, qtype, false), ap.String())
+	}
+	if q.shared == nil {
+		return ask(ctx)
+	}
+	return q.shared.ask(ctx, shareKey{addr: ap, name: strings.ToLower(name), qtype: qtype}, ask)
 }
 
 func (q *querier) nsAddr(addr netip.Addr) netip.AddrPort {

@@ -128,6 +128,9 @@ type Config struct {
 	Observer progress.Observer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Shared, when set, shares name server answers with the other
+	// solvers that hold it (concurrent orders; see Shared).
+	Shared *Shared
 }
 
 // Solver publishes DNS-01 records and waits for them. It is safe for
@@ -154,7 +157,7 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	if len(cfg.Resolvers) == 0 {
 		return nil, errors.New("dns01: no resolvers configured")
 	}
-	q := &querier{nsPort: 53}
+	q := &querier{nsPort: 53, shared: cfg.Shared}
 	for _, r := range cfg.Resolvers {
 		s, err := ParseResolver(r)
 		if err != nil {

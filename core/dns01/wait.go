@@ -205,7 +205,9 @@ func (w *zoneWait) poll(ctx context.Context, aw *addrWait) {
 // serial moved (the zone changed here), the representative served
 // something new (a provider's batch usually lands at once), or the last
 // sweep is PollCap old (providers that never change the serial, and
-// batches that land record by record).
+// batches that land record by record). With a Shared, the SOA question is
+// everyone's and no representative is asked: names are asked when the
+// serial moved or PollCap passed.
 func (w *zoneWait) round(ctx context.Context, aw *addrWait, first bool) {
 	w.mu.Lock()
 	names := slices.Sorted(maps.Keys(aw.pending))
@@ -213,16 +215,19 @@ func (w *zoneWait) round(ctx context.Context, aw *addrWait, first bool) {
 	if len(names) == 0 {
 		return
 	}
-	sweep := first || len(names) == 1 || w.s.since(aw.lastSweep) >= w.s.cfg.PollCap
-	if len(names) > 1 {
+	shared := w.s.q.shared != nil
+	sweep := first || (len(names) == 1 && !shared) || w.s.since(aw.lastSweep) >= w.s.cfg.PollCap
+	if len(names) > 1 || shared {
 		if serial, ok := w.askSerial(ctx, aw); ok {
 			if aw.haveSerial && serial != aw.serial {
 				sweep = true
 			}
 			aw.serial, aw.haveSerial = serial, true
+		} else if shared {
+			sweep = true // no serial to watch: ask the names themselves
 		}
 	}
-	if !sweep {
+	if !sweep && !shared {
 		if w.ask(ctx, aw, names[0]) {
 			sweep = true
 		}

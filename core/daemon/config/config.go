@@ -106,11 +106,13 @@ type Provider struct {
 	Settings map[string]string
 	// Meta is what the plugin's describe reported.
 	Meta plugin.Metadata
+	// Limits shape the calls to the instance (limits.go).
+	Limits Limits
 }
 
 // Equal reports whether p and q would run the same plugin the same way.
 func (p Provider) Equal(q Provider) bool {
-	if p.Name != q.Name || p.Plugin != q.Plugin || p.Path != q.Path || p.SHA256 != q.SHA256 || len(p.Settings) != len(q.Settings) {
+	if p.Name != q.Name || p.Plugin != q.Plugin || p.Path != q.Path || p.SHA256 != q.SHA256 || p.Limits != q.Limits || len(p.Settings) != len(q.Settings) {
 		return false
 	}
 	for k, v := range p.Settings {

@@ -66,6 +66,7 @@ type providerDoc struct {
 	Path     string         `toml:"path"`
 	SHA256   string         `toml:"sha256"`
 	Settings map[string]any `toml:"settings"`
+	limitsDoc
 }
 
 type certDoc struct {

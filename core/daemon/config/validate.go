@@ -270,6 +270,7 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 				v.errorf(at(), "providers.%s: plugin %s needs setting %q", name, p.Plugin, s.Name)
 			}
 		}
+		inst.Limits = v.limits(p.limitsDoc, name)
 		cfg.Providers[name] = inst
 	}
 }

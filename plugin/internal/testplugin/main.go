@@ -7,7 +7,9 @@
 // "log" writes a log line, "throttle" is refused as rate-limited (retryable)
 // when another "throttle" call was accepted less than a second before, and
 // "crashonce" exits mid-call the first time (a marker in "dir" remembers).
-// Every Present call is logged with its number of records.
+// Every Present call is logged with its number of records. With the
+// nameserver setting it writes records by RFC 2136 UPDATE instead, and the
+// throttle setting makes it refuse calls that come too fast.
 // $TESTPLUGIN_NOISE=1 prints to stdout before the handshake.
 package main
 
@@ -26,6 +28,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/zonecert/zonecert/plugin/sdk"
 )
 
@@ -37,6 +41,12 @@ type Settings struct {
 	Basic bool       `setting:"basic" env:"TESTPLUGIN_BASIC" doc:"offer no optional capabilities"`
 	Zones string     `setting:"zones" default:"example.test." doc:"comma-separated zones to list"`
 	Count int        `setting:"count" default:"1" doc:"an int setting"`
+	// A DNS server to write the records to by RFC 2136 UPDATE (TSIG
+	// hmac-sha256) instead of files, for orders against a real CA.
+	Nameserver string     `setting:"nameserver" doc:"host:port taking RFC 2136 updates; empty keeps records in dir"`
+	TSIGKey    string     `setting:"tsig_key" doc:"TSIG key name for updates"`
+	TSIGSecret sdk.Secret `setting:"tsig_secret,secret" doc:"TSIG secret (base64)"`
+	Throttle   string     `setting:"throttle" doc:"a duration: a call within it of the last one accepted is refused as rate-limited"`
 }
 
 type provider struct {
@@ -47,15 +57,66 @@ type provider struct {
 	throttled time.Time // last accepted "throttle" call
 }
 
-// throttle admits one call a second, like an API's rate limit.
-func (p *provider) throttle() *sdk.Error {
+// throttle admits one call per interval, like an API's rate limit.
+func (p *provider) throttle(interval time.Duration) *sdk.Error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.throttled) < time.Second {
-		return &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: "rate limited, retry after 1s"}
+	if time.Since(p.throttled) < interval {
+		return &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: fmt.Sprintf("rate limited, retry after %s", interval)}
 	}
 	p.throttled = time.Now()
 	return nil
+}
+
+// update adds (or removes) every record in one RFC 2136 UPDATE per zone,
+// after the throttle setting admits the call.
+func (p *provider) update(ctx context.Context, recs []sdk.Record, remove bool) ([]sdk.Result, error) {
+	if p.s.Throttle != "" {
+		d, err := time.ParseDuration(p.s.Throttle)
+		if err != nil {
+			return nil, &sdk.Error{Code: sdk.CodeOther, Message: "bad throttle: " + err.Error()}
+		}
+		if e := p.throttle(d); e != nil {
+			p.log.Info("throttled", "records", len(recs))
+			out := make([]sdk.Result, len(recs))
+			for i, r := range recs {
+				out[i] = sdk.Result{ID: r.ID, Err: e}
+			}
+			return out, nil
+		}
+	}
+	byZone := map[string][]dns.RR{}
+	for _, r := range recs {
+		byZone[r.Zone] = append(byZone[r.Zone], &dns.TXT{
+			Hdr: dns.RR_Header{Name: r.FQDN, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: max(r.TTL, 1)},
+			Txt: []string{r.Value}})
+	}
+	for zone, rrs := range byZone {
+		m := new(dns.Msg)
+		m.SetUpdate(zone)
+		if remove {
+			m.Remove(rrs)
+		} else {
+			m.Insert(rrs)
+		}
+		c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
+		if p.s.TSIGKey != "" {
+			c.TsigSecret = map[string]string{p.s.TSIGKey: p.s.TSIGSecret.Reveal()}
+			m.SetTsig(p.s.TSIGKey, dns.HmacSHA256, 300, time.Now().Unix())
+		}
+		r, _, err := c.ExchangeContext(ctx, m, p.s.Nameserver)
+		if err != nil {
+			return nil, &sdk.Error{Code: sdk.CodeOther, Retryable: true, Message: err.Error()}
+		}
+		if r.Rcode != dns.RcodeSuccess {
+			return nil, &sdk.Error{Code: sdk.CodeOther, Message: "update refused: " + dns.RcodeToString[r.Rcode]}
+		}
+	}
+	out := make([]sdk.Result, len(recs))
+	for i, r := range recs {
+		out[i] = sdk.Result{ID: r.ID}
+	}
+	return out, nil
 }
 
 type full struct{ *provider }
@@ -73,9 +134,12 @@ func (p *provider) path(r sdk.Record) string {
 
 func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
 	p.log.Info("present", "records", len(recs))
+	if p.s.Nameserver != "" {
+		return p.update(ctx, recs, false)
+	}
 	var limited *sdk.Error
 	if slices.ContainsFunc(recs, func(r sdk.Record) bool { return r.Value == "throttle" }) {
-		limited = p.throttle()
+		limited = p.throttle(time.Second)
 	}
 	out := make([]sdk.Result, 0, len(recs))
 	for _, r := range recs {
@@ -122,6 +186,9 @@ func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result
 }
 
 func (p *provider) CleanUp(ctx context.Context, recs []sdk.Record) ([]sdk.Result, error) {
+	if p.s.Nameserver != "" {
+		return p.update(ctx, recs, true)
+	}
 	out := make([]sdk.Result, 0, len(recs))
 	for _, r := range recs {
 		res := sdk.Result{ID: r.ID}

@@ -1,0 +1,55 @@
+package config
+
+import (
+	"time"
+
+	"github.com/zonecert/zonecert/core/dns01"
+)
+
+// Limits shape the calls the daemon makes to one provider instance: its
+// records from concurrent orders are joined per zone (coalesce_window),
+// at most max_calls calls are in flight, and at most rate_limit start per
+// second (0: no bound).
+type Limits struct {
+	CoalesceWindow time.Duration
+	MaxCalls       int
+	Rate           float64
+	Burst          int
+}
+
+type limitsDoc struct {
+	CoalesceWindow string   `toml:"coalesce_window"`
+	MaxCalls       *int     `toml:"max_calls"`
+	Rate           *float64 `toml:"rate_limit"`
+	Burst          *int     `toml:"rate_burst"`
+}
+
+func (v *validator) limits(d limitsDoc, name string) Limits {
+	l := Limits{
+		CoalesceWindow: v.duration(d.CoalesceWindow, dns01.DefaultCoalesceWindow, "providers", name, "coalesce_window"),
+		MaxCalls:       dns01.DefaultMaxCalls,
+		Burst:          1,
+	}
+	if d.MaxCalls != nil {
+		if *d.MaxCalls < 1 {
+			v.errorf(v.lines.at("providers", name, "max_calls"), "providers.%s.max_calls: want at least 1", name)
+		}
+		l.MaxCalls = *d.MaxCalls
+	}
+	if d.Rate != nil {
+		if *d.Rate < 0 {
+			v.errorf(v.lines.at("providers", name, "rate_limit"), "providers.%s.rate_limit: want calls per second, 0 for no limit", name)
+		}
+		l.Rate = *d.Rate
+	}
+	if d.Burst != nil {
+		if *d.Burst < 1 {
+			v.errorf(v.lines.at("providers", name, "rate_burst"), "providers.%s.rate_burst: want at least 1", name)
+		}
+		l.Burst = *d.Burst
+	}
+	if l.CoalesceWindow <= 0 {
+		v.errorf(v.lines.at("providers", name, "coalesce_window"), "providers.%s.coalesce_window: must be positive", name)
+	}
+	return l
+}
