@@ -55,8 +55,17 @@ type Engine struct {
 
 // New validates cfg and returns an Engine. It does no I/O.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Storage == nil || cfg.Provider == nil {
+	if cfg.Provider == nil {
 		return nil, errors.New("core: storage and provider are required")
+	}
+	return newEngine(cfg)
+}
+
+// newEngine is New without a provider, for work that publishes no records
+// (revocation).
+func newEngine(cfg Config) (*Engine, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("core: storage is required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
@@ -129,6 +138,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	prev, err := e.checkLineage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	if n, err := solver.Recover(ctx); err != nil {
 		// Leftovers of an earlier crash are not this order's problem.
 		e.log.Warn("cleaning up records of an earlier run", "error", err)
@@ -140,9 +153,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
-		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
-	})
+	order, err := e.newOrder(ctx, client, acct, req)
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
@@ -166,19 +177,28 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
-	if err != nil {
-		return nil, err
+	var files Files
+	if !req.DryRun {
+		if files, err = e.storeCertificate(ctx, req.CertName, chain, key); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	leaf := chain.Leaf()
 	e.observe("", StageStored, files.FullChain, nil)
-	return &Result{
+	res := &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
-	}, nil
+		DryRun: req.DryRun, Replaces: order.Replaces,
+	}
+	if req.DryRun {
+		return res, nil
+	}
+	// The certificate is in place; a plan that fails to save is reported
+	// but does not undo it.
+	return res, e.savePlan(ctx, req, acct.URL, prev)
 }
 
 // checkRequest validates req and fills defaults. Errors are KindInput.
@@ -258,7 +278,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
 	e.observe("", StageFinalizing, "", nil)
-	key, err := generateKey(req.KeyType)
+	key, err := e.certKey(ctx, req)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}

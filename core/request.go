@@ -106,6 +106,8 @@ type Request struct {
 	ChallengeAliases map[string]string
 	// Zones maps a domain (or challenge name) to its zone, skipping the SOA walk.
 	Zones map[string]string
+
+	Lifecycle // renewal, plan and dry-run settings (plan.go)
 }
 
 // Result describes an issued, stored certificate.
@@ -121,6 +123,8 @@ type Result struct {
 	Account   string    `json:"account"`
 	Order     string    `json:"order"`
 	Elapsed   Duration  `json:"elapsed"`
+	DryRun    bool      `json:"dry_run,omitempty"`
+	Replaces  string    `json:"replaces,omitempty"`
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).
