@@ -51,6 +51,7 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
+	live      *liveKeys // shared by the engines of a renew run
 }
 
 // New validates cfg and returns an Engine. It does no I/O.
@@ -249,7 +250,7 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
 		Observer:           dnsObserver{e},
-	}, e.provider, storeJournal{e.store})
+	}, e.provider, storeJournal{s: e.store, live: e.live})
 }
 
 func trimWildcard(d string) string {

@@ -79,7 +79,7 @@ type Checker struct {
 	dryRun bool
 
 	mu      sync.Mutex
-	clients map[string]*acme.Client // by directory URL: one directory GET per CA
+	clients map[string]*caClient // by directory URL
 }
 
 // NewChecker returns a Checker over the plans in cfg.Storage (cfg.Provider
@@ -89,7 +89,7 @@ func NewChecker(cfg Config, dryRun bool) (*Checker, error) {
 		return nil, errors.New("core: storage is required")
 	}
 	c := &Checker{store: cfg.Storage, http: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
-		allowHTTP: cfg.AllowInsecureHTTP, dryRun: dryRun, clients: map[string]*acme.Client{}}
+		allowHTTP: cfg.AllowInsecureHTTP, dryRun: dryRun, clients: map[string]*caClient{}}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -99,19 +99,35 @@ func NewChecker(cfg Config, dryRun bool) (*Checker, error) {
 	return c, nil
 }
 
-func (c *Checker) client(dirURL string) (*acme.Client, error) {
+// client returns the ACME client of a CA with its directory fetched: one
+// directory GET per CA however many lineages are checked at once.
+func (c *Checker) client(ctx context.Context, dirURL string) (*acme.Client, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cl, ok := c.clients[dirURL]; ok {
-		return cl, nil
+	e, ok := c.clients[dirURL]
+	if !ok {
+		e = &caClient{}
+		c.clients[dirURL] = e
 	}
-	cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.http, Version: Version,
-		Logger: c.log, AllowInsecureHTTP: c.allowHTTP})
-	if err != nil {
-		return nil, err
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c == nil {
+		cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.http, Version: Version,
+			Logger: c.log, AllowInsecureHTTP: c.allowHTTP})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cl.Directory(ctx); err != nil {
+			return nil, err // not kept: the next lineage tries again
+		}
+		e.c = cl
 	}
-	c.clients[dirURL] = cl
-	return cl, nil
+	return e.c, nil
+}
+
+type caClient struct {
+	mu sync.Mutex
+	c  *acme.Client
 }
 
 // Check decides whether plan's lineage is due: forced; else the CA's ARI
@@ -161,7 +177,7 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 		c.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", idErr))
 		return byLifetime
 	}
-	cl, err := c.client(p.Directory)
+	cl, err := c.client(ctx, p.Directory)
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), slog.Any("error", err))
 		byLifetime.NextCheck = now // ask again next run
