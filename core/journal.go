@@ -55,7 +55,7 @@ func (l *liveKeys) has(k string) bool {
 var _ dns01.Journal = storeJournal{}
 
 func (j storeJournal) key(k string) (string, error) {
-	key := "journal/" + k
+	key := storage.JournalKey(k)
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("journal key: %w", err)
 	}
@@ -84,7 +84,7 @@ func (j storeJournal) Delete(ctx context.Context, key string) error {
 }
 
 func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
-	names, err := j.s.List(ctx, "journal")
+	names, err := j.s.List(ctx, storage.JournalDir)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
 		if j.live.has(n) {
 			continue // another order of this process is using it
 		}
-		b, err := j.s.Get(ctx, "journal/"+n)
+		b, err := j.s.Get(ctx, storage.JournalKey(n))
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // cleaned up meanwhile
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -227,7 +228,7 @@ func TestDecodePlan(t *testing.T) {
 		t.Fatalf("good plan: %+v, %v", p, err)
 	}
 	req, err := p.Request()
-	if err != nil || req.CertName != "x.test" || req.DirectoryURL != "https://ca.test/dir" || req.Wait.Kind != WaitAuthoritative {
+	if err != nil || req.CertName != "x.test" || req.DirectoryURL != "https://ca.test/dir" || req.Wait != dns01.WaitAuthoritative {
 		t.Errorf("request from plan: %+v, %v", req, err)
 	}
 	for _, tc := range []struct{ name, plan, want string }{
@@ -326,7 +327,7 @@ func TestDeleteLineage(t *testing.T) {
 	if err := DeleteLineage(ctx, env.store, "del.engine.test"); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"live/del.engine.test", "archive/del.engine.test", "renewal/del.engine.test"} {
+	for _, p := range []string{"live/del.engine.test", "archive/del.engine.test", "renewal/del.engine.test.json"} {
 		if _, err := os.Lstat(filepath.Join(env.store.Root, p)); !os.IsNotExist(err) {
 			t.Errorf("%s remains: %v", p, err)
 		}

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -20,10 +23,6 @@ const PlanVersion = 1
 
 // ErrNoLineage means no certificate lineage of that name exists.
 var ErrNoLineage = errors.New("core: no such certificate lineage")
-
-// planKey is the storage key of a lineage's renewal plan (certbot keeps
-// the same idea in renewal/<name>.conf).
-func planKey(name string) string { return "renewal/" + name }
 
 // Plan is a lineage's renewal plan: everything `renew` needs to repeat the
 // order. obtain writes it next to live/<name>. It never holds a secret:
@@ -39,11 +38,11 @@ type Plan struct {
 	Email    string `json:"email,omitempty"`
 	AgreeTOS bool   `json:"agree_tos,omitempty"`
 
-	Domains        []string `json:"domains"`
-	KeyType        KeyType  `json:"key_type"`
-	ReuseKey       bool     `json:"reuse_key,omitempty"`
-	Profile        string   `json:"profile,omitempty"`
-	PreferredChain string   `json:"preferred_chain,omitempty"`
+	Domains        []string     `json:"domains"`
+	KeyType        acme.KeyType `json:"key_type"`
+	ReuseKey       bool         `json:"reuse_key,omitempty"`
+	Profile        string       `json:"profile,omitempty"`
+	PreferredChain string       `json:"preferred_chain,omitempty"`
 
 	ChallengeAliases   map[string]string `json:"challenge_aliases,omitempty"`
 	Zones              map[string]string `json:"zones,omitempty"`
@@ -106,20 +105,10 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-func waitString(w Wait) string {
-	if w.Kind == WaitFixed {
-		return fmt.Sprintf("%s:%s", WaitFixed, w.Fixed)
-	}
-	if w.Kind == "" {
-		return string(WaitAuthoritative)
-	}
-	return string(w.Kind)
-}
-
 // Request is the order the plan repeats. Resolvers and the name server
 // port may be overridden by the caller afterwards.
 func (p Plan) Request() (Request, error) {
-	w, err := ParseWait(p.Wait)
+	w, err := dns01.ParseWait(p.Wait)
 	if err != nil {
 		return Request{}, err
 	}
@@ -143,7 +132,7 @@ func planFor(req Request, acct string, now time.Time) Plan {
 		Version: PlanVersion, Name: req.CertName, Directory: req.DirectoryURL, Account: acct,
 		Email: req.Email, AgreeTOS: req.AgreeTOS, Domains: req.Domains, KeyType: req.KeyType,
 		ReuseKey: req.ReuseKey, Profile: req.Profile, PreferredChain: req.PreferredChain,
-		ChallengeAliases: req.ChallengeAliases, Zones: req.Zones, Wait: waitString(req.Wait),
+		ChallengeAliases: req.ChallengeAliases, Zones: req.Zones, Wait: req.Wait.String(),
 		PropagationTimeout: Duration(req.PropagationTimeout), Resolvers: resolvers,
 		Provider: req.Provider, DeployHook: req.DeployHook, Updated: now.UTC(),
 	}
@@ -193,10 +182,10 @@ func (p Plan) validate(name string) error {
 	if _, err := NormalizeDomains(p.Domains); err != nil {
 		return err
 	}
-	if _, err := ParseKeyType(string(p.KeyType)); err != nil {
+	if _, err := acme.ParseKeyType(string(p.KeyType)); err != nil {
 		return err
 	}
-	if _, err := ParseWait(p.Wait); err != nil {
+	if _, err := dns01.ParseWait(p.Wait); err != nil {
 		return err
 	}
 	return nil
@@ -205,10 +194,10 @@ func (p Plan) validate(name string) error {
 // LoadPlan reads the plan of lineage name. A lineage without one wraps
 // ErrNoLineage.
 func LoadPlan(ctx context.Context, s storage.Storage, name string) (Plan, error) {
-	if storage.ValidateKey(planKey(name)) != nil {
-		return Plan{}, kindErr(KindInput, "bad certificate name %q", name)
+	if err := ValidateCertName(name); err != nil {
+		return Plan{}, &Error{Kind: KindInput, Err: err}
 	}
-	b, err := s.Get(ctx, planKey(name))
+	b, err := s.Get(ctx, storage.RenewalKey(name))
 	if errors.Is(err, storage.ErrNotFound) {
 		return Plan{}, &Error{Kind: KindInput, Err: fmt.Errorf("%w: %s has no renewal plan", ErrNoLineage, name)}
 	}
@@ -226,7 +215,7 @@ func SavePlan(ctx context.Context, s storage.Storage, p Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Put(ctx, planKey(p.Name), append(b, '\n'), true); err != nil {
+	if err := s.Put(ctx, storage.RenewalKey(p.Name), append(b, '\n'), true); err != nil {
 		return &Error{Kind: KindStorage, Err: fmt.Errorf("storing renewal plan %s: %w", p.Name, err)}
 	}
 	return nil
@@ -234,9 +223,15 @@ func SavePlan(ctx context.Context, s storage.Storage, p Plan) error {
 
 // Lineages lists the names of the lineages that have a renewal plan.
 func Lineages(ctx context.Context, s storage.Storage) ([]string, error) {
-	names, err := s.List(ctx, "renewal")
+	files, err := s.List(ctx, storage.RenewalDir)
 	if err != nil {
 		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("listing renewal plans: %w", err)}
+	}
+	var names []string
+	for _, f := range files {
+		if n, ok := strings.CutSuffix(f, ".json"); ok && storage.RenewalKey(n) == storage.RenewalDir+"/"+f {
+			names = append(names, n)
+		}
 	}
 	return names, nil
 }

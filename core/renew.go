@@ -217,7 +217,7 @@ func (c *Checker) saveCheck(ctx context.Context, name string, chk RenewalCheck) 
 func updatePlan(ctx context.Context, s storage.Storage, name string, wait time.Duration, fn func(*Plan)) error {
 	lctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	lock, err := s.Lock(lctx, lockName(name), lockLease)
+	lock, err := s.Lock(lctx, storage.CertLock(name), lockLease)
 	if err != nil {
 		return err
 	}
@@ -230,11 +230,9 @@ func updatePlan(ctx context.Context, s storage.Storage, name string, wait time.D
 	return SavePlan(ctx, s, p)
 }
 
-func lockName(certName string) string { return "cert-" + certName }
-
 // liveLeaf reads the end-entity certificate of live/<name>.
 func liveLeaf(ctx context.Context, s storage.Storage, name string) (*x509.Certificate, error) {
-	b, err := s.Get(ctx, "live/"+name+"/cert.pem")
+	b, err := s.Get(ctx, storage.LiveFileKey(name, storage.CertFile))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, kindErr(KindStorage, "lineage %s has a renewal plan but no certificate in live/%s: obtain it again", name, name)
 	}
@@ -272,7 +270,7 @@ func (e *Engine) newOrder(ctx context.Context, client *acme.Client, acct acme.Ac
 // one.
 func (e *Engine) certKey(ctx context.Context, req Request) (crypto.Signer, error) {
 	if req.ReuseKey {
-		b, err := e.store.Get(ctx, "live/"+req.CertName+"/privkey.pem")
+		b, err := e.store.Get(ctx, storage.LiveFileKey(req.CertName, storage.PrivKeyFile))
 		switch {
 		case err == nil:
 			key, err := decodeKey(b)
@@ -288,27 +286,27 @@ func (e *Engine) certKey(ctx context.Context, req Request) (crypto.Signer, error
 			return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("reusing key of %s: %w", req.CertName, err)}
 		}
 	}
-	return generateKey(req.KeyType)
+	return acme.GenerateKey(req.KeyType)
 }
 
 // keyTypeOf names the type of key, "" when it is none of KeyTypes.
-func keyTypeOf(key crypto.Signer) KeyType {
+func keyTypeOf(key crypto.Signer) acme.KeyType {
 	switch k := key.Public().(type) {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():
-			return KeyEC256
+			return acme.KeyECDSAP256
 		case elliptic.P384():
-			return KeyEC384
+			return acme.KeyECDSAP384
 		}
 	case *rsa.PublicKey:
 		switch k.N.BitLen() {
 		case 2048:
-			return KeyRSA2048
+			return acme.KeyRSA2048
 		case 3072:
-			return KeyRSA3072
+			return acme.KeyRSA3072
 		case 4096:
-			return KeyRSA4096
+			return acme.KeyRSA4096
 		}
 	}
 	return ""

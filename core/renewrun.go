@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -37,7 +38,7 @@ type RenewConfig struct {
 	// for due lineages, so a renew with nothing due starts no plugin.
 	Prepare func(ctx context.Context, p Plan) (Request, plugin.Provider, error)
 	// Observer returns the progress observer of one lineage; nil ignores.
-	Observer func(certName string) Observer
+	Observer func(certName string) progress.Observer
 	// Listed receives what a dry run would run (hooks); nil drops it.
 	Listed func(certName string, kind HookKind, command string)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/zonecert/zonecert/core/acme"
@@ -88,13 +89,13 @@ func Revoke(ctx context.Context, cfg Config, rr RevokeRequest) error {
 
 // planAccount loads the stored account that ordered the lineage.
 func (e *Engine) planAccount(ctx context.Context, client *acme.Client, p Plan, dirURL string) (acme.Account, error) {
-	prefix := "accounts/" + caKey(dirURL)
-	ids, err := e.store.List(ctx, prefix)
+	ca := caKey(dirURL)
+	ids, err := e.store.List(ctx, storage.CAKey(ca))
 	if err != nil {
 		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
 	}
 	for _, id := range ids {
-		rec, key, err := e.loadAccount(ctx, prefix+"/"+id)
+		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
 		if err != nil || (p.Account != "" && rec.URL != p.Account) {
 			continue
 		}
@@ -104,41 +105,41 @@ func (e *Engine) planAccount(ctx context.Context, client *acme.Client, p Plan, d
 		}
 		return acct, nil
 	}
-	return acme.Account{}, kindErr(KindInput, "the account that ordered %s is not stored under %s: revoke with --key-file (the certificate's private key)", p.Name, prefix)
+	return acme.Account{}, kindErr(KindInput, "the account that ordered %s is not stored under %s: revoke with --key-file (the certificate's private key)", p.Name, storage.CAKey(ca))
 }
 
 // DeleteLineage removes a lineage: live/<name>, archive/<name> and its
 // plan, the plan last so an interrupted delete can be run again. It holds
 // the lineage's lock, so it never races an order.
 func DeleteLineage(ctx context.Context, s storage.Storage, name string) error {
-	if storage.ValidateKey("live/"+name) != nil || strings.Contains(name, "/") {
-		return kindErr(KindInput, "bad certificate name %q", name)
+	if err := ValidateCertName(name); err != nil {
+		return &Error{Kind: KindInput, Err: err}
 	}
 	_, perr := LoadPlan(ctx, s, name)
-	live, lerr := s.List(ctx, "live/"+name)
+	live, lerr := s.List(ctx, storage.LiveKey(name))
 	if errors.Is(perr, ErrNoLineage) && lerr == nil && len(live) == 0 {
 		return &Error{Kind: KindInput, Err: fmt.Errorf("%w: %s", ErrNoLineage, name)}
 	}
-	lock, err := s.Lock(ctx, lockName(name), lockLease)
+	lock, err := s.Lock(ctx, storage.CertLock(name), lockLease)
 	if err != nil {
 		return &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", name, err)}
 	}
 	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-	if err := s.Delete(ctx, "live/"+name); err != nil {
+	if err := s.Delete(ctx, storage.LiveKey(name)); err != nil {
 		return &Error{Kind: KindStorage, Err: err}
 	}
-	versions, err := s.List(ctx, "archive/"+name)
+	versions, err := s.List(ctx, storage.ArchiveKey(name))
 	if err != nil {
 		return &Error{Kind: KindStorage, Err: err}
 	}
 	for _, v := range versions {
-		dir := "archive/" + name + "/" + v
+		dir := path.Join(storage.ArchiveKey(name), v)
 		files, err := s.List(ctx, dir)
 		if err != nil {
 			return &Error{Kind: KindStorage, Err: err}
 		}
 		for _, f := range files {
-			if err := s.Delete(ctx, dir+"/"+f); err != nil {
+			if err := s.Delete(ctx, path.Join(dir, f)); err != nil {
 				return &Error{Kind: KindStorage, Err: err}
 			}
 		}
@@ -146,10 +147,10 @@ func DeleteLineage(ctx context.Context, s storage.Storage, name string) error {
 			return &Error{Kind: KindStorage, Err: err}
 		}
 	}
-	if err := s.Delete(ctx, "archive/"+name); err != nil {
+	if err := s.Delete(ctx, storage.ArchiveKey(name)); err != nil {
 		return &Error{Kind: KindStorage, Err: err}
 	}
-	if err := s.Delete(ctx, planKey(name)); err != nil {
+	if err := s.Delete(ctx, storage.RenewalKey(name)); err != nil {
 		return &Error{Kind: KindStorage, Err: err}
 	}
 	return nil

@@ -138,7 +138,7 @@ func liveLeaf(t testing.TB, state, name string) *x509.Certificate {
 // as if the CA's Retry-After (six hours at Pebble) had passed.
 func expireCheck(t testing.TB, state, name string) {
 	t.Helper()
-	p := filepath.Join(state, "renewal", name)
+	p := filepath.Join(state, "renewal", name+".json")
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // lifecycle drives zonecert through a counting proxy in front of Pebble.
@@ -245,11 +245,11 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		if hits := grepTree(t, l.state, []byte(l.bind.TSIGSecret)); len(hits) > 0 {
 			t.Errorf("the TSIG secret is stored in %v", hits)
 		}
-		plan, _ := os.ReadFile(filepath.Join(l.state, "renewal", "d.example.test"))
+		plan, _ := os.ReadFile(filepath.Join(l.state, "renewal", "d.example.test.json"))
 		if !bytes.Contains(plan, []byte(cfgFile)) {
 			t.Errorf("plan d does not name its settings file:\n%s", plan)
 		}
-		plan, _ = os.ReadFile(filepath.Join(l.state, "renewal", "c.example.test"))
+		plan, _ = os.ReadFile(filepath.Join(l.state, "renewal", "c.example.test.json"))
 		if !bytes.Contains(plan, []byte(`"RFC2136_TSIG_SECRET"`)) {
 			t.Errorf("plan c does not name its environment variables:\n%s", plan)
 		}
@@ -290,7 +290,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			t.Fatalf("delete without a terminal or --yes: exit %d\n%s", r.code, r.stderr)
 		}
 		mustOK(t, "delete", l.run(ctx, t, env, "delete", "--cert-name", "d.example.test", "--yes"))
-		for _, p := range []string{"live/d.example.test", "archive/d.example.test", "renewal/d.example.test"} {
+		for _, p := range []string{"live/d.example.test", "archive/d.example.test", "renewal/d.example.test.json"} {
 			if _, err := os.Lstat(filepath.Join(l.state, p)); !os.IsNotExist(err) {
 				t.Errorf("%s still there: %v", p, err)
 			}
@@ -303,7 +303,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 	})
 
 	t.Run("bad input changes nothing", func(t *testing.T) {
-		plan := filepath.Join(l.state, "renewal", "b.example.test")
+		plan := filepath.Join(l.state, "renewal", "b.example.test.json")
 		good, err := os.ReadFile(plan)
 		if err != nil {
 			t.Fatal(err)

@@ -128,3 +128,12 @@ func cutPin(p string) (name, hex string, ok bool) {
 	name, hex, ok = strings.Cut(p, "=")
 	return name, strings.ToLower(hex), ok && len(hex) == 64
 }
+
+// dryRunServer is the CA of a dry run: Let's Encrypt's staging for its
+// production, so a rehearsal spends no production rate limit.
+func dryRunServer(server string, dryRun bool) string {
+	if prod, _ := knownServer("letsencrypt"); dryRun && (strings.EqualFold(server, "letsencrypt") || server == prod) {
+		return "letsencrypt-staging"
+	}
+	return server
+}

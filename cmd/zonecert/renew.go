@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -120,8 +121,8 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 		return usageError{errors.New("--hook-timeout must be positive")}
 	}
 	for _, n := range f.certNames {
-		if storage.ValidateKey("live/"+n) != nil || strings.Contains(n, "/") {
-			return usageError{fmt.Errorf("bad --cert-name %q", n)}
+		if err := core.ValidateCertName(n); err != nil {
+			return usageError{fmt.Errorf("--cert-name: %w", err)}
 		}
 	}
 	bundle := f.caBundle
@@ -152,8 +153,8 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 		Prepare: func(ctx context.Context, p core.Plan) (core.Request, plugin.Provider, error) {
 			return prepareRenewal(ctx, e, f, path, providers, p)
 		},
-		Observer: func(name string) core.Observer {
-			return core.ObserverFunc(func(ev core.Event) {
+		Observer: func(name string) progress.Observer {
+			return progress.ObserverFunc(func(ctx context.Context, ev progress.Event) {
 				attrs := []slog.Attr{slog.String("cert", name), slog.String("stage", string(ev.Stage))}
 				if ev.Identifier != "" {
 					attrs = append(attrs, slog.String("identifier", ev.Identifier))
@@ -194,15 +195,12 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 		profile: p.Profile, preferredChain: p.PreferredChain, certName: p.Name, path: path,
 		pluginDirs: append(slices.Clone(rf.pluginDirs), p.Provider.PluginDirs...),
 		pluginPath: p.Provider.PluginPath, pluginSHA256: rf.pluginSHA256,
-		aliases: pairs(p.ChallengeAliases), zones: pairs(p.Zones), wait: p.Wait, nsPort: rf.nsPort,
+		aliases: flagPairs(p.ChallengeAliases), zones: flagPairs(p.Zones), wait: p.Wait, nsPort: rf.nsPort,
 		lifecycleFlags: lifecycleFlags{dryRun: rf.dryRun, reuseKey: p.ReuseKey || rf.reuseKey,
 			deployHook: p.DeployHook, hookTimeout: rf.hookTimeout},
 	}
 	if p.Provider.PluginSHA256 != "" && pinFor(p.Provider.Name, rf.pluginSHA256) == "" {
 		f.pluginSHA256 = append(f.pluginSHA256, p.Provider.Name+"="+p.Provider.PluginSHA256)
-	}
-	if u, _ := knownServer("letsencrypt"); rf.dryRun && p.Directory == u {
-		f.server = "letsencrypt" // planObtain rehearses it on staging
 	}
 	if rf.dnsConfig != "" {
 		f.dnsConfig = rf.dnsConfig
@@ -237,7 +235,8 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 	return op.req, prov, nil
 }
 
-func pairs(m map[string]string) []string {
+// flagPairs writes a map back as repeated NAME=VALUE flags.
+func flagPairs(m map[string]string) []string {
 	var out []string
 	for k, v := range m {
 		out = append(out, k+"="+v)

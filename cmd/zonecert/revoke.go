@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,8 +58,8 @@ func runRevoke(ctx context.Context, e env, f *revokeFlags) error {
 	if f.certName == "" {
 		return usageError{errors.New("no certificate: pass --cert-name NAME")}
 	}
-	if storage.ValidateKey("live/"+f.certName) != nil || strings.Contains(f.certName, "/") {
-		return usageError{fmt.Errorf("bad --cert-name %q", f.certName)}
+	if err := core.ValidateCertName(f.certName); err != nil {
+		return usageError{fmt.Errorf("--cert-name: %w", err)}
 	}
 	reason, err := core.ParseRevocationReason(f.reason)
 	if err != nil {
