@@ -250,7 +250,8 @@ func (e *Engine) checkLineage(ctx context.Context, req Request) (*Plan, error) {
 		}
 		return nil, err
 	}
-	if p.Directory != req.DirectoryURL && !req.Force {
+	// A dry run stores nothing, so it may rehearse on another CA (staging).
+	if p.Directory != req.DirectoryURL && !req.Force && !req.DryRun {
 		return nil, kindErr(KindInput, "certificate %s belongs to the CA %s, not %s: pass --force to move it, or choose another --cert-name",
 			req.CertName, p.Directory, req.DirectoryURL)
 	}

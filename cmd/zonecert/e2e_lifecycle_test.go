@@ -282,6 +282,16 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			t.Fatalf("obtain from another CA: exit %d\n%s", r.code, r.stderr)
 		}
 		sameSnapshot(t, "a refused obtain", before, snapshot(t, l.state))
+		// A dry run stores nothing, so it may rehearse on another CA.
+		r = zonecert(ctx, t, l.bin, env, l.obtainArgs(l.state, "-d", "a.example.test", "--dry-run")...)
+		mustOK(t, "obtain --dry-run from another CA", r)
+		after := snapshot(t, l.state)
+		for k := range after {
+			if _, ok := before[k]; !ok && strings.HasPrefix(k, "accounts/") {
+				delete(after, k) // the other CA's new account
+			}
+		}
+		sameSnapshot(t, "a dry run on another CA", before, after)
 	})
 
 	t.Run("delete", func(t *testing.T) {
