@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -70,13 +69,8 @@ type Decision struct {
 // information (RFC 9773 §4.3), only when the cached answer in the plan is
 // older than the CA's Retry-After, and never starts a provider.
 type Checker struct {
-	store     storage.Storage
-	http      *http.Client
-	log       *slog.Logger
-	now       func() time.Time
-	allowHTTP bool
-	// DryRun keeps the cache untouched.
-	dryRun bool
+	e      *Engine // its storage, HTTP client, logger and clock; no provider
+	dryRun bool    // leave the cache untouched
 
 	mu      sync.Mutex
 	clients map[string]*caClient // by directory URL
@@ -85,18 +79,11 @@ type Checker struct {
 // NewChecker returns a Checker over the plans in cfg.Storage (cfg.Provider
 // is not used). dryRun leaves the stored plans untouched.
 func NewChecker(cfg Config, dryRun bool) (*Checker, error) {
-	if cfg.Storage == nil {
-		return nil, errors.New("core: storage is required")
+	e, err := newEngine(cfg)
+	if err != nil {
+		return nil, err
 	}
-	c := &Checker{store: cfg.Storage, http: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now,
-		allowHTTP: cfg.AllowInsecureHTTP, dryRun: dryRun, clients: map[string]*caClient{}}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c, nil
+	return &Checker{e: e, dryRun: dryRun, clients: map[string]*caClient{}}, nil
 }
 
 // client returns the ACME client of a CA with its directory fetched: one
@@ -112,8 +99,8 @@ func (c *Checker) client(ctx context.Context, dirURL string) (*acme.Client, erro
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.c == nil {
-		cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.http, Version: Version,
-			Logger: c.log, AllowInsecureHTTP: c.allowHTTP})
+		cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.e.http, Version: Version,
+			Logger: c.e.log, AllowInsecureHTTP: c.e.allowHTTP})
 		if err != nil {
 			return nil, err
 		}
@@ -135,11 +122,11 @@ type caClient struct {
 // ARI or cannot be asked, when less than a third of the lifetime is left.
 func (c *Checker) Check(ctx context.Context, p Plan, force bool) (Decision, error) {
 	d := Decision{Plan: p, Reason: ReasonNotDue}
-	leaf, err := liveLeaf(ctx, c.store, p.Name)
+	leaf, err := liveLeaf(ctx, c.e.store, p.Name)
 	if err != nil {
 		return d, err
 	}
-	now := c.now()
+	now := c.e.now()
 	id, idErr := acme.ARICertID(leaf)
 	d.Replaces = id
 	if force {
@@ -174,12 +161,12 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 	byLifetime := RenewalCheck{CertID: id, Reason: ReasonExpiring, RenewAt: leaf.NotAfter.Add(-lifetime / 3)}
 	byLifetime.NextCheck = byLifetime.RenewAt
 	if idErr != nil {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", idErr))
+		c.e.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", idErr))
 		return byLifetime
 	}
 	cl, err := c.client(ctx, p.Directory)
 	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), slog.Any("error", err))
+		c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), slog.Any("error", err))
 		byLifetime.NextCheck = now // ask again next run
 		return byLifetime
 	}
@@ -188,7 +175,7 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 		return byLifetime
 	}
 	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", err))
+		c.e.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", err))
 		byLifetime.NextCheck = now
 		return byLifetime
 	}
@@ -199,7 +186,7 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 		level = slog.LevelInfo
 		attrs = append(attrs, slog.String("explanation", ri.ExplanationURL))
 	}
-	c.log.LogAttrs(ctx, level, "renewal information", attrs...)
+	c.e.log.LogAttrs(ctx, level, "renewal information", attrs...)
 	return RenewalCheck{CertID: id, Reason: ReasonARI, WindowStart: w.Start, WindowEnd: w.End,
 		RenewAt: w.RandomTime(), NextCheck: now.Add(ri.RetryAfter)}
 }
@@ -208,8 +195,8 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 // lineage's lock so a concurrent obtain's plan is never overwritten; a busy
 // lock only costs the cache.
 func (c *Checker) saveCheck(ctx context.Context, name string, chk RenewalCheck) {
-	if err := updatePlan(ctx, c.store, name, checkLockWait, func(p *Plan) { p.Check = &chk }); err != nil {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "not caching the renewal check", slog.String("cert", name), slog.Any("error", err))
+	if err := updatePlan(ctx, c.e.store, name, checkLockWait, func(p *Plan) { p.Check = &chk }); err != nil {
+		c.e.log.LogAttrs(ctx, slog.LevelDebug, "not caching the renewal check", slog.String("cert", name), slog.Any("error", err))
 	}
 }
 

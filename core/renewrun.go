@@ -19,8 +19,8 @@ const DefaultMaxConcurrent = 4
 
 // RenewConfig is one `renew` run.
 type RenewConfig struct {
-	// Config is the engine's configuration; its Provider is unused (each
-	// lineage gets its own from Prepare).
+	// Config is the engine's configuration; its Provider and Observer are
+	// unused (each lineage gets its own from Prepare and Observer).
 	Config
 	// Names are the lineages to consider; empty means all.
 	Names []string
