@@ -136,6 +136,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		if n := total(l.proxy.take()); n != 0 {
 			t.Errorf("second renew sent %d requests, want 0 (Retry-After not reached)", n)
 		}
+		t.Logf("renew:\n%s", r.stdout)
 		if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != len(lineages) || !strings.Contains(lines[0], "not due") {
 			t.Errorf("text output, want one 'not due' line per lineage:\n%s", r.stdout)
 		}
@@ -350,6 +351,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 				before := snapshot(t, l.state)
 				l.proxy.take()
 				r := l.run(ctx, t, env, tc.args[0], tc.args[1:]...)
+				t.Logf("exit %d: %s%s", r.code, r.stdout, r.stderr)
 				if r.code == 0 || !strings.Contains(r.stdout+r.stderr, tc.stderr) {
 					t.Errorf("exit %d, want failure mentioning %q\nstdout:\n%s\nstderr:\n%s", r.code, tc.stderr, r.stdout, r.stderr)
 				}
