@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -28,30 +29,34 @@ type pendingAuthz struct {
 // (a wildcard and its apex make one round trip, not two). Only then are the
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened.
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) error {
+//
+// A failed removal does not fail the order (the records stay journaled and
+// the next run removes them); it is returned as cleanupErr.
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) (cleanupErr, err error) {
 	pending, err := e.pendingAuthorizations(ctx, client, acct, order, domains)
 	if err != nil || len(pending) == 0 {
-		return err
+		return nil, err
 	}
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
 		if err != nil {
-			return fmt.Errorf("key authorization: %w", err)
+			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
 		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: "dns-01"})
 	}
 	batch, err := solver.Prepare(ctx, challenges)
 	if err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Detail: "removing challenge records"})
 		if err := solver.CleanUp(cctx, batch); err != nil {
-			e.log.Warn("removing challenge records", "error", err)
+			cleanupErr = fmt.Errorf("removing challenge records: %w", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "removing challenge records", errAttr(err))
 			e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Err: err})
 		}
 	}()
@@ -63,7 +68,7 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 		}
 	}
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
 
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
@@ -75,9 +80,9 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return &Error{Kind: KindCA, Err: err}
+		return nil, &Error{Kind: KindCA, Err: err}
 	}
-	return nil
+	return nil, nil
 }
 
 // validate answers one challenge and polls its authorization until the CA

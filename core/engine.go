@@ -98,16 +98,18 @@ func (e *Engine) observe(ctx context.Context, ev progress.Event) {
 	e.obs.Observe(ctx, ev)
 }
 
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
 // detached is a context for cleanup that outlives the caller's cancellation
 // (an interrupted run must still remove its records) but not forever.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
-// account, newOrder, DNS-01 for every pending authorization (one batch per
-// zone, one wait for all), validation, finalization with a fresh key, chain
-// download and atomic storage. Challenge records are removed and pending
+// Obtain runs one order end to end (docs/DESIGN.md, "The path of one
+// challenge record"): account, newOrder, DNS-01 for every pending
+// authorization (one batch per zone, one wait for all), validation,
+// finalization with a fresh key, chain download and atomic storage. Challenge records are removed and pending
 // authorizations deactivated on every path, with a detached context.
 //
 // Nothing is written before the CA has answered: bad names and an
@@ -120,7 +122,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
 		PollInterval: 250 * time.Millisecond,
@@ -155,11 +157,13 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var cleanupErrs ErrorList
 	if n, err := solver.Recover(ctx); err != nil {
 		// Leftovers of an earlier crash are not this order's problem.
-		e.log.Warn("cleaning up records of an earlier run", "error", err)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+		cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
 	} else if n > 0 {
-		e.log.Info("removed challenge records left by an earlier run", "records", n)
+		e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
@@ -179,12 +183,16 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		if err := client.DeactivatePendingAuthorizations(cctx, acct, order); err != nil {
-			e.log.Warn("deactivating pending authorizations", "error", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "deactivating pending authorizations", errAttr(err))
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, req.Domains, solver); err != nil {
+	cleanupErr, err := e.authorize(ctx, client, acct, order, req.Domains, solver)
+	if err != nil {
 		return nil, err
+	}
+	if cleanupErr != nil {
+		cleanupErrs = append(cleanupErrs, cleanupErr)
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
 	if err != nil {
@@ -204,7 +212,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
-		DryRun: req.DryRun, Replaces: order.Replaces,
+		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
 	}
 	if req.DryRun {
 		return res, nil
@@ -265,7 +273,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	}
 	chain, matched := acme.PreferredChain(chains, req.PreferredChain)
 	if req.PreferredChain != "" && !matched {
-		e.log.Warn("no chain from the preferred issuer; using the default", "preferred", req.PreferredChain)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "no chain from the preferred issuer; using the default", slog.String("preferred", req.PreferredChain))
 	}
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}

@@ -194,11 +194,13 @@ func (h *Hooks) runOne(ctx context.Context, kind HookKind, command string, extra
 	case err != nil:
 		err = fmt.Errorf("%s hook %q: %w", kind, command, err)
 	}
+	attrs := append(out.attrs, slog.Duration("elapsed", time.Since(start)))
 	level := slog.LevelInfo
 	if err != nil {
 		level = slog.LevelError
+		attrs = append(attrs, errAttr(err))
 	}
-	log.LogAttrs(ctx, level, "hook finished", append(out.attrs, slog.Duration("elapsed", time.Since(start)), slog.Any("error", err))...)
+	log.LogAttrs(ctx, level, "hook finished", attrs...)
 	return err
 }
 

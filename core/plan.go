@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -245,7 +246,7 @@ func (e *Engine) checkLineage(ctx context.Context, req Request) (*Plan, error) {
 	}
 	if err != nil {
 		if req.Force {
-			e.log.Warn("replacing an unreadable renewal plan (--force)", "error", err)
+			e.log.LogAttrs(ctx, slog.LevelWarn, "replacing an unreadable renewal plan (--force)", errAttr(err))
 			return nil, nil
 		}
 		return nil, err

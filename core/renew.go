@@ -100,7 +100,7 @@ func (c *Checker) client(ctx context.Context, dirURL string) (*acme.Client, erro
 	defer e.mu.Unlock()
 	if e.c == nil {
 		cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.e.http, Version: Version,
-			Logger: c.e.log, AllowInsecureHTTP: c.e.allowHTTP})
+			Logger: c.e.log, AllowInsecureHTTP: c.e.allowHTTP, Now: c.e.now})
 		if err != nil {
 			return nil, err
 		}
@@ -161,12 +161,12 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 	byLifetime := RenewalCheck{CertID: id, Reason: ReasonExpiring, RenewAt: leaf.NotAfter.Add(-lifetime / 3)}
 	byLifetime.NextCheck = byLifetime.RenewAt
 	if idErr != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", idErr))
+		c.e.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), errAttr(idErr))
 		return byLifetime
 	}
 	cl, err := c.client(ctx, p.Directory)
 	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), slog.Any("error", err))
+		c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), errAttr(err))
 		byLifetime.NextCheck = now // ask again next run
 		return byLifetime
 	}
@@ -175,7 +175,7 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 		return byLifetime
 	}
 	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), slog.Any("error", err))
+		c.e.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), errAttr(err))
 		byLifetime.NextCheck = now
 		return byLifetime
 	}
@@ -196,7 +196,7 @@ func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id st
 // lock only costs the cache.
 func (c *Checker) saveCheck(ctx context.Context, name string, chk RenewalCheck) {
 	if err := updatePlan(ctx, c.e.store, name, checkLockWait, func(p *Plan) { p.Check = &chk }); err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelDebug, "not caching the renewal check", slog.String("cert", name), slog.Any("error", err))
+		c.e.log.LogAttrs(ctx, slog.LevelDebug, "not caching the renewal check", slog.String("cert", name), errAttr(err))
 	}
 }
 
@@ -245,7 +245,7 @@ func (e *Engine) newOrder(ctx context.Context, client *acme.Client, acct acme.Ac
 	order, err := client.NewOrder(ctx, acct, or)
 	if err != nil && req.Replaces != "" && acme.IsProblem(err, acme.ProblemAlreadyReplaced) {
 		e.log.LogAttrs(ctx, slog.LevelWarn, "the CA refused the replacement link; ordering without it",
-			slog.String("replaces", req.Replaces), slog.Any("error", err))
+			slog.String("replaces", req.Replaces), errAttr(err))
 		or.Replaces = ""
 		order, err = client.NewOrder(ctx, acct, or)
 	}

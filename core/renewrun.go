@@ -169,7 +169,7 @@ func Renew(ctx context.Context, cfg RenewConfig) ([]RenewResult, error) {
 			cfg.listed("", HookPost, c)
 		}
 	} else if err := hooks.Run(context.WithoutCancel(ctx), HookPost, hooks.Post); err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "post hook failed", slog.Any("error", err))
+		log.LogAttrs(ctx, slog.LevelError, "post hook failed", errAttr(err))
 		for _, i := range due {
 			if results[i].Err == nil {
 				results[i].Err = err

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -65,7 +66,7 @@ func Revoke(ctx context.Context, cfg Config, rr RevokeRequest) error {
 		dirURL = rr.DirectoryURL
 	}
 	client, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP})
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now})
 	if err != nil {
 		return &Error{Kind: KindInput, Err: err}
 	}
@@ -82,7 +83,7 @@ func Revoke(ctx context.Context, cfg Config, rr RevokeRequest) error {
 		return caErr("revoking "+rr.CertName, err)
 	}
 	if err := updatePlan(ctx, e.store, rr.CertName, lockLease, func(p *Plan) { p.Check = nil }); err != nil {
-		e.log.Warn("revoked, but the cached renewal check stays", "cert", rr.CertName, "error", err)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "revoked, but the cached renewal check stays", slog.String("cert", rr.CertName), errAttr(err))
 	}
 	return nil
 }
