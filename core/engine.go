@@ -109,8 +109,10 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // Obtain runs one order end to end (docs/DESIGN.md, "The path of one
 // challenge record"): account, newOrder, DNS-01 for every pending
 // authorization (one batch per zone, one wait for all), validation,
-// finalization with a fresh key, chain download and atomic storage. Challenge records are removed and pending
-// authorizations deactivated on every path, with a detached context.
+// finalization with a fresh key, chain download and atomic storage.
+// Challenge records are removed and pending authorizations deactivated on
+// every path, with a detached context; a removal that fails is reported in
+// Result.CleanupErrors, not as the order's failure.
 //
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
