@@ -114,6 +114,12 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // every path, with a detached context; a removal that fails is reported in
 // Result.CleanupErrors, not as the order's failure.
 //
+// The lineage's renewal plan is saved after the certificate (plan.go); an
+// existing lineage of another CA is refused unless req.Force. req.Replaces
+// links the order to the certificate it renews (RFC 9773 §5), req.ReuseKey
+// keeps the lineage's key, and req.DryRun stores neither certificate nor
+// plan.
+//
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
 func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
