@@ -395,4 +395,25 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			t.Error("the new certificate was not kept")
 		}
 	})
+
+	t.Run("revoke with the certificate's key, then delete", func(t *testing.T) {
+		leaf := liveLeaf(t, l.state, "c.example.test")
+		key := filepath.Join(l.home, "c-key.pem")
+		b, err := os.ReadFile(filepath.Join(l.state, "live", "c.example.test", "privkey.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(key, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := l.run(ctx, t, env, "revoke", "--cert-name", "c.example.test", "--reason", "keyCompromise", "--key-file", key, "--delete")
+		mustOK(t, "revoke --key-file --delete", r)
+		st, err := l.pebble.CertStatus(ctx, leaf.SerialNumber)
+		if err != nil || st.Status != "Revoked" || st.Reason == nil || *st.Reason != int(acme.ReasonKeyCompromise) {
+			t.Errorf("Pebble says %+v (%v), want Revoked for keyCompromise", st, err)
+		}
+		if _, err := os.Lstat(filepath.Join(l.state, "live", "c.example.test")); !os.IsNotExist(err) {
+			t.Errorf("--delete left live/c.example.test: %v", err)
+		}
+	})
 }
