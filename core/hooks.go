@@ -90,7 +90,11 @@ func (h *Hooks) Commands(kind HookKind, cmd string) ([]string, error) {
 // executable file or a program on the hooks' PATH (certbot checks the
 // same). Shell syntax beyond that is left to the shell.
 func (h *Hooks) findProgram(cmd string) error {
-	prog := strings.Fields(cmd)[0]
+	words := strings.Fields(cmd)
+	for len(words) > 1 && strings.Contains(words[0], "=") {
+		words = words[1:] // VAR=value cmd
+	}
+	prog := words[0]
 	if strings.Contains(prog, "/") {
 		return executable(prog)
 	}

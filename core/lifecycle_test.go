@@ -305,6 +305,9 @@ func TestHooks(t *testing.T) {
 	if _, err := h.Commands(HookPost, "no-such-program --flag"); err == nil || !strings.Contains(err.Error(), "no-such-program") {
 		t.Errorf("missing program: %v", err)
 	}
+	if _, err := h.Commands(HookPost, "LC_ALL=C sh -c 'exit 0'"); err != nil {
+		t.Errorf("a command with an assignment: %v", err)
+	}
 	if err := h.Run(ctx, HookPre, "exit 3"); !errors.Is(err, ErrHook) || !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("failing hook: %v", err)
 	}
