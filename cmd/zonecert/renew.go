@@ -217,7 +217,16 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 	if rf.wait != "" {
 		f.wait = rf.wait
 	}
-	op, err := planObtain(e, f)
+	// A renewal reuses the lineage's account: no External Account Binding,
+	// even if the environment still holds the MAC key obtain used.
+	noEAB := e
+	noEAB.lookupEnv = func(k string) (string, bool) {
+		if k == "ZONECERT_EAB_HMAC" {
+			return "", false
+		}
+		return e.lookupEnv(k)
+	}
+	op, err := planObtain(noEAB, f)
 	if err != nil {
 		return core.Request{}, nil, &core.Error{Kind: core.KindInput, Err: err}
 	}
