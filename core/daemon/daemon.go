@@ -361,6 +361,9 @@ func (d *Daemon) order(ctx context.Context, g *generation, cert config.Certifica
 	if reason != reasonMissing {
 		d.m.renewals.Inc()
 	}
+	for _, cerr := range res.CleanupErrors {
+		log.LogAttrs(ctx, slog.LevelWarn, "cleanup left work for the next order", slog.String("error", cerr.Error()))
+	}
 	log.LogAttrs(ctx, slog.LevelInfo, "certificate stored", slog.Time("not_after", res.NotAfter),
 		slog.Duration("elapsed", time.Duration(res.Elapsed)))
 	return res, nil

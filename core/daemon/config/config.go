@@ -44,6 +44,8 @@ type Config struct {
 	Providers map[string]Provider
 	// Certificates in file order; names are unique.
 	Certificates []Certificate
+
+	byName map[string]int // index into Certificates
 }
 
 // ACME is the CA and the account.
@@ -170,10 +172,8 @@ func (c Certificate) Equal(d Certificate) bool {
 
 // Certificate returns the certificate called name.
 func (c *Config) Certificate(name string) (Certificate, bool) {
-	for _, cert := range c.Certificates {
-		if cert.Name == name {
-			return cert, true
-		}
+	if i, ok := c.byName[name]; ok {
+		return c.Certificates[i], true
 	}
 	return Certificate{}, false
 }
@@ -270,5 +270,9 @@ func Parse(ctx context.Context, file string, doc []byte, mode fs.FileMode, opts 
 		return nil, v.errs
 	}
 	cfg.File = file
+	cfg.byName = make(map[string]int, len(cfg.Certificates))
+	for i, c := range cfg.Certificates {
+		cfg.byName[c.Name] = i
+	}
 	return cfg, nil
 }

@@ -186,3 +186,19 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse(t.Context(), "f.toml", doc, 0o600, Options{Describe: describeRFC2136})
 	})
 }
+
+// BenchmarkParse1000 parses and validates a file of 1,000 certificates.
+func BenchmarkParse1000(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString(strings.Split(goodDoc, "[[certificate]]")[0])
+	for i := range 1000 {
+		fmt.Fprintf(&doc, "[[certificate]]\nname = \"c%d\"\ndomains = [\"c%d.example.com\"]\nprovider = \"bind\"\n", i, i)
+	}
+	env := func(string) (string, bool) { return "x", true }
+	for b.Loop() {
+		if _, err := Parse(b.Context(), "b.toml", []byte(strings.ReplaceAll(doc.String(), "file:SECRETFILE", "y")), 0o600,
+			Options{Describe: describeRFC2136, LookupEnv: env}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

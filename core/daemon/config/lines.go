@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,11 +25,23 @@ func indexLines(doc []byte) lines {
 	out := lines{}
 	p := unstable.Parser{}
 	p.Reset(doc)
+	// Offsets of line starts; a position's line is found by binary search
+	// (Parser.Shape counts from the start every time: quadratic).
+	starts := []int{0}
+	for i, c := range doc {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
 	line := func(r unstable.Range) int {
 		if r.Length == 0 && r.Offset == 0 {
 			return 0
 		}
-		return p.Shape(r).Start.Line
+		n, found := slices.BinarySearch(starts, int(r.Offset))
+		if !found {
+			return n // starts[n-1] < offset: line n (1-based)
+		}
+		return n + 1
 	}
 	keyOf := func(n *unstable.Node) ([]string, int) {
 		var segs []string
