@@ -8,6 +8,8 @@ export PATH := $(BIN):$(TOOLS):$(PATH)
 # Tests find the real components through these.
 export ZONECERT_PEBBLE := $(TOOLS)/pebble
 export ZONECERT_BIN := $(BIN)
+# Benchmarks that write figures and plots (the renewal storm) put them here.
+export ZONECERT_BENCH_DIR := $(BIN)/bench
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/zonecert/zonecert/core.Version=$(VERSION)
 PROVIDER_LDFLAGS := -X main.version=$(VERSION)

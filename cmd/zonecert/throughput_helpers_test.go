@@ -30,7 +30,7 @@ type updateCounter struct {
 	held chan struct{}
 }
 
-func startUpdateCounter(t *testing.T, upstream netip.AddrPort) *updateCounter {
+func startUpdateCounter(t testing.TB, upstream netip.AddrPort) *updateCounter {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

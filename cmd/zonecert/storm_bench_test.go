@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/zonecert/zonecert/internal/testenv"
+)
+
+// Storm parameters (issue 13): 500 certificates of one name each over 5
+// zones, all due at once.
+const (
+	stormCerts = 500
+	stormZones = 5
+	stormLag   = time.Second
+)
+
+// stormFigures is what BenchmarkRenewalStorm writes to
+// $ZONECERT_BENCH_DIR/storm-<window>.json.
+type stormFigures struct {
+	Certificates    int       `json:"certificates"`
+	Zones           int       `json:"zones"`
+	Stored          int       `json:"stored"`
+	Failed          int       `json:"failed_orders"`
+	SuccessRate     float64   `json:"success_rate"`
+	WallSeconds     float64   `json:"wall_seconds"`
+	CertsPerSecond  float64   `json:"certs_per_second"`
+	Updates         int32     `json:"dns_updates"`
+	DaemonPeakMiB   float64   `json:"daemon_peak_rss_mib"`
+	PluginPeakMiB   []float64 `json:"plugin_peak_rss_mib"`
+	TotalPeakMiB    float64   `json:"total_peak_rss_mib"`
+	PebbleAnswers   bool      `json:"pebble_answers_after"`
+	NonceReject     int       `json:"pebble_nonce_reject_percent"`
+	SecondaryLagSec float64   `json:"secondary_lag_seconds"`
+	Cores           int       `json:"cores"`
+	Window          string    `json:"coalesce_window"`
+	DoneAt          []float64 `json:"done_at_seconds"` // when each certificate was stored
+}
+
+// BenchmarkRenewalStorm runs `zonecert run` over 500 certificates (one
+// name each, 5 zones) whose stored certificates are all due for renewal:
+// Pebble rejects 50% of nonces, BIND's secondary lags 1 s behind the
+// primary, and one rfc2136 instance serves every zone through a relay that
+// counts UPDATE messages. It reports certificates per second until all are
+// stored, the success rate, the UPDATEs, and the peak RSS of the daemon
+// and its plugin, writes them to storm-<window>.json and plots certificates
+// done over time to storm-<window>.png (in $ZONECERT_BENCH_DIR, else the test's
+// temporary directory). Pebble must still answer at the end.
+func BenchmarkRenewalStorm(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs BIND9, Pebble and root")
+	}
+	bin := binaries(b)
+	var zones []testenv.Zone
+	for z := range stormZones {
+		zones = append(zones, testenv.Zone{Name: fmt.Sprintf("s%d.test", z)})
+	}
+	bind := testenv.StartBIND(b, testenv.BINDConfig{Zones: zones, Secondary: true, SecondaryLag: stormLag})
+	primary := netip.AddrPortFrom(bind.Primary, 53)
+	pebble := testenv.StartPebble(b, testenv.PebbleOptions{DNSServer: chasingResolver(b, primary.String()), NonceReject: 50})
+	counter := startUpdateCounter(b, primary)
+	out := os.Getenv("ZONECERT_BENCH_DIR")
+	if out == "" {
+		out = b.TempDir()
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		b.Fatal(err)
+	}
+
+	// The default coalescing window, and a longer one that trades a
+	// second of latency per order for far fewer DNS changes.
+	for _, window := range []string{"50ms", "500ms"} {
+		b.Run("window="+window, func(b *testing.B) {
+			stormOnce(b, bin, bind, pebble, counter, window, out)
+		})
+	}
+}
+
+func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Pebble, counter *updateCounter, window, out string) {
+	for range b.N {
+		dir := b.TempDir()
+		bundle := filepath.Join(dir, "pebble-tls.pem")
+		if err := os.WriteFile(bundle, pebble.CABundlePEM, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		state := filepath.Join(dir, "state")
+		var cfg strings.Builder
+		fmt.Fprintf(&cfg, `state = %q
+[acme]
+server = %q
+ca_bundle = %q
+email = "storm@example.com"
+agree_tos = true
+[dns]
+resolvers = [%q]
+propagation_timeout = "120s"
+[daemon]
+check_interval = "1h"
+jitter = "0s"
+max_concurrent = 250
+retry_min = "1s"
+retry_max = "5s"
+stop_timeout = "60s"
+[providers.bind]
+plugin = "rfc2136"
+coalesce_window = %q
+settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
+`, state, pebble.DirectoryURL, bundle, bind.Primary.String(), window, counter.addr, bind.TSIGKey)
+		for i := range stormCerts {
+			name := fmt.Sprintf("c%03d", i)
+			domain := fmt.Sprintf("h%03d.s%d.test", i, i%stormZones)
+			fmt.Fprintf(&cfg, "[[certificate]]\nname = %q\ndomains = [%q]\nprovider = \"bind\"\n", name, domain)
+			seedExpiring(b, state, name, domain)
+		}
+		path := filepath.Join(dir, "zonecert.toml")
+		if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		counter.updates.Store(0)
+		f := runStorm(b, bin, dir, path, bind.TSIGSecret)
+		f.Updates = counter.updates.Load()
+		f.PebbleAnswers = pebbleAnswers(b, pebble)
+		f.NonceReject, f.SecondaryLagSec, f.Zones, f.Window = 50, stormLag.Seconds(), stormZones, window
+		writeStorm(b, out, f)
+		b.ReportMetric(f.CertsPerSecond, "certs/s")
+		b.ReportMetric(f.SuccessRate*100, "%success")
+		b.ReportMetric(float64(f.Updates), "UPDATEs")
+		b.ReportMetric(f.TotalPeakMiB, "MiB-peak-total")
+		if !f.PebbleAnswers {
+			b.Error("Pebble no longer answers after the storm")
+		}
+	}
+}
+
+// runStorm starts the daemon and waits until every certificate is stored
+// (or the storm clearly stalled), sampling peak RSS.
+func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
+	cmd := exec.Command(filepath.Join(bin, "zonecert"), "run", "--config", cfg, "--log-format", "json", "--plugin-dir", bin)
+	cmd.Env = baseEnv(dir, "TSIG="+secret)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	f := stormFigures{Certificates: stormCerts, Cores: runtime.NumCPU()}
+	var mu sync.Mutex
+	stored := map[string]bool{}
+	allDone := make(chan struct{})
+	logDone := make(chan struct{})
+	var lastLines []string
+	go func() {
+		defer close(logDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var rec struct {
+				Msg  string `json:"msg"`
+				Cert string `json:"cert"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) != nil {
+				continue
+			}
+			mu.Lock()
+			switch rec.Msg {
+			case "certificate stored":
+				if !stored[rec.Cert] {
+					stored[rec.Cert] = true
+					f.DoneAt = append(f.DoneAt, time.Since(start).Seconds())
+					if len(stored) == stormCerts {
+						close(allDone)
+					}
+				}
+			case "order failed":
+				f.Failed++
+				lastLines = append(lastLines, sc.Text())
+			}
+			mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	peaks := map[int]int64{}
+	tick := time.NewTicker(100 * time.Millisecond)
+	timeout := time.NewTimer(10 * time.Minute)
+wait:
+	for {
+		select {
+		case <-allDone:
+			break wait
+		case <-timeout.C:
+			b.Errorf("storm stalled: %d of %d stored after 10 minutes", len(stored), stormCerts)
+			break wait
+		case <-tick.C:
+			for _, pid := range append([]int{cmd.Process.Pid}, childPIDs(cmd.Process.Pid)...) {
+				peaks[pid] = max(peaks[pid], vmHWM(pid))
+			}
+		}
+	}
+	wall := time.Since(start)
+	tick.Stop()
+	for _, pid := range append([]int{cmd.Process.Pid}, childPIDs(cmd.Process.Pid)...) {
+		peaks[pid] = max(peaks[pid], vmHWM(pid))
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	<-logDone
+	_ = cmd.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for pid, kib := range peaks {
+		mib := float64(kib) / 1024
+		if pid == cmd.Process.Pid {
+			f.DaemonPeakMiB = mib
+		} else {
+			f.PluginPeakMiB = append(f.PluginPeakMiB, mib)
+		}
+		f.TotalPeakMiB += mib
+	}
+	f.Stored = len(stored)
+	f.WallSeconds = wall.Seconds()
+	f.CertsPerSecond = float64(f.Stored) / wall.Seconds()
+	f.SuccessRate = float64(f.Stored) / float64(f.Stored+f.Failed)
+	if len(lastLines) > 0 {
+		b.Logf("%d failed orders; first: %s", f.Failed, lastLines[0])
+	}
+	return f
+}
+
+// seedExpiring stores a certificate for domain under name, as `zonecert`
+// would have (archive/<name>/1 and live/<name> linked to it), 89 of its 90
+// days gone: due for renewal.
+func seedExpiring(b *testing.B, state, name, domain string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
+		NotBefore: now.Add(-89 * 24 * time.Hour), NotAfter: now.Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	version := filepath.Join(state, "archive", name, "1")
+	if err := os.MkdirAll(version, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	for file, data := range map[string][]byte{
+		"cert.pem": cert, "fullchain.pem": cert, "chain.pem": nil,
+		"privkey.pem": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}),
+	} {
+		if err := os.WriteFile(filepath.Join(version, file), data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(state, "live"), 0o700); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..", "archive", name, "1"), filepath.Join(state, "live", name)); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// pebbleAnswers reports whether Pebble still serves its directory and a
+// fresh nonce (a deadlocked Pebble answers the first, not the second).
+func pebbleAnswers(b *testing.B, p *testenv.Pebble) bool {
+	c := *p.HTTPClient
+	c.Timeout = 10 * time.Second
+	resp, err := c.Get(p.DirectoryURL)
+	if err != nil {
+		return false
+	}
+	var dir struct {
+		NewNonce string `json:"newNonce"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&dir)
+	resp.Body.Close()
+	if err != nil || dir.NewNonce == "" {
+		return false
+	}
+	resp, err = c.Head(dir.NewNonce)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && resp.Header.Get("Replay-Nonce") != ""
+}
+
+// writeStorm writes the figures and the plot of certificates stored over
+// time.
+func writeStorm(b *testing.B, dir string, f stormFigures) {
+	js, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "storm-"+f.Window+".json"), js, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Renewal storm: %d certificates, %d zones, window %s: %.1f certs/s, %d UPDATEs",
+		f.Certificates, f.Zones, f.Window, f.CertsPerSecond, f.Updates)
+	p.X.Label.Text = "seconds since start"
+	p.Y.Label.Text = "certificates stored"
+	pts := make(plotter.XYs, 0, len(f.DoneAt)+1)
+	pts = append(pts, plotter.XY{})
+	for i, t := range f.DoneAt {
+		pts = append(pts, plotter.XY{X: t, Y: float64(i + 1)})
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.Add(line, plotter.NewGrid())
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, "storm-"+f.Window+".png")); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("storm figures in %s: %s", dir, js[:min(len(js), 600)])
+}
