@@ -137,20 +137,23 @@ func ParsePersistRecord(s string) (PersistRecord, error) {
 // issuer domain names are issuers; nil means it does. An empty issuers
 // accepts any issuer. Every reason found is reported, joined.
 func (r PersistRecord) Authorizes(issuers []string, accountURI string, wildcard bool, at time.Time) error {
-	var errs []error
+	var why []string
 	if len(issuers) > 0 && !slices.Contains(issuers, r.Issuer) {
-		errs = append(errs, fmt.Errorf("issuer %q is not one of the CA's (%s)", r.Issuer, strings.Join(issuers, ", ")))
+		why = append(why, fmt.Sprintf("issuer %q is not one of the CA's (%s)", r.Issuer, strings.Join(issuers, ", ")))
 	}
 	if r.AccountURI != accountURI {
-		errs = append(errs, fmt.Errorf("account URI is %s, want %s", r.AccountURI, accountURI))
+		why = append(why, fmt.Sprintf("account URI is %s, want %s", r.AccountURI, accountURI))
 	}
 	if wildcard && !r.Wildcard {
-		errs = append(errs, errors.New("no policy=wildcard, which a wildcard name needs"))
+		why = append(why, "no policy=wildcard, which a wildcard name needs")
 	}
 	if !r.Until.IsZero() && at.After(r.Until) {
-		errs = append(errs, fmt.Errorf("persistUntil %s has passed", r.Until.UTC().Format(time.RFC3339)))
+		why = append(why, fmt.Sprintf("persistUntil %s has passed", r.Until.UTC().Format(time.RFC3339)))
 	}
-	return errors.Join(errs...)
+	if len(why) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(why, "; "))
 }
 
 // trimWSP trims RFC 8659 whitespace (space and tab).
