@@ -37,36 +37,11 @@ func caKey(directoryURL string) string {
 // it. An account the CA no longer knows (a test CA restarted, say) is
 // replaced.
 func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Directory, req Request) (acme.Account, error) {
+	if acct, ok, err := e.findAccount(ctx, client, req); err != nil || ok {
+		return acct, err
+	}
 	ca := caKey(req.DirectoryURL)
 	prefix := "accounts/" + ca
-	ids, err := e.store.List(ctx, prefix)
-	if err != nil {
-		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
-	}
-	for _, id := range ids {
-		rec, key, err := e.loadAccount(ctx, prefix+"/"+id)
-		if err != nil {
-			e.log.Warn("skipping unreadable account", "account", id, "error", err)
-			continue
-		}
-		if rec.Email != req.Email {
-			continue
-		}
-		acct, err := client.FindAccount(ctx, key)
-		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
-			e.log.Info("stored account unknown to the CA; registering a new one", "account", rec.URL)
-			continue
-		}
-		if err != nil {
-			return acme.Account{}, caErr("looking up account", err)
-		}
-		if acct.Status != "" && acct.Status != acme.StatusValid {
-			continue
-		}
-		e.observe("", StageAccount, "reusing "+acct.URL, nil)
-		return acct, nil
-	}
-
 	if dir.Meta.TermsOfService != "" && !req.AgreeTOS {
 		return acme.Account{}, kindErr(KindInput,
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
@@ -107,6 +82,40 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	}
 	e.observe("", StageAccount, "registered "+acct.URL, nil)
 	return acct, nil
+}
+
+// findAccount returns the stored account for this CA and email that the CA
+// still knows and holds valid; ok is false when there is none.
+func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Request) (acct acme.Account, ok bool, err error) {
+	prefix := "accounts/" + caKey(req.DirectoryURL)
+	ids, err := e.store.List(ctx, prefix)
+	if err != nil {
+		return acme.Account{}, false, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
+	}
+	for _, id := range ids {
+		rec, key, err := e.loadAccount(ctx, prefix+"/"+id)
+		if err != nil {
+			e.log.Warn("skipping unreadable account", "account", id, "error", err)
+			continue
+		}
+		if rec.Email != req.Email {
+			continue
+		}
+		acct, err := client.FindAccount(ctx, key)
+		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
+			e.log.Info("stored account unknown to the CA", "account", rec.URL)
+			continue
+		}
+		if err != nil {
+			return acme.Account{}, false, caErr("looking up account", err)
+		}
+		if acct.Status != "" && acct.Status != acme.StatusValid {
+			continue
+		}
+		e.observe("", StageAccount, "reusing "+acct.URL, nil)
+		return acct, true, nil
+	}
+	return acme.Account{}, false, nil
 }
 
 func (e *Engine) loadAccount(ctx context.Context, prefix string) (accountRecord, crypto.Signer, error) {

@@ -13,11 +13,12 @@ import (
 	"github.com/zonecert/zonecert/core/dns01"
 )
 
-// pendingAuthz is one authorization that needs its dns-01 challenge solved.
+// pendingAuthz is one authorization that needs a challenge solved.
 type pendingAuthz struct {
 	identifier string // "*." kept for wildcards, as in the order
 	authzURL   string
-	challenge  acme.Challenge
+	authz      acme.Authorization
+	challenge  acme.Challenge // of the method chosen (pickChallenges)
 	expires    time.Time
 }
 
@@ -26,11 +27,38 @@ type pendingAuthz struct {
 // (a wildcard and its apex make one round trip, not two). Only then are the
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened.
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver) error {
+//
+// The method (see chooseMethod) decides the record: dns-01 and
+// dns-account-01 publish the same value under different labels;
+// dns-persist-01 publishes nothing (authorizePersist). It returns the
+// method used, which differs from method only when auto's dns-persist-01
+// falls back to dns-01.
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver,
+	req Request, method string, checkedIssuers []string) (string, error) {
 	pending, err := e.pendingAuthorizations(ctx, client, acct, order)
 	if err != nil || len(pending) == 0 {
-		return err
+		return method, err
 	}
+	if method, err = e.pickChallenges(pending, method, req.Challenge == ChallengeAuto); err != nil {
+		return "", err
+	}
+	if method == acme.ChallengeDNSPersist01 {
+		return method, e.authorizePersist(ctx, client, acct, pending, req, checkedIssuers)
+	}
+	if solver == nil {
+		return "", kindErr(KindInput, "%s needs a DNS provider", method)
+	}
+	label := dns01.ChallengeLabel
+	if method == acme.ChallengeDNSAccount01 {
+		label = dns01.AccountChallengeLabel(acme.DNSAccountLabel(acct.URL))
+	}
+	return method, e.publishAndValidate(ctx, client, acct, pending, solver, method, label)
+}
+
+// publishAndValidate publishes one record per pending authorization under
+// label, waits for every authoritative server, and has the CA validate.
+func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz,
+	solver *dns01.Solver, method, label string) error {
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
@@ -38,9 +66,9 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 			return fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
-		e.observe(p.identifier, StagePending, "dns-01", nil)
+		e.observe(p.identifier, StagePending, method, nil)
 	}
-	batch, err := solver.Prepare(ctx, challenges)
+	batch, err := solver.PrepareLabel(ctx, label, challenges)
 	if err != nil {
 		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
@@ -63,7 +91,12 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
 		return &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
+	return e.validateAll(ctx, client, acct, pending)
+}
 
+// validateAll answers every pending challenge at once and waits for the
+// CA's verdicts.
+func (e *Engine) validateAll(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz) error {
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
 	defer cancel()
 	errs := make([]error, len(pending))
@@ -115,11 +148,7 @@ func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client,
 		default:
 			return nil, kindErr(KindCA, "authorization for %s is %s", id, az.Status)
 		}
-		ch, ok := az.Challenge(acme.ChallengeDNS01)
-		if !ok {
-			return nil, kindErr(KindCA, "the CA offers no dns-01 challenge for %s", id)
-		}
-		out = append(out, pendingAuthz{identifier: id, authzURL: u, challenge: ch, expires: az.Expires})
+		out = append(out, pendingAuthz{identifier: id, authzURL: u, authz: az, expires: az.Expires})
 	}
 	return out, nil
 }

@@ -23,11 +23,12 @@ const (
 	lockLease         = 30 * time.Minute // bounds an order's hold on its name
 )
 
-// Config holds what the engine consumes. Storage and Provider are required.
+// Config holds what the engine consumes. Storage is required.
 type Config struct {
 	// Storage keeps accounts, certificates and the cleanup journal.
 	Storage storage.Storage
-	// Provider publishes TXT records (a running plugin, usually).
+	// Provider publishes TXT records (a running plugin, usually). It may
+	// be nil for dns-persist-01, which writes no records.
 	Provider plugin.Provider
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
@@ -55,8 +56,8 @@ type Engine struct {
 
 // New validates cfg and returns an Engine. It does no I/O.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Storage == nil || cfg.Provider == nil {
-		return nil, errors.New("core: storage and provider are required")
+	if cfg.Storage == nil {
+		return nil, errors.New("core: storage is required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
@@ -115,9 +116,11 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 			return nil, kindErr(KindInput, "the CA offers no profile %q (it offers %v)", req.Profile, profileNames(dir.Meta.Profiles))
 		}
 	}
-	solver, err := e.newSolver(req)
-	if err != nil {
-		return nil, &Error{Kind: KindInput, Err: err}
+	var solver *dns01.Solver
+	if e.provider != nil {
+		if solver, err = e.newSolver(req); err != nil {
+			return nil, &Error{Kind: KindInput, Err: err}
+		}
 	}
 
 	lock, err := e.store.Lock(ctx, "cert-"+req.CertName, lockLease)
@@ -129,14 +132,22 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
-	if n, err := solver.Recover(ctx); err != nil {
-		// Leftovers of an earlier crash are not this order's problem.
-		e.log.Warn("cleaning up records of an earlier run", "error", err)
-	} else if n > 0 {
-		e.log.Info("removed challenge records left by an earlier run", "records", n)
+	if solver != nil {
+		if n, err := solver.Recover(ctx); err != nil {
+			// Leftovers of an earlier crash are not this order's problem.
+			e.log.Warn("cleaning up records of an earlier run", "error", err)
+		} else if n > 0 {
+			e.log.Info("removed challenge records left by an earlier run", "records", n)
+		}
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
+	if err != nil {
+		return nil, err
+	}
+	// dns-persist-01 needs the account URI to check the record, and the
+	// check comes before the order: a bad record places no order.
+	method, err := e.chooseMethod(ctx, req, dir, acct)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +170,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, solver); err != nil {
+	if method, err = e.authorize(ctx, client, acct, order, solver, req, method, dir.Meta.CAAIdentities); err != nil {
 		return nil, err
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
@@ -177,7 +188,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
-		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
+		Account: acct.URL, Order: order.URL, Challenge: method, Elapsed: Duration(e.now().Sub(start)),
 	}, nil
 }
 
@@ -204,6 +215,12 @@ func (e *Engine) checkRequest(req Request) (Request, error) {
 	}
 	if len(req.Resolvers) == 0 {
 		return req, kindErr(KindInput, "no DNS resolvers configured")
+	}
+	if req.Challenge, err = ParseChallenge(req.Challenge); err != nil {
+		return req, &Error{Kind: KindInput, Err: err}
+	}
+	if needsProvider(req.Challenge) && e.provider == nil {
+		return req, kindErr(KindInput, "%s needs a DNS provider; only dns-persist-01 works without one", req.Challenge)
 	}
 	return req, nil
 }

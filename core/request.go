@@ -96,6 +96,11 @@ type Request struct {
 	Profile        string  // draft-ietf-acme-profiles; empty = CA default
 	PreferredChain string  // issuer common name of the preferred chain
 
+	// Challenge is the validation method: ChallengeAuto (the default,
+	// also for ""), or acme.ChallengeDNS01, acme.ChallengeDNSAccount01 or
+	// acme.ChallengeDNSPersist01. Result.Challenge says which was used.
+	Challenge string
+
 	// DNS-01 settings.
 	Resolvers          []string      // recursive resolvers, host:port
 	NameserverPort     int           // port for authoritative queries; 0 = 53 (tests redirect it)
@@ -120,7 +125,9 @@ type Result struct {
 	KeyType   KeyType   `json:"key_type"`
 	Account   string    `json:"account"`
 	Order     string    `json:"order"`
-	Elapsed   Duration  `json:"elapsed"`
+	// Challenge is the validation method used (a renewal plan records it).
+	Challenge string   `json:"challenge"`
+	Elapsed   Duration `json:"elapsed"`
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).
