@@ -118,7 +118,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	var solver *dns01.Solver
 	if e.provider != nil {
-		if solver, err = e.newSolver(req); err != nil {
+		if solver, err = e.newSolver(req, storeJournal{e.store}); err != nil {
 			return nil, &Error{Kind: KindInput, Err: err}
 		}
 	}
@@ -225,7 +225,7 @@ func (e *Engine) checkRequest(req Request) (Request, error) {
 	return req, nil
 }
 
-func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
+func (e *Engine) newSolver(req Request, journal dns01.Journal) (*dns01.Solver, error) {
 	wait := dns01.WaitAuthoritative
 	switch req.Wait.Kind {
 	case WaitNone:
@@ -246,7 +246,7 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
 		Observer:           dnsObserver{e},
-	}, e.provider, storeJournal{e.store})
+	}, e.provider, journal)
 }
 
 func trimWildcard(d string) string {

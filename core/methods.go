@@ -80,9 +80,30 @@ func (e *Engine) chooseMethod(ctx context.Context, req Request, dir acme.Directo
 		e.log.LogAttrs(ctx, slog.LevelInfo, "no usable dns-persist-01 record; using dns-01", slog.String("reason", err.Error()))
 		return acme.ChallengeDNS01, nil
 	case req.Challenge == ChallengeAuto:
-		return "", fmt.Errorf("no DNS provider configured, so only dns-persist-01 can work: %w", err)
+		err = fmt.Errorf("no DNS provider configured, so only dns-persist-01 can work: %w", err)
+	}
+	if KindOf(err) == KindDNS && len(dir.Meta.CAAIdentities) > 0 {
+		err = &Error{Kind: KindDNS, Err: fmt.Errorf("%w; needed: %s", err, neededPersist(req.Domains, dir.Meta.CAAIdentities[0], acct.URL))}
 	}
 	return "", err
+}
+
+// neededPersist spells out the records that would authorize domains.
+func neededPersist(domains []string, issuer, accountURI string) string {
+	var out []string
+	for _, d := range domains {
+		base := strings.TrimPrefix(d, "*.")
+		rec := acme.PersistRecord{Issuer: issuer, AccountURI: accountURI, Wildcard: slices.Contains(domains, "*."+base)}
+		name, err := dns01.PersistName(base)
+		if err != nil {
+			continue
+		}
+		line := fmt.Sprintf("%s TXT %q", name, rec.String())
+		if !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // pickChallenges sets each pending authorization's challenge of method. A
