@@ -10,6 +10,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 )
 
 // ChallengeAuto lets the engine choose the validation method: dns-persist-01
@@ -74,7 +75,7 @@ func (e *Engine) chooseMethod(ctx context.Context, req Request, dir acme.Directo
 	err := e.checkPersist(ctx, req, req.Domains, dir.Meta.CAAIdentities, acct.URL)
 	switch {
 	case err == nil:
-		e.observe("", StageAccount, "dns-persist-01 records in place", nil)
+		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "dns-persist-01 records in place"})
 		return acme.ChallengeDNSPersist01, nil
 	case req.Challenge == ChallengeAuto && e.provider != nil && !errors.Is(err, context.Canceled):
 		e.log.LogAttrs(ctx, slog.LevelInfo, "no usable dns-persist-01 record; using dns-01", slog.String("reason", err.Error()))
@@ -153,7 +154,7 @@ func (e *Engine) authorizePersist(ctx context.Context, client *acme.Client, acct
 			accountURI = p.challenge.AccountURI
 		}
 		ids = append(ids, p.identifier)
-		e.observe(p.identifier, StagePending, acme.ChallengeDNSPersist01, nil)
+		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: acme.ChallengeDNSPersist01})
 	}
 	if accountURI != acct.URL || !sameSet(issuers, checkedIssuers) {
 		if err := e.checkPersist(ctx, req, ids, issuers, accountURI); err != nil {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,16 +16,17 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/progress"
 )
 
-// orderCounter counts StageOrder events: an order placed.
+// orderCounter counts progress.Order events: an order placed.
 type orderCounter struct {
 	mu     sync.Mutex
 	orders int
 }
 
-func (c *orderCounter) Observe(ev Event) {
-	if ev.Stage == StageOrder {
+func (c *orderCounter) Observe(_ context.Context, ev progress.Event) {
+	if ev.Stage == progress.Order {
 		c.mu.Lock()
 		c.orders++
 		c.mu.Unlock()

@@ -68,11 +68,8 @@ func (e *Engine) PersistRecords(ctx context.Context, req PersistRequest) ([]Pers
 
 func (e *Engine) persistTarget(ctx context.Context, req PersistRequest) (*persistTarget, error) {
 	var err error
-	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
+	if req.Request, err = NormalizeRequest(req.Request); err != nil {
 		return nil, err
-	}
-	if req.DirectoryURL == "" || len(req.Resolvers) == 0 {
-		return nil, kindErr(KindInput, "no ACME directory URL or no DNS resolvers")
 	}
 	if !req.Until.IsZero() && !req.Until.After(e.now()) {
 		return nil, kindErr(KindInput, "persistUntil (--until) %s is in the past: an expired record authorizes nothing", req.Until.UTC().Format(time.RFC3339))

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 const (
@@ -54,7 +54,7 @@ func TestMethodsWithBIND(t *testing.T) {
 	t.Run("dns-account-01 names follow CNAMEs and aliases", func(t *testing.T) {
 		t.Parallel()
 		c := cfg
-		c.Aliases = map[string]string{"aliased.methods.test": "_acme.delegated.test"}
+		c.Aliases = map[string]string{"aliased.methods.test": "_acme.delegated.test."}
 		p := &updateProvider{bind: b}
 		s := mustSolver(t, c, p, &MemJournal{})
 		v := txtValue("acct")
