@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/internal/testenv"
 )
 
@@ -164,4 +165,30 @@ func TestPersistEndToEnd(t *testing.T) {
 	}
 	e.noTXT(ctx, t, "_validation-persist.persist.test.")
 	e.noTXT(ctx, t, "_validation-persist.nowild.persist.test.")
+
+	// dns-account-01 through rfc2136: two accounts (two hosts) order the
+	// same names at the same time; each record has its own label, and
+	// both are removed afterwards.
+	results := make(chan runResult, 2)
+	for i := range 2 {
+		dir := filepath.Join(home, "acct"+string(rune('a'+i)))
+		go func() {
+			results <- zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.obtainArgs(dir, append(names, "--challenge", "dns-account-01", "--json")...)...)
+		}()
+	}
+	var accounts []string
+	for range 2 {
+		r := <-results
+		var res struct{ Challenge, Account string }
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &res) != nil || res.Challenge != "dns-account-01" {
+			t.Fatalf("dns-account-01: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		accounts = append(accounts, res.Account)
+	}
+	if accounts[0] == accounts[1] {
+		t.Fatalf("both runs used account %s", accounts[0])
+	}
+	for _, a := range accounts {
+		e.noTXT(ctx, t, acme.DNSAccountLabel(a)+"._acme-challenge.persist.test.")
+	}
 }
