@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path"
 	"time"
@@ -96,7 +97,7 @@ func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Reque
 	for _, id := range ids {
 		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
 		if err != nil {
-			e.log.Warn("skipping unreadable account", "account", id, "error", err)
+			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
 			continue
 		}
 		if rec.Email != req.Email {
@@ -104,7 +105,7 @@ func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Reque
 		}
 		acct, err := client.FindAccount(ctx, key)
 		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
-			e.log.Info("stored account unknown to the CA", "account", rec.URL)
+			e.log.LogAttrs(ctx, slog.LevelInfo, "stored account unknown to the CA", slog.String("account", rec.URL))
 			continue
 		}
 		if err != nil {

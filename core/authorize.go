@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -30,56 +31,61 @@ type pendingAuthz struct {
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened.
 //
+// A failed removal does not fail the order (the records stay journaled and
+// the next run removes them); it is returned as cleanupErr.
+//
 // The method (see chooseMethod) decides the record: dns-01 and
 // dns-account-01 publish the same value under different labels;
 // dns-persist-01 publishes nothing (authorizePersist). It returns the
 // method used, which differs from method only when auto's dns-persist-01
 // falls back to dns-01.
 func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver,
-	req Request, method string, checkedIssuers []string) (string, error) {
+	req Request, method string, checkedIssuers []string) (used string, cleanupErr, err error) {
 	pending, err := e.pendingAuthorizations(ctx, client, acct, order, req.Domains)
 	if err != nil || len(pending) == 0 {
-		return method, err
+		return method, nil, err
 	}
 	if method, err = e.pickChallenges(pending, method, req.Challenge == ChallengeAuto); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if method == acme.ChallengeDNSPersist01 {
-		return method, e.authorizePersist(ctx, client, acct, pending, req, checkedIssuers)
+		return method, nil, e.authorizePersist(ctx, client, acct, pending, req, checkedIssuers)
 	}
 	if solver == nil {
-		return "", kindErr(KindInput, "%s needs a DNS provider", method)
+		return "", nil, kindErr(KindInput, "%s needs a DNS provider", method)
 	}
 	label := dns01.ChallengeLabel
 	if method == acme.ChallengeDNSAccount01 {
 		label = dns01.AccountChallengeLabel(acme.DNSAccountLabel(acct.URL))
 	}
-	return method, e.publishAndValidate(ctx, client, acct, pending, solver, method, label)
+	cleanupErr, err = e.publishAndValidate(ctx, client, acct, pending, solver, method, label)
+	return method, cleanupErr, err
 }
 
 // publishAndValidate publishes one record per pending authorization under
 // label, waits for every authoritative server, and has the CA validate.
 func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz,
-	solver *dns01.Solver, method, label string) error {
+	solver *dns01.Solver, method, label string) (cleanupErr, err error) {
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
 		if err != nil {
-			return fmt.Errorf("key authorization: %w", err)
+			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
 		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: method})
 	}
 	batch, err := solver.PrepareLabel(ctx, label, challenges)
 	if err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Detail: "removing challenge records"})
 		if err := solver.CleanUp(cctx, batch); err != nil {
-			e.log.Warn("removing challenge records", "error", err)
+			cleanupErr = fmt.Errorf("removing challenge records: %w", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "removing challenge records", errAttr(err))
 			e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Err: err})
 		}
 	}()
@@ -91,9 +97,9 @@ func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, ac
 		}
 	}
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
-	return e.validateAll(ctx, client, acct, pending)
+	return nil, e.validateAll(ctx, client, acct, pending)
 }
 
 // validateAll answers every pending challenge at once and waits for the

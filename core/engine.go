@@ -89,14 +89,16 @@ func (e *Engine) observe(ctx context.Context, ev progress.Event) {
 	e.obs.Observe(ctx, ev)
 }
 
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
 // detached is a context for cleanup that outlives the caller's cancellation
 // (an interrupted run must still remove its records) but not forever.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
-// account, the choice of validation method (Request.Challenge; a
+// Obtain runs one order end to end (docs/DESIGN.md, "The path of one
+// challenge record"): account, the choice of validation method (Request.Challenge; a
 // dns-persist-01 record is checked before the order), newOrder, a record
 // for every pending authorization (one batch per zone, one wait for all;
 // none for dns-persist-01), validation, finalization with a fresh key,
@@ -116,7 +118,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
 		PollInterval: 250 * time.Millisecond,
@@ -149,12 +151,14 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	var cleanupErrs ErrorList
 	if solver != nil {
 		if n, err := solver.Recover(ctx); err != nil {
 			// Leftovers of an earlier crash are not this order's problem.
-			e.log.Warn("cleaning up records of an earlier run", "error", err)
+			e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+			cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
 		} else if n > 0 {
-			e.log.Info("removed challenge records left by an earlier run", "records", n)
+			e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
 		}
 	}
 
@@ -183,12 +187,17 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		if err := client.DeactivatePendingAuthorizations(cctx, acct, order); err != nil {
-			e.log.Warn("deactivating pending authorizations", "error", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "deactivating pending authorizations", errAttr(err))
 		}
 	}()
 
-	if method, err = e.authorize(ctx, client, acct, order, solver, req, method, dir.Meta.CAAIdentities); err != nil {
+	var cleanupErr error
+	method, cleanupErr, err = e.authorize(ctx, client, acct, order, solver, req, method, dir.Meta.CAAIdentities)
+	if err != nil {
 		return nil, err
+	}
+	if cleanupErr != nil {
+		cleanupErrs = append(cleanupErrs, cleanupErr)
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
 	if err != nil {
@@ -206,6 +215,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Challenge: method, Elapsed: Duration(e.now().Sub(start)),
+		CleanupErrors: cleanupErrs,
 	}, nil
 }
 
@@ -260,7 +270,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	}
 	chain, matched := acme.PreferredChain(chains, req.PreferredChain)
 	if req.PreferredChain != "" && !matched {
-		e.log.Warn("no chain from the preferred issuer; using the default", "preferred", req.PreferredChain)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "no chain from the preferred issuer; using the default", slog.String("preferred", req.PreferredChain))
 	}
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -71,6 +72,22 @@ type Result struct {
 	// Challenge is the validation method used (a renewal plan records it).
 	Challenge string   `json:"challenge"`
 	Elapsed   Duration `json:"elapsed"`
+	// CleanupErrors are best-effort steps that failed without failing the
+	// order: challenge records not removed (they stay journaled, and the
+	// next run removes them) or an earlier run's records still left.
+	CleanupErrors ErrorList `json:"cleanup_errors,omitempty"`
+}
+
+// ErrorList is a list of errors that marshals as their messages.
+type ErrorList []error
+
+// MarshalJSON implements json.Marshaler.
+func (l ErrorList) MarshalJSON() ([]byte, error) {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return json.Marshal(msgs)
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).
