@@ -45,7 +45,7 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	if err != nil || len(pending) == 0 {
 		return method, nil, err
 	}
-	if method, err = e.pickChallenges(pending, method, req.Challenge == ChallengeAuto); err != nil {
+	if method, err = e.pickChallenges(ctx, pending, method, req.Challenge == ChallengeAuto); err != nil {
 		return "", nil, err
 	}
 	if method == acme.ChallengeDNSPersist01 {

@@ -110,11 +110,11 @@ func neededPersist(domains []string, issuer, accountURI string) string {
 // pickChallenges sets each pending authorization's challenge of method. A
 // method the CA does not offer is an error, except that dns-persist-01
 // chosen by auto falls back to dns-01 when a provider is there.
-func (e *Engine) pickChallenges(pending []pendingAuthz, method string, auto bool) (string, error) {
+func (e *Engine) pickChallenges(ctx context.Context, pending []pendingAuthz, method string, auto bool) (string, error) {
 	if auto && method == acme.ChallengeDNSPersist01 && e.provider != nil {
 		for _, p := range pending {
 			if _, ok := p.authz.Challenge(method); !ok {
-				e.log.Info("the CA offers no dns-persist-01 challenge; using dns-01", "identifier", p.identifier)
+				e.log.LogAttrs(ctx, slog.LevelInfo, "the CA offers no dns-persist-01 challenge; using dns-01", slog.String("identifier", p.identifier))
 				method = acme.ChallengeDNS01
 				break
 			}
