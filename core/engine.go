@@ -98,12 +98,14 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Obtain runs one order end to end (docs/DESIGN.md, "The path of one
-// challenge record"): account, the choice of validation method (Request.Challenge; a
-// dns-persist-01 record is checked before the order), newOrder, a record
-// for every pending authorization (one batch per zone, one wait for all;
-// none for dns-persist-01), validation, finalization with a fresh key,
-// chain download and atomic storage. Challenge records are removed and
-// pending authorizations deactivated on every path, with a detached context.
+// challenge record"): account, the choice of validation method
+// (Request.Challenge; a dns-persist-01 record is checked before the order),
+// newOrder, a record for every pending authorization (one batch per zone,
+// one wait for all; none for dns-persist-01), validation, finalization with
+// a fresh key, chain download and atomic storage. Challenge records are
+// removed and pending authorizations deactivated on every path, with a
+// detached context; a removal that fails is reported in
+// Result.CleanupErrors, not as the order's failure.
 //
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
