@@ -175,9 +175,11 @@ func (e *Engine) PersistShow(ctx context.Context, req PersistRequest) ([]Persist
 }
 
 // PersistSetup publishes each domain's record through the provider, once,
-// and waits until every authoritative address serves it. Domains whose
-// record is already served everywhere are left alone. The records are not
-// journaled: they are meant to stay, and no later cleanup may remove them.
+// and waits until every authoritative address serves it; then it removes
+// this account's other values at that name (an earlier setup with other
+// settings), so the name converges on the record asked for. A domain whose
+// record is served everywhere already is not published again. The records
+// are not journaled: they are meant to stay, and no cleanup may remove them.
 func (e *Engine) PersistSetup(ctx context.Context, req PersistRequest) ([]PersistEntry, error) {
 	if e.provider == nil {
 		return nil, kindErr(KindInput, "setting up dns-persist-01 records needs a DNS provider")
@@ -189,27 +191,22 @@ func (e *Engine) PersistSetup(ctx context.Context, req PersistRequest) ([]Persis
 	if err := e.checkTarget(ctx, req.Request, t); err != nil {
 		return nil, err
 	}
-	var chs []dns01.Challenge
+	var add, stale []dns01.Challenge
 	for _, en := range t.entries {
-		if !en.OK {
-			chs = append(chs, dns01.Challenge{Identifier: en.Domain, Value: en.Record})
+		if !servedEverywhere(en) {
+			add = append(add, dns01.Challenge{Identifier: en.Domain, Value: en.Record})
+		}
+		for _, v := range accountValues(en, t.account) {
+			if v != en.Record {
+				stale = append(stale, dns01.Challenge{Identifier: en.Domain, Value: v})
+			}
 		}
 	}
-	if len(chs) == 0 {
-		return t.entries, nil
+	if err := e.changePersist(ctx, req.Request, add, true); err != nil {
+		return nil, err
 	}
-	r := req.Request
-	r.ChallengeAliases = nil // aliases are for _acme-challenge names
-	solver, err := e.newSolver(r, &dns01.MemJournal{})
-	if err != nil {
-		return nil, &Error{Kind: KindInput, Err: err}
-	}
-	batch, err := solver.PrepareLabel(ctx, dns01.PersistLabel, chs)
-	if err != nil {
-		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing dns-persist-01 records: %w", err)}
-	}
-	if err := solver.Publish(ctx, batch, time.Time{}); err != nil {
-		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing dns-persist-01 records: %w", err)}
+	if err := e.changePersist(ctx, req.Request, stale, false); err != nil {
+		return nil, err
 	}
 	if err := e.checkTarget(ctx, req.Request, t); err != nil {
 		return nil, err
@@ -233,33 +230,64 @@ func (e *Engine) PersistRemove(ctx context.Context, req PersistRequest) ([]Persi
 	}
 	var chs []dns01.Challenge
 	for _, en := range t.entries {
-		var values []string
-		for _, s := range en.Servers {
-			for _, v := range s.Values {
-				if r, err := acme.ParsePersistRecord(v); err == nil && r.AccountURI == t.account && !slices.Contains(values, v) {
-					values = append(values, v)
-				}
-			}
-		}
-		for _, v := range values {
+		for _, v := range accountValues(en, t.account) {
 			chs = append(chs, dns01.Challenge{Identifier: en.Domain, Value: v})
 		}
 	}
+	return t.entries, e.changePersist(ctx, req.Request, chs, false)
+}
+
+// changePersist publishes (and waits for) or withdraws standing records
+// through the provider, with a journal that dies with the process: a later
+// run's recovery must never remove them.
+func (e *Engine) changePersist(ctx context.Context, req Request, chs []dns01.Challenge, publish bool) error {
 	if len(chs) == 0 {
-		return t.entries, nil
+		return nil
 	}
-	r := req.Request
-	r.ChallengeAliases = nil
-	solver, err := e.newSolver(r, &dns01.MemJournal{})
+	req.ChallengeAliases = nil // aliases are for _acme-challenge names
+	solver, err := e.newSolver(req, &dns01.MemJournal{})
 	if err != nil {
-		return nil, &Error{Kind: KindInput, Err: err}
+		return &Error{Kind: KindInput, Err: err}
 	}
 	batch, err := solver.PrepareLabel(ctx, dns01.PersistLabel, chs)
 	if err != nil {
-		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing dns-persist-01 records: %w", err)}
+		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing dns-persist-01 records: %w", err)}
 	}
-	if err := solver.Withdraw(ctx, batch); err != nil {
-		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("removing dns-persist-01 records: %w", err)}
+	if publish {
+		err = solver.Publish(ctx, batch, time.Time{})
+	} else {
+		err = solver.Withdraw(ctx, batch)
 	}
-	return t.entries, nil
+	if err != nil {
+		what := "publishing"
+		if !publish {
+			what = "removing"
+		}
+		return &Error{Kind: KindDNS, Err: fmt.Errorf("%s dns-persist-01 records: %w", what, err)}
+	}
+	return nil
+}
+
+// servedEverywhere: every authoritative address serves exactly en.Record.
+func servedEverywhere(en PersistEntry) bool {
+	for _, s := range en.Servers {
+		if !slices.Contains(s.Values, en.Record) {
+			return false
+		}
+	}
+	return len(en.Servers) > 0
+}
+
+// accountValues are the values at en's name, on any address, that name
+// account.
+func accountValues(en PersistEntry, account string) []string {
+	var out []string
+	for _, s := range en.Servers {
+		for _, v := range s.Values {
+			if r, err := acme.ParsePersistRecord(v); err == nil && r.AccountURI == account && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }

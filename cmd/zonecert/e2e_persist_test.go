@@ -140,6 +140,17 @@ func TestPersistEndToEnd(t *testing.T) {
 		t.Fatalf("show: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
+	// Setting up again with other settings converges on the new record:
+	// this account's old value goes once the new one is everywhere.
+	r = zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.persistArgs("setup", state, append(names, "--dns", "rfc2136")...)...)
+	if r.code != 0 {
+		t.Fatalf("setup again: exit %d\n%s", r.code, r.stderr)
+	}
+	vals, err := e.bind.TXT(ctx, e.bind.Primary, "_validation-persist.persist.test.")
+	if err != nil || len(vals) != 1 || strings.Contains(vals[0], "persistUntil") || !strings.Contains(vals[0], "policy=wildcard") {
+		t.Fatalf("after setup without --until: %q, %v", vals, err)
+	}
+
 	// A record without policy=wildcard does not do for a wildcard; another
 	// account's state directory has the wrong account URI. Both fail
 	// before any order, naming the fault.
@@ -173,7 +184,9 @@ func TestPersistEndToEnd(t *testing.T) {
 	for i := range 2 {
 		dir := filepath.Join(home, "acct"+string(rune('a'+i)))
 		go func() {
-			results <- zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.obtainArgs(dir, append(names, "--challenge", "dns-account-01", "--json")...)...)
+			r := runResult{code: -1, stderr: "zonecert did not run"}
+			defer func() { results <- r }() // sent even if the helper gives up
+			r = zonecert(ctx, t, e.bin, e.rfc2136Env(home), e.obtainArgs(dir, append(names, "--challenge", "dns-account-01", "--json")...)...)
 		}()
 	}
 	var accounts []string
