@@ -54,10 +54,17 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
+	live      *liveKeys // shared by the engines of a renew run
 }
 
-// New validates cfg and returns an Engine. It does no I/O.
+// New validates cfg and returns an Engine. It does no I/O. A nil Provider
+// is allowed: such an engine can order with dns-persist-01 only, and
+// revoke.
 func New(cfg Config) (*Engine, error) {
+	return newEngine(cfg)
+}
+
+func newEngine(cfg Config) (*Engine, error) {
 	if cfg.Storage == nil {
 		return nil, errors.New("core: storage is required")
 	}
@@ -107,6 +114,12 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // detached context; a removal that fails is reported in
 // Result.CleanupErrors, not as the order's failure.
 //
+// The lineage's renewal plan is saved after the certificate (plan.go); an
+// existing lineage of another CA is refused unless req.Force. req.Replaces
+// links the order to the certificate it renews (RFC 9773 §5), req.ReuseKey
+// keeps the lineage's key, and req.DryRun stores neither certificate nor
+// plan.
+//
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
 func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
@@ -139,7 +152,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	var solver *dns01.Solver
 	if e.provider != nil {
-		if solver, err = e.newSolver(req, storeJournal{e.store}); err != nil {
+		if solver, err = e.newSolver(req, storeJournal{s: e.store, live: e.live}); err != nil {
 			return nil, &Error{Kind: KindInput, Err: err}
 		}
 	}
@@ -153,6 +166,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	prev, err := e.checkLineage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	var cleanupErrs ErrorList
 	if solver != nil {
 		if n, err := solver.Recover(ctx); err != nil {
@@ -174,9 +191,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
-		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
-	})
+	order, err := e.newOrder(ctx, client, acct, req)
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
@@ -205,20 +220,28 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
-	if err != nil {
-		return nil, err
+	var files Files
+	if !req.DryRun {
+		if files, err = e.storeCertificate(ctx, req.CertName, chain, key); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	leaf := chain.Leaf()
 	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
-	return &Result{
+	res := &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Challenge: method, Elapsed: Duration(e.now().Sub(start)),
-		CleanupErrors: cleanupErrs,
-	}, nil
+		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
+	}
+	if req.DryRun {
+		return res, nil
+	}
+	// The certificate is in place; a plan that fails to save is reported
+	// but does not undo it.
+	return res, e.savePlan(ctx, req, acct.URL, method, prev)
 }
 
 func (e *Engine) newSolver(req Request, journal dns01.Journal) (*dns01.Solver, error) {
@@ -254,7 +277,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
 	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
-	key, err := acme.GenerateKey(req.KeyType)
+	key, err := e.certKey(ctx, req)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}

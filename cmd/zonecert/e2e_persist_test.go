@@ -128,8 +128,35 @@ func TestPersistEndToEnd(t *testing.T) {
 		}
 		verifyChain(ctx, t, e.pebble, res.Files.FullChain, []string{"*.persist.test", "persist.test"})
 	}
+	// The lineage's plan records the method; renew repeats it with no
+	// provider.
+	plan, err := os.ReadFile(filepath.Join(state, "renewal", "_.persist.test.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pl struct {
+		Challenge     string `json:"challenge"`
+		ChallengeUsed string `json:"challenge_used"`
+	}
+	if err := json.Unmarshal(plan, &pl); err != nil {
+		t.Fatal(err)
+	}
+	if pl.Challenge != "auto" || pl.ChallengeUsed != "dns-persist-01" {
+		t.Errorf("plan records challenge %q, used %q\n%s", pl.Challenge, pl.ChallengeUsed, plan)
+	}
+	// The last obtain had a provider; the first ones had none. Renew as
+	// the host: a fresh lineage obtained with no provider at all.
+	r = zonecert(ctx, t, e.bin, noDNSEnv, hostArgs("--challenge", "dns-persist-01", "--cert-name", "host")...)
+	if r.code != 0 {
+		t.Fatalf("obtain host lineage: exit %d\n%s", r.code, r.stderr)
+	}
+	r = zonecert(ctx, t, e.bin, noDNSEnv, "renew", "--force", "--json", "--cert-name", "host", "--path", state,
+		"--ca-bundle", e.bundle, "--dns-resolver", e.bind.Primary.String())
+	if r.code != 0 || !strings.Contains(r.stdout, `"renewed":true`) {
+		t.Fatalf("renew without a provider: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 	if s := serial(); s != afterSetup {
-		t.Errorf("zone serial went from %d to %d: obtain changed DNS", afterSetup, s)
+		t.Errorf("zone serial went from %d to %d: obtain or renew changed DNS", afterSetup, s)
 	}
 
 	// show says what each name has and needs.
