@@ -2,8 +2,14 @@ package core
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -231,6 +237,14 @@ func TestDecodePlan(t *testing.T) {
 	if err != nil || req.CertName != "x.test" || req.DirectoryURL != "https://ca.test/dir" || req.Wait != dns01.WaitAuthoritative {
 		t.Errorf("request from plan: %+v, %v", req, err)
 	}
+	// dns-persist-01 needs no provider, and renew repeats the method.
+	noProvider := strings.Replace(good, `"name":"rfc2136",`, ``, 1)
+	persist := strings.Replace(noProvider, `"wait"`, `"challenge":"dns-persist-01","wait"`, 1)
+	if p, err := DecodePlan("x.test", []byte(persist)); err != nil {
+		t.Errorf("dns-persist-01 plan without provider: %v", err)
+	} else if req, err := p.Request(); err != nil || req.Challenge != acme.ChallengeDNSPersist01 {
+		t.Errorf("request from a dns-persist-01 plan: challenge %q, %v", req.Challenge, err)
+	}
 	for _, tc := range []struct{ name, plan, want string }{
 		{"not JSON", `{"version":1,`, "corrupt"},
 		{"no version", `{"name":"x.test"}`, "no version"},
@@ -240,6 +254,8 @@ func TestDecodePlan(t *testing.T) {
 		{"bad domain", strings.Replace(good, `["x.test"]`, `["x..test"]`, 1), "x..test"},
 		{"bad wait", strings.Replace(good, `"authoritative"`, `"sometimes"`, 1), "sometimes"},
 		{"no provider", strings.Replace(good, `"name":"rfc2136",`, ``, 1), "no provider"},
+		{"no provider for dns-01", strings.Replace(noProvider, `"wait"`, `"challenge":"dns-01","wait"`, 1), "no provider"},
+		{"bad challenge", strings.Replace(good, `"wait"`, `"challenge":"http-01","wait"`, 1), "http-01"},
 	} {
 		if _, err := DecodePlan("x.test", []byte(tc.plan)); err == nil || KindOf(err) != KindInput || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an input error with %q", tc.name, err, tc.want)
@@ -261,7 +277,7 @@ func FuzzDecodePlan(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Name != "x.test" || len(p.Domains) == 0 || p.Provider.Name == "" {
+		if p.Name != "x.test" || len(p.Domains) == 0 || (p.Provider.Name == "" && p.Challenge != acme.ChallengeDNSPersist01) {
 			t.Fatalf("accepted an incomplete plan: %+v", p)
 		}
 		if _, err := p.Request(); err != nil {
@@ -362,5 +378,36 @@ func TestDeleteLineage(t *testing.T) {
 	}
 	if err := Revoke(ctx, Config{Storage: env.store, HTTPClient: env.pebble.HTTPClient}, RevokeRequest{CertName: "nosuch"}); !errors.Is(err, ErrNoLineage) {
 		t.Errorf("revoking an unknown name: %v", err)
+	}
+}
+
+// BenchmarkRenewCached50 is renew's own cost over 50 lineages whose cached
+// checks are fresh: no request, no plugin; what remains is reading 50 plans
+// and certificates (the CLI benchmark adds the process start).
+func BenchmarkRenewCached50(b *testing.B) {
+	ctx := b.Context()
+	store, _ := storage.NewFS(filepath.Join(b.TempDir(), "state"))
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(12345), AuthorityKeyId: []byte{1, 2, 3}, NotBefore: time.Now(), NotAfter: time.Now().Add(90 * 24 * time.Hour), DNSNames: []string{"x.test"}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	leaf, _ := x509.ParseCertificate(der)
+	id, _ := acme.ARICertID(leaf)
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	for i := range 50 {
+		n := fmt.Sprintf("n%02d", i)
+		p := Plan{Name: n, Directory: "https://ca.test/dir", Domains: []string{"x.test"}, KeyType: acme.KeyECDSAP256, Wait: "authoritative",
+			Provider: ProviderSource{Name: "zone"}, Check: &RenewalCheck{CertID: id, Reason: ReasonARI, RenewAt: time.Now().Add(50 * 24 * time.Hour), NextCheck: time.Now().Add(6 * time.Hour)}}
+		if err := SavePlan(ctx, store, p); err != nil {
+			b.Fatal(err)
+		}
+		store.Put(ctx, "live/"+n+"/cert.pem", cert, false)
+	}
+	cfg := RenewConfig{Config: Config{Storage: store},
+		Prepare: func(context.Context, Plan) (Request, plugin.Provider, error) { panic("due") }}
+	for b.Loop() {
+		res, err := Renew(ctx, cfg)
+		if err != nil || len(res) != 50 || res[0].Err != nil {
+			b.Fatal(err, res[0].Err)
+		}
 	}
 }

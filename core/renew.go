@@ -99,8 +99,7 @@ func (c *Checker) client(ctx context.Context, dirURL string) (*acme.Client, erro
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.c == nil {
-		cl, err := acme.New(acme.Options{DirectoryURL: dirURL, HTTPClient: c.e.http, Version: Version,
-			Logger: c.e.log, AllowInsecureHTTP: c.e.allowHTTP, Now: c.e.now})
+		cl, err := c.e.acmeClient(dirURL) // Config.ACME when it serves dirURL
 		if err != nil {
 			return nil, err
 		}
@@ -302,14 +301,15 @@ func keyTypeOf(key crypto.Signer) acme.KeyType {
 // savePlan records the lineage after a stored certificate: the renewed
 // plan as it was (this run's overrides are not saved), or a new one from
 // req. The cached check belonged to the old certificate and is dropped.
-func (e *Engine) savePlan(ctx context.Context, req Request, acct string, prev *Plan) error {
+func (e *Engine) savePlan(ctx context.Context, req Request, acct, method string, prev *Plan) error {
 	p := planFor(req, acct, e.now())
 	if req.Renewing != nil {
 		p = *req.Renewing
 		p.Account, p.Updated = acct, e.now().UTC()
-	} else if prev != nil && req.Provider.Name == "" {
+	} else if prev != nil && req.Provider.Name == "" && req.Challenge != acme.ChallengeDNSPersist01 {
 		p.Provider = prev.Provider // an Obtain by a caller that does not track providers
 	}
+	p.ChallengeUsed = method
 	p.Check = nil
 	return SavePlan(ctx, e.store, p)
 }

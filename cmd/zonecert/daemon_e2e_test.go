@@ -132,6 +132,11 @@ func TestDaemonLifecycle(t *testing.T) {
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("SIGTERM: exit %d", code)
 	}
+	for _, r := range p.records {
+		if lv := fmt.Sprint(r["level"]); (lv == "WARN" || lv == "ERROR") && !strings.HasPrefix(fmt.Sprint(r["msg"]), "configuration refused") {
+			t.Errorf("unexpected %s record: %v", lv, r)
+		}
+	}
 	msgs := strings.Join(p.notify.messages(), "\n")
 	for _, m := range []string{"READY=1", "RELOADING=1", "STOPPING=1"} {
 		if !strings.Contains(msgs, m) {

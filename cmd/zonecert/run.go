@@ -72,6 +72,7 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
 		HTTPClient: httpClient, Launch: launchPlugin,
+		Hooks: newHooks(e, cfg.State, 0, log),
 	})
 	if err != nil {
 		return usageError{err}

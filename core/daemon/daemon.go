@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,11 +40,9 @@ type Options struct {
 	// HTTPClient builds the client that talks to the CA, trusting caBundle
 	// (a PEM file) if set. Nil means a default client.
 	HTTPClient func(caBundle string) (*http.Client, error)
-	// Due decides when certificates are due; nil means the lifetime rule
-	// (a third of the lifetime left).
-	Due DueChecker
-	// Hooks runs hooks; nil means /bin/sh -c.
-	Hooks HookRunner
+	// Hooks runs the certificates' hooks (and <state>/renewal-hooks); nil
+	// runs none.
+	Hooks *core.Hooks
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AllowInsecureHTTP permits an http:// ACME directory (tests only).
@@ -57,8 +56,7 @@ type Daemon struct {
 	now   func() time.Time
 	m     *metrics
 	store *ownedStore
-	due   DueChecker
-	hooks HookRunner
+	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
 
@@ -69,11 +67,12 @@ type Daemon struct {
 
 // generation is one applied configuration and what was built from it.
 type generation struct {
-	cfg   *config.Config
-	insts map[string]*instance
-	http  *http.Client
-	acme  *acme.Client  // one per CA: every order shares its nonces and connections
-	dns   *dns01.Shared // name server answers shared by every order
+	cfg     *config.Config
+	insts   map[string]*instance
+	http    *http.Client
+	checker *core.Checker // the lifecycle's renewal check, with this CA client
+	acme    *acme.Client  // one per CA: every order shares its nonces and connections
+	dns     *dns01.Shared // name server answers shared by every order
 }
 
 // New builds a daemon for cfg. It starts nothing: plugins start on first use.
@@ -95,13 +94,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		store: newOwnedStore(fs), due: opts.Due, hooks: opts.Hooks, failures: map[string]int{}}
-	if d.due == nil {
-		d.due = lifetimeDue{store: d.store}
-	}
-	if d.hooks == nil {
-		d.hooks = shellHooks{lookupEnv: opts.LookupEnv}
-	}
+		store: newOwnedStore(fs), hooks: opts.Hooks, failures: map[string]int{}}
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -134,6 +127,12 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 	if err := d.share(g); err != nil {
 		return nil, err
 	}
+	chk, err := core.NewChecker(core.Config{Storage: d.store, HTTPClient: g.http, Logger: d.log,
+		Now: d.now, AllowInsecureHTTP: d.opts.AllowInsecureHTTP, ACME: g.acme}, false)
+	if err != nil {
+		return nil, err
+	}
+	g.checker = chk
 	for name, def := range cfg.Providers {
 		if old != nil {
 			if inst, ok := old.insts[name]; ok && inst.def.Equal(def) {
@@ -281,7 +280,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		return now // removed by a reload meanwhile; the scheduler drops it
 	}
 	log := d.log.With("cert", name)
-	due, err := d.due.Due(ctx, cert)
+	due, err := d.due(ctx, g, cert)
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
 		return d.backoff(g, name, now)
@@ -290,7 +289,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		d.m.notAfter.WithLabelValues(name).Set(float64(due.NotAfter.Unix()))
 	}
 	if due.At.After(now) {
-		return d.later(g, minTime(due.At, now.Add(g.cfg.Daemon.CheckInterval)))
+		return d.nextCheck(g, due, now)
 	}
 	if ctx.Err() != nil {
 		return now
@@ -300,7 +299,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
 	}
-	res, err := d.order(ctx, g, cert, due.Reason)
+	_, err = d.order(ctx, g, cert, due)
 	now = d.now()
 	if err != nil {
 		next := d.backoff(g, name, now)
@@ -315,12 +314,22 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	d.mu.Lock()
 	delete(d.failures, name)
 	d.mu.Unlock()
-	d.m.notAfter.WithLabelValues(name).Set(float64(res.NotAfter.Unix()))
-	next := now.Add(g.cfg.Daemon.CheckInterval)
-	if due, err := d.due.Due(ctx, cert); err == nil && due.At.Before(next) {
-		next = maxTime(due.At, now.Add(g.cfg.Daemon.RetryMin))
+	if due, err := d.due(ctx, g, cert); err == nil && due.At.After(now) {
+		return d.nextCheck(g, due, now)
 	}
-	return d.later(g, next)
+	return d.later(g, now.Add(g.cfg.Daemon.RetryMin))
+}
+
+// nextCheck is when to look at a certificate that is not due: when it
+// will be, when the CA wants to be asked again, or after check_interval,
+// whichever is first, but not before retry_min (a CA that cannot be asked
+// says "again now").
+func (d *Daemon) nextCheck(g *generation, due Due, now time.Time) time.Time {
+	next := minTime(due.At, now.Add(g.cfg.Daemon.CheckInterval))
+	if !due.Recheck.IsZero() {
+		next = minTime(next, due.Recheck)
+	}
+	return d.later(g, maxTime(next, now.Add(g.cfg.Daemon.RetryMin)))
 }
 
 // backoff counts a failure of name and returns when to try again:
@@ -341,14 +350,15 @@ func (d *Daemon) backoff(g *generation, name string, now time.Time) time.Time {
 
 // order obtains cert once: provider instances, pre hook, the engine's
 // order, post hook, and the deploy hook after success.
-func (d *Daemon) order(ctx context.Context, g *generation, cert config.Certificate, reason string) (*core.Result, error) {
+func (d *Daemon) order(ctx context.Context, g *generation, cert config.Certificate, due Due) (*core.Result, error) {
 	log := d.log.With("cert", cert.Name)
+	reason := due.Reason
 	d.m.orders.WithLabelValues(reason).Inc()
 	d.m.inFlight.Inc()
 	defer d.m.inFlight.Dec()
 	start := d.now()
 	log.LogAttrs(ctx, slog.LevelInfo, "order starting", slog.String("reason", reason), slog.Any("domains", cert.Domains))
-	res, err := d.obtain(ctx, g, cert, log)
+	res, err := d.obtain(ctx, g, cert, due.Replaces, log)
 	result := "success"
 	if err != nil {
 		result = "failure"
@@ -358,35 +368,34 @@ func (d *Daemon) order(ctx context.Context, g *generation, cert config.Certifica
 	if err != nil {
 		return nil, err
 	}
-	if reason != reasonMissing {
+	if reason != reasonMissing && reason != reasonChanged {
 		d.m.renewals.Inc()
 	}
 	for _, cerr := range res.CleanupErrors {
 		log.LogAttrs(ctx, slog.LevelWarn, "cleanup left work for the next order", slog.String("error", cerr.Error()))
 	}
+	d.m.notAfter.WithLabelValues(cert.Name).Set(float64(res.NotAfter.Unix()))
 	log.LogAttrs(ctx, slog.LevelInfo, "certificate stored", slog.Time("not_after", res.NotAfter),
 		slog.Duration("elapsed", time.Duration(res.Elapsed)))
 	return res, nil
 }
 
-func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certificate, log *slog.Logger) (*core.Result, error) {
+func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certificate, replaces string, log *slog.Logger) (*core.Result, error) {
 	provider, l, err := providerFor(ctx, cert, g.insts, d.m)
 	if err != nil {
 		return nil, &core.Error{Kind: core.KindDNS, Err: fmt.Errorf("provider: %w", errProviderStart{err})}
 	}
 	defer l.release()
 	lineage := filepath.Join(g.cfg.State, storage.LiveKey(cert.Name))
-	if cert.Hooks.Pre != "" {
-		if err := d.hooks.Run(ctx, "pre", cert.Hooks.Pre, cert, lineage); err != nil {
+	hookEnv := []string{"ZONECERT_CERT_NAME=" + cert.Name, "ZONECERT_DOMAINS=" + strings.Join(cert.Domains, " ")}
+	if d.hooks != nil {
+		// Pre and post hooks run around each order: a daemon has no "run".
+		if err := d.hooks.Run(ctx, core.HookPre, cert.Hooks.Pre, hookEnv...); err != nil {
 			d.m.hookFailures.WithLabelValues("pre").Inc()
-			return nil, fmt.Errorf("pre hook: %w", err)
+			return nil, err
 		}
-	}
-	if cert.Hooks.Post != "" {
 		defer func() {
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hookTimeout)
-			defer cancel()
-			if err := d.hooks.Run(hctx, "post", cert.Hooks.Post, cert, lineage); err != nil {
+			if err := d.hooks.Run(context.WithoutCancel(ctx), core.HookPost, cert.Hooks.Post, hookEnv...); err != nil {
 				d.m.hookFailures.WithLabelValues("post").Inc()
 				log.LogAttrs(ctx, slog.LevelWarn, "post hook failed", slog.String("error", err.Error()))
 			}
@@ -407,12 +416,18 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 		KeyType: cert.KeyType, Profile: cert.Profile, PreferredChain: cert.PreferredChain,
 		Resolvers: c.DNS.Resolvers, NameserverPort: c.DNS.NameserverPort,
 		PropagationTimeout: c.DNS.PropagationTimeout, Wait: c.DNS.Wait,
+		// The configuration says which CA: a lineage follows it (Force).
+		// The plan names the plugin of the first instance: the daemon
+		// renews from its configuration, never from the plan's provider.
+		Lifecycle: core.Lifecycle{Replaces: replaces, Force: true, DeployHook: cert.Hooks.Deploy,
+			Provider: core.ProviderSource{Name: g.insts[cert.Instances()[0]].def.Plugin}},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if cert.Hooks.Deploy != "" {
-		if err := d.hooks.Run(ctx, "deploy", cert.Hooks.Deploy, cert, lineage); err != nil {
+	if d.hooks != nil {
+		if err := d.hooks.Run(ctx, core.HookDeploy, cert.Hooks.Deploy, append(hookEnv,
+			"RENEWED_LINEAGE="+lineage, "RENEWED_DOMAINS="+strings.Join(cert.Domains, " "))...); err != nil {
 			// The certificate is stored; a failed deploy does not undo it.
 			d.m.hookFailures.WithLabelValues("deploy").Inc()
 			log.LogAttrs(ctx, slog.LevelError, "deploy hook failed", slog.String("error", err.Error()))

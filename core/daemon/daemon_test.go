@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/daemon/config"
 	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
@@ -150,6 +151,16 @@ func TestDaemonInProcess(t *testing.T) {
 	eventually(t, "b dropped", stored(2))
 	if v := testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing)); v != 3 {
 		t.Errorf("%v orders, want 3", v)
+	}
+	// The lifecycle's renewal check ran after each order: Pebble offers
+	// ARI, so the plan caches a window and a time drawn in it.
+	eventually(t, "a's renewal check cached", func() bool {
+		p, err := core.LoadPlan(t.Context(), d.store, "a")
+		return err == nil && p.Check != nil
+	})
+	p, _ := core.LoadPlan(t.Context(), d.store, "a")
+	if p.Check.Reason != core.ReasonARI || p.Check.RenewAt.Before(p.Check.WindowStart) || p.Check.RenewAt.After(p.Check.WindowEnd) {
+		t.Errorf("cached check %+v, want an ARI window with the renewal time in it", *p.Check)
 	}
 	cancel()
 	if err := <-ran; err != nil {

@@ -43,7 +43,7 @@ func newMetrics() *metrics {
 		}, []string{"name"}),
 		orders: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "zonecert_orders_total",
-			Help: "Orders started, by why: missing, renewal, changed (the configured domains differ).",
+			Help: "Orders started, by why: missing, changed (the configured domains differ), ari (the CA's renewal window), expiring (a third of the lifetime left).",
 		}, []string{"reason"}),
 		renewals: f.NewCounter(prometheus.CounterOpts{
 			Name: "zonecert_renewals_total",
