@@ -110,9 +110,10 @@ type Client struct {
 }
 
 var (
-	_ plugin.Provider   = (*Client)(nil)
-	_ plugin.Syncer     = (*Client)(nil)
-	_ plugin.ZoneLister = (*Client)(nil)
+	_ plugin.Provider           = (*Client)(nil)
+	_ plugin.CapabilityReporter = (*Client)(nil)
+	_ plugin.Syncer             = (*Client)(nil)
+	_ plugin.ZoneLister         = (*Client)(nil)
 )
 
 // instance is one plugin process.
@@ -321,6 +322,11 @@ func (c *Client) Metadata() plugin.Metadata {
 	defer c.mu.Unlock()
 	return c.meta
 }
+
+// Capabilities implements plugin.CapabilityReporter: what the plugin
+// declared after Configure. Client has WaitForSync and ListZones whatever
+// the plugin supports, so callers must ask this rather than assert types.
+func (c *Client) Capabilities() plugin.Capabilities { return c.Metadata().Capabilities }
 
 // Present implements plugin.Provider. Batches larger than the plugin's
 // MaxBatch are split. Results come back in the order of recs, one per
