@@ -11,6 +11,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -32,7 +33,7 @@ type Config struct {
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
 	// Observer receives progress; nil ignores it.
-	Observer Observer
+	Observer progress.Observer
 	// Logger gets diagnostic records; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -47,7 +48,8 @@ type Engine struct {
 	store     storage.Storage
 	provider  plugin.Provider
 	http      *http.Client
-	obs       Observer
+	obs       progress.Observer
+	provName  string // for progress events, where the provider says it
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
@@ -61,7 +63,10 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
 	if e.obs == nil {
-		e.obs = ObserverFunc(func(Event) {})
+		e.obs = progress.Discard()
+	}
+	if m, ok := cfg.Provider.(interface{ Metadata() plugin.Metadata }); ok {
+		e.provName = m.Metadata().Name
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -72,8 +77,15 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) observe(id string, st Stage, detail string, err error) {
-	e.obs.Observe(Event{Time: e.now(), Identifier: id, Stage: st, Detail: detail, Err: err})
+// observe stamps ev with the clock and the provider and reports it.
+func (e *Engine) observe(ctx context.Context, ev progress.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = e.now()
+	}
+	if ev.Provider == "" {
+		ev.Provider = e.provName
+	}
+	e.obs.Observe(ctx, ev)
 }
 
 // detached is a context for cleanup that outlives the caller's cancellation
@@ -92,7 +104,7 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // unreachable CA leave the state directory untouched.
 func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	start := e.now()
-	req, err := e.checkRequest(req)
+	req, err := NormalizeRequest(req)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +132,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		return nil, &Error{Kind: KindInput, Err: err}
 	}
 
-	lock, err := e.store.Lock(ctx, "cert-"+req.CertName, lockLease)
+	lock, err := e.store.Lock(ctx, storage.CertLock(req.CertName), lockLease)
 	if err != nil {
 		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", req.CertName, err)}
 	}
@@ -146,7 +158,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
-	e.observe("", StageOrder, order.URL, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Order, Detail: order.URL})
 	ok := false
 	defer func() {
 		if ok {
@@ -159,7 +171,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, solver); err != nil {
+	if err := e.authorize(ctx, client, acct, order, req.Domains, solver); err != nil {
 		return nil, err
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
@@ -172,7 +184,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	ok = true
 	leaf := chain.Leaf()
-	e.observe("", StageStored, files.FullChain, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
 	return &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
@@ -181,62 +193,18 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}, nil
 }
 
-// checkRequest validates req and fills defaults. Errors are KindInput.
-func (e *Engine) checkRequest(req Request) (Request, error) {
-	var err error
-	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
-		return req, err
-	}
-	if req.CertName == "" {
-		req.CertName = DefaultCertName(req.Domains)
-	}
-	if storage.ValidateKey("live/"+req.CertName) != nil || len(storage.SafeSegment(req.CertName)) != len(req.CertName) {
-		return req, kindErr(KindInput, "bad certificate name %q", req.CertName)
-	}
-	if req.KeyType == "" {
-		req.KeyType = KeyEC256
-	}
-	if _, err := ParseKeyType(string(req.KeyType)); err != nil {
-		return req, &Error{Kind: KindInput, Err: err}
-	}
-	if req.DirectoryURL == "" {
-		return req, kindErr(KindInput, "no ACME directory URL")
-	}
-	if len(req.Resolvers) == 0 {
-		return req, kindErr(KindInput, "no DNS resolvers configured")
-	}
-	return req, nil
-}
-
 func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
-	wait := dns01.WaitAuthoritative
-	switch req.Wait.Kind {
-	case WaitNone:
-		wait = dns01.WaitNone
-	case WaitFixed:
-		wait = dns01.WaitFixed(req.Wait.Fixed)
-	}
-	aliases := map[string]string{}
-	for d, a := range req.ChallengeAliases {
-		aliases[trimWildcard(d)] = a
-	}
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
 		PropagationTimeout: req.PropagationTimeout,
-		Wait:               wait,
-		Aliases:            aliases,
+		Wait:               req.Wait,
+		Aliases:            req.ChallengeAliases,
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
-		Observer:           dnsObserver{e},
+		Observer:           progress.ObserverFunc(e.observe),
+		Now:                e.now,
 	}, e.provider, storeJournal{e.store})
-}
-
-func trimWildcard(d string) string {
-	if len(d) > 2 && d[:2] == "*." {
-		return d[2:]
-	}
-	return d
 }
 
 func profileNames(m map[string]string) []string {
@@ -257,8 +225,8 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err != nil {
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
-	e.observe("", StageFinalizing, "", nil)
-	key, err := generateKey(req.KeyType)
+	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
+	key, err := acme.GenerateKey(req.KeyType)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}
@@ -281,6 +249,6 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}
 	}
-	e.observe("", StageIssued, "chain to "+chain.IssuerCN(), nil)
+	e.observe(ctx, progress.Event{Stage: progress.Issued, Detail: "chain to " + chain.IssuerCN()})
 	return key, chain, nil
 }

@@ -16,7 +16,7 @@ type storeJournal struct{ s storage.Storage }
 var _ dns01.Journal = storeJournal{}
 
 func (j storeJournal) key(k string) (string, error) {
-	key := "journal/" + k
+	key := storage.JournalKey(k)
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("journal key: %w", err)
 	}
@@ -40,13 +40,13 @@ func (j storeJournal) Delete(ctx context.Context, key string) error {
 }
 
 func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
-	names, err := j.s.List(ctx, "journal")
+	names, err := j.s.List(ctx, storage.JournalDir)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string][]byte, len(names))
 	for _, n := range names {
-		b, err := j.s.Get(ctx, "journal/"+n)
+		b, err := j.s.Get(ctx, storage.JournalKey(n))
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // cleaned up meanwhile
 		}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // e2eEnv is one BIND primary serving three zones and one Pebble validating

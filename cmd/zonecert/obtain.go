@@ -8,18 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -205,14 +203,9 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	return nil
 }
 
+// planObtain turns flags into a request; core.NormalizeRequest owns the
+// rules of the request itself, this only parses what is flag syntax.
 func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
-	if len(f.domains) == 0 {
-		return nil, errors.New("no domain: pass at least one -d DOMAIN")
-	}
-	domains, err := core.NormalizeDomains(f.domains)
-	if err != nil {
-		return nil, err
-	}
 	if f.dns == "" {
 		return nil, errors.New("no DNS provider: pass --dns NAME (e.g. rfc2136, standalone)")
 	}
@@ -220,43 +213,29 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 		return nil, fmt.Errorf("bad provider name %q", f.dns)
 	}
 	req := core.Request{
-		Domains:            domains,
+		Domains:            f.domains,
 		CertName:           f.certName,
+		DirectoryURL:       serverURL(f.server),
 		Email:              f.email,
 		AgreeTOS:           f.agreeTOS,
+		KeyType:            acme.KeyType(f.keyType),
 		Profile:            f.profile,
 		PreferredChain:     f.preferredChain,
+		Resolvers:          f.resolvers,
 		NameserverPort:     f.nsPort,
 		PropagationTimeout: f.propagationTimeout,
 	}
-	if req.CertName == "" {
-		req.CertName = core.DefaultCertName(domains)
+	if len(req.Domains) == 0 {
+		return nil, errors.New("no domain: pass at least one -d DOMAIN")
 	}
-	if storage.ValidateKey("live/"+req.CertName) != nil || strings.Contains(req.CertName, "/") {
-		return nil, fmt.Errorf("bad --cert-name %q: use letters, digits and . _ - only", req.CertName)
-	}
-	if req.DirectoryURL, err = serverURL(f.server); err != nil {
-		return nil, err
-	}
-	if req.KeyType, err = core.ParseKeyType(f.keyType); err != nil {
-		return nil, err
-	}
-	if req.Wait, err = core.ParseWait(f.wait); err != nil {
+	var err error
+	if req.Wait, err = dns01.ParseWait(f.wait); err != nil {
 		return nil, err
 	}
 	if f.propagationTimeout <= 0 {
 		return nil, errors.New("--propagation-timeout must be positive")
 	}
-	if f.nsPort <= 0 || f.nsPort > 65535 {
-		return nil, fmt.Errorf("bad nameserver port %d", f.nsPort)
-	}
-	if f.email != "" && !strings.Contains(f.email, "@") {
-		return nil, fmt.Errorf("bad --email %q", f.email)
-	}
 	if req.EAB, err = eabFrom(e, f); err != nil {
-		return nil, err
-	}
-	if req.Resolvers, err = resolvers(f.resolvers); err != nil {
 		return nil, err
 	}
 	if len(req.Resolvers) == 0 {
@@ -264,10 +243,13 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 			return nil, fmt.Errorf("no --dns-resolver given and /etc/resolv.conf unusable: %w", err)
 		}
 	}
-	if req.ChallengeAliases, err = domainMap("--challenge-alias", f.aliases); err != nil {
+	if req.ChallengeAliases, err = pairs("--challenge-alias", f.aliases); err != nil {
 		return nil, err
 	}
-	if req.Zones, err = domainMap("--zone", f.zones); err != nil {
+	if req.Zones, err = pairs("--zone", f.zones); err != nil {
+		return nil, err
+	}
+	if req, err = core.NormalizeRequest(req); err != nil {
 		return nil, err
 	}
 	bundle := f.caBundle
@@ -291,15 +273,13 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	return &obtainPlan{req: req, path: path, http: client, pluginCfg: pcfg}, nil
 }
 
-func serverURL(s string) (string, error) {
+// serverURL expands the short names of well-known CAs; the URL itself is
+// checked by core.NormalizeRequest.
+func serverURL(s string) string {
 	if u, ok := knownServer(s); ok {
-		return u, nil
+		return u
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("bad --server %q: want an https:// directory URL or letsencrypt / letsencrypt-staging", s)
-	}
-	return s, nil
+	return s
 }
 
 func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
@@ -322,61 +302,21 @@ func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
 	return &core.EAB{KID: f.eabKID, HMAC: key}, nil
 }
 
-func resolvers(in []string) ([]string, error) {
-	var out []string
-	for _, r := range in {
-		host, port, err := net.SplitHostPort(r)
-		if err != nil {
-			host, port = r, "53"
-		}
-		if net.ParseIP(host) == nil {
-			return nil, fmt.Errorf("bad --dns-resolver %q: want an IP address with an optional :port", r)
-		}
-		out = append(out, net.JoinHostPort(host, port))
-	}
-	return out, nil
-}
-
-// domainMap parses DOMAIN=NAME pairs. Keys of --challenge-alias are
-// certificate names (validated like -d); other names may hold underscores
-// (_acme-challenge labels), so they only need to be DNS names.
-func domainMap(flag string, pairs []string) (map[string]string, error) {
-	if len(pairs) == 0 {
+// pairs parses DOMAIN=NAME flag values; core.NormalizeRequest checks the
+// names.
+func pairs(flag string, in []string) (map[string]string, error) {
+	if len(in) == 0 {
 		return nil, nil
 	}
-	m := make(map[string]string, len(pairs))
-	for _, p := range pairs {
+	m := make(map[string]string, len(in))
+	for _, p := range in {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("bad %s %q: want DOMAIN=NAME", flag, p)
 		}
-		if flag == "--challenge-alias" {
-			nk, err := core.NormalizeDomains([]string{k})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", flag, err)
-			}
-			k = nk[0]
-		} else if nk := dnsName(k); nk == "" {
-			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, k)
-		} else {
-			k = nk
-		}
-		nv := dnsName(v)
-		if nv == "" || !strings.Contains(nv, ".") {
-			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, v)
-		}
-		m[k] = nv
+		m[k] = v
 	}
 	return m, nil
-}
-
-// dnsName lower-cases s and drops a trailing dot; "" if s is no DNS name.
-func dnsName(s string) string {
-	s = strings.ToLower(strings.TrimSuffix(s, "."))
-	if _, ok := dns.IsDomainName(s); !ok || s == "" || strings.ContainsAny(s, " \t*") {
-		return ""
-	}
-	return s
 }
 
 func httpClient(bundle string) (*http.Client, error) {
