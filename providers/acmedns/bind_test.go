@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"net/netip"
@@ -16,19 +17,19 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 	"github.com/zonecert/zonecert/plugin/host"
 	"github.com/zonecert/zonecert/providers/acmedns/internal/fakeacmedns"
 )
 
-// TestWildcardAndApexThroughBIND is the set-up the README describes: the
-// user's zone example.test on a real BIND9 delegates acme.example.test to
+// TestOrdersThroughBIND is the set-up the README describes: the user's
+// zone example.test on a real BIND9 delegates acme.example.test to
 // acme-dns and CNAMEs _acme-challenge.example.test to the account's
-// fulldomain. A wildcard plus apex order through Pebble succeeds: both
-// values sit at the one fulldomain, which acme-dns's two values allow.
-func TestWildcardAndApexThroughBIND(t *testing.T) {
+// fulldomain. Orders go through Pebble and the built plugin.
+func TestOrdersThroughBIND(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: needs BIND9, Pebble and root")
 	}
@@ -51,11 +52,12 @@ func TestWildcardAndApexThroughBIND(t *testing.T) {
 			"ns1.acme IN A " + nsAddr.String(),
 			// The record register printed: the wildcard shares it.
 			"_acme-challenge IN CNAME " + full,
+			// www shares the account too, so four values meet at one name.
+			"_acme-challenge.www IN CNAME " + full,
 		},
 	}}})
 	resolver := iterativeResolver(t, netip.AddrPortFrom(b.Primary, 53))
 	pebble := testenv.StartPebble(t, testenv.PebbleOptions{DNSServer: resolver, NonceReject: 20})
-
 	prov, err := host.Start(t.Context(), host.Config{
 		Name: "acmedns", Path: testenv.PluginBinary(t, "acmedns", "."), LookupEnv: settingsEnv(s),
 	})
@@ -63,38 +65,84 @@ func TestWildcardAndApexThroughBIND(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prov.Close() })
-	store, err := storage.NewFS(filepath.Join(t.TempDir(), "state"))
-	if err != nil {
-		t.Fatal(err)
+
+	// obtain runs one order with a fresh ACME account (no reused
+	// authorizations) and returns the progress events.
+	obtain := func(t *testing.T, domains ...string) []progress.Event {
+		store, err := storage.NewFS(filepath.Join(t.TempDir(), "state"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var events []progress.Event
+		eng, err := core.New(core.Config{Storage: store, Provider: prov, HTTPClient: pebble.HTTPClient,
+			Observer: progress.ObserverFunc(func(_ context.Context, e progress.Event) { mu.Lock(); events = append(events, e); mu.Unlock() })})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := eng.Obtain(t.Context(), core.Request{
+			Domains: domains, DirectoryURL: pebble.DirectoryURL, AgreeTOS: true,
+			Resolvers: []string{resolver}, PropagationTimeout: 30 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Sorted(slices.Values(leafOf(t, res.Files.FullChain).DNSNames))
+		if want := slices.Sorted(slices.Values(domains)); !slices.Equal(got, want) {
+			t.Fatalf("certificate names %q, want %q", got, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		left := map[string]bool{}
+		for _, e := range events {
+			switch e.Stage {
+			case progress.CleanedUp:
+				t.Errorf("the host claims a removal acme-dns cannot make: %+v", e)
+			case progress.Syncing:
+				t.Errorf("the host reports a sync step the plugin does not have: %+v", e)
+			case progress.LeftInPlace:
+				left[e.Identifier] = true
+			}
+		}
+		for _, d := range domains {
+			if !left[d] {
+				t.Errorf("no left-in-place report for %s", d)
+			}
+		}
+		return events
 	}
-	var mu sync.Mutex
-	var events []core.Event
-	eng, err := core.New(core.Config{Storage: store, Provider: prov, HTTPClient: pebble.HTTPClient,
-		Observer: core.ObserverFunc(func(e core.Event) { mu.Lock(); events = append(events, e); mu.Unlock() })})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := eng.Obtain(t.Context(), core.Request{
-		Domains: []string{"*.example.test", "example.test"}, DirectoryURL: pebble.DirectoryURL, AgreeTOS: true,
-		Resolvers: []string{resolver}, PropagationTimeout: 30 * time.Second,
+
+	// A wildcard and its apex: both values at the one fulldomain, which
+	// acme-dns's two values allow, in one round.
+	t.Run("wildcard-and-apex", func(t *testing.T) {
+		before := f.Updates()
+		events := obtain(t, "*.example.test", "example.test")
+		if n := f.Updates() - before; n != 2 {
+			t.Errorf("%d acme-dns updates; want 2", n)
+		}
+		if n := count(events, progress.Publishing); n != 2 {
+			t.Errorf("%d publishing events; want one round of two", n)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := leafOf(t, res.Files.FullChain)
-	if got := slices.Sorted(slices.Values(leaf.DNSNames)); !slices.Equal(got, []string{"*.example.test", "example.test"}) {
-		t.Fatalf("certificate names %q", got)
-	}
-	if n := f.Updates(); n != 2 {
-		t.Errorf("%d acme-dns updates; want 2, the wildcard's and the apex's", n)
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	// Four values at one name: two rounds of a pair each, every value seen
+	// by the CA before the next round pushes it out.
+	t.Run("four-values-two-rounds", func(t *testing.T) {
+		before := f.Updates()
+		obtain(t, "*.example.test", "example.test", "www.example.test", "*.www.example.test")
+		if n := f.Updates() - before; n != 4 {
+			t.Errorf("%d acme-dns updates; want 4", n)
+		}
+	})
+}
+
+func count(events []progress.Event, stage progress.Stage) int {
+	n := 0
 	for _, e := range events {
-		if e.Stage == core.StageCleanup && strings.Contains(e.Detail, "removed") {
-			t.Errorf("the host claims a removal acme-dns cannot make: %+v", e)
+		if e.Stage == stage {
+			n++
 		}
 	}
+	return n
 }
 
 func leafOf(t *testing.T, path string) *x509.Certificate {
