@@ -60,6 +60,9 @@ type Config struct {
 	Dirs []string
 	// SHA256 optionally pins the binary (hex). A mismatch refuses to run it.
 	SHA256 string
+	// PinHint, when set, ends the message of a pin mismatch: how to accept
+	// the new binary (the lock file's command, say).
+	PinHint string
 	// Settings by name, sent with Configure (over mTLS, never in args).
 	Settings map[string]string
 	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
@@ -157,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
-		if err := checkPin(c.path, pin); err != nil {
+		if err := checkPin(c.path, pin, cfg.PinHint); err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
 		c.pin = pin
