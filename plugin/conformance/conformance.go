@@ -140,6 +140,10 @@ type Config struct {
 	// it was. Without it, the check creates that value with the provider,
 	// in an earlier call and with another TTL.
 	Foreign func(ctx context.Context, fqdn, value string, ttl uint32) (remove func(context.Context) error, err error)
+	// Skip names checks not to run, each with the reason (a known defect
+	// and its issue, say); they are reported as skipped with that reason.
+	// An unknown check name is a Config error.
+	Skip map[string]string
 }
 
 // NamesNeeded is how many names a run with cfg writes: the length
@@ -204,6 +208,15 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.Names[i] = dns.CanonicalName(n)
 	}
+	for name, why := range c.Skip {
+		known := false
+		for _, ch := range checks() {
+			known = known || ch.name == name
+		}
+		if !known || why == "" {
+			return c, fmt.Errorf("conformance: Config.Skip[%q]: want a check name and a reason", name)
+		}
+	}
 	if len(c.Names) > 0 && len(c.Names) < NamesNeeded(c) {
 		return c, fmt.Errorf("conformance: Config.Names has %d names; the checks need %d (see NamesNeeded)", len(c.Names), NamesNeeded(c))
 	}
@@ -224,6 +237,9 @@ func Run(t *testing.T, cfg Config) {
 		t.Cleanup(func() { h.sweep(t) })
 		for _, c := range checks() {
 			t.Run(c.name, func(t *testing.T) {
+				if why, ok := cfg.Skip[c.name]; ok {
+					t.Skip("skipped by Config.Skip: " + why)
+				}
 				if !cfg.Serial {
 					t.Parallel()
 				}
