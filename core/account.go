@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path"
 	"time"
@@ -46,7 +47,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	for _, id := range ids {
 		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
 		if err != nil {
-			e.log.Warn("skipping unreadable account", "account", id, "error", err)
+			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
 			continue
 		}
 		if rec.Email != req.Email {
@@ -54,7 +55,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		}
 		acct, err := client.FindAccount(ctx, key)
 		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
-			e.log.Info("stored account unknown to the CA; registering a new one", "account", rec.URL)
+			e.log.LogAttrs(ctx, slog.LevelInfo, "stored account unknown to the CA; registering a new one", slog.String("account", rec.URL))
 			continue
 		}
 		if err != nil {

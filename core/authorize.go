@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -30,23 +31,26 @@ type pendingAuthz struct {
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened. A
 // provider with a cap on values per name gets rounds (dns01.Rounds).
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) error {
+//
+// A failed removal does not fail the order (the records stay journaled and
+// the next run removes them); it is returned as cleanupErr.
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) (cleanupErr, err error) {
 	pending, err := e.pendingAuthorizations(ctx, client, acct, order, domains)
 	if err != nil || len(pending) == 0 {
-		return err
+		return nil, err
 	}
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
 		if err != nil {
-			return fmt.Errorf("key authorization: %w", err)
+			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
 		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: "dns-01"})
 	}
 	batch, err := solver.Prepare(ctx, challenges)
 	if err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
 	// A provider that keeps few values per name (acme-dns: two) gets the
 	// records in rounds, each validated before the next pushes it out.
@@ -54,6 +58,7 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	if len(rounds) == 1 {
 		return e.solve(ctx, client, acct, pending, batch, solver)
 	}
+	var cleanupErrs []error
 	for _, idx := range rounds {
 		round := make([]pendingAuthz, len(idx))
 		chs := make([]dns01.Challenge, len(idx))
@@ -62,24 +67,27 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 		}
 		b, err := solver.Prepare(ctx, chs)
 		if err != nil {
-			return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+			return errors.Join(cleanupErrs...), &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 		}
-		if err := e.solve(ctx, client, acct, round, b, solver); err != nil {
-			return err
+		cerr, err := e.solve(ctx, client, acct, round, b, solver)
+		cleanupErrs = append(cleanupErrs, cerr)
+		if err != nil {
+			return errors.Join(cleanupErrs...), err
 		}
 	}
-	return nil
+	return errors.Join(cleanupErrs...), nil
 }
 
 // solve publishes one prepared batch, validates its authorizations and
-// removes its records, whatever happened.
-func (e *Engine) solve(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz, batch *dns01.Batch, solver *dns01.Solver) error {
+// removes its records, whatever happened (a failed removal is cleanupErr).
+func (e *Engine) solve(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz, batch *dns01.Batch, solver *dns01.Solver) (cleanupErr, err error) {
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Detail: "removing challenge records"})
 		if err := solver.CleanUp(cctx, batch); err != nil {
-			e.log.Warn("removing challenge records", "error", err)
+			cleanupErr = fmt.Errorf("removing challenge records: %w", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "removing challenge records", errAttr(err))
 			e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Err: err})
 		}
 	}()
@@ -91,7 +99,7 @@ func (e *Engine) solve(ctx context.Context, client *acme.Client, acct acme.Accou
 		}
 	}
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
 
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
@@ -103,9 +111,9 @@ func (e *Engine) solve(ctx context.Context, client *acme.Client, acct acme.Accou
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return &Error{Kind: KindCA, Err: err}
+		return nil, &Error{Kind: KindCA, Err: err}
 	}
-	return nil
+	return nil, nil
 }
 
 // validate answers one challenge and polls its authorization until the CA

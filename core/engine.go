@@ -53,12 +53,22 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
+	live      *liveKeys // shared by the engines of a renew run
 }
 
 // New validates cfg and returns an Engine. It does no I/O.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Storage == nil || cfg.Provider == nil {
+	if cfg.Provider == nil {
 		return nil, errors.New("core: storage and provider are required")
+	}
+	return newEngine(cfg)
+}
+
+// newEngine is New without a provider, for work that publishes no records
+// (revocation).
+func newEngine(cfg Config) (*Engine, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("core: storage is required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
@@ -88,17 +98,27 @@ func (e *Engine) observe(ctx context.Context, ev progress.Event) {
 	e.obs.Observe(ctx, ev)
 }
 
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
 // detached is a context for cleanup that outlives the caller's cancellation
 // (an interrupted run must still remove its records) but not forever.
 func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
-// account, newOrder, DNS-01 for every pending authorization (one batch per
-// zone, one wait for all), validation, finalization with a fresh key, chain
-// download and atomic storage. Challenge records are removed and pending
-// authorizations deactivated on every path, with a detached context.
+// Obtain runs one order end to end (docs/DESIGN.md, "The path of one
+// challenge record"): account, newOrder, DNS-01 for every pending
+// authorization (one batch per zone, one wait for all), validation,
+// finalization with a fresh key, chain download and atomic storage.
+// Challenge records are removed and pending authorizations deactivated on
+// every path, with a detached context; a removal that fails is reported in
+// Result.CleanupErrors, not as the order's failure.
+//
+// The lineage's renewal plan is saved after the certificate (plan.go); an
+// existing lineage of another CA is refused unless req.Force. req.Replaces
+// links the order to the certificate it renews (RFC 9773 §5), req.ReuseKey
+// keeps the lineage's key, and req.DryRun stores neither certificate nor
+// plan.
 //
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
@@ -110,7 +130,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
 		PollInterval: 250 * time.Millisecond,
@@ -141,20 +161,24 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	prev, err := e.checkLineage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var cleanupErrs ErrorList
 	if n, err := solver.Recover(ctx); err != nil {
 		// Leftovers of an earlier crash are not this order's problem.
-		e.log.Warn("cleaning up records of an earlier run", "error", err)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+		cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
 	} else if n > 0 {
-		e.log.Info("removed challenge records left by an earlier run", "records", n)
+		e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
 	if err != nil {
 		return nil, err
 	}
-	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
-		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
-	})
+	order, err := e.newOrder(ctx, client, acct, req)
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
@@ -167,30 +191,43 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		if err := client.DeactivatePendingAuthorizations(cctx, acct, order); err != nil {
-			e.log.Warn("deactivating pending authorizations", "error", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "deactivating pending authorizations", errAttr(err))
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, req.Domains, solver); err != nil {
+	cleanupErr, err := e.authorize(ctx, client, acct, order, req.Domains, solver)
+	if err != nil {
 		return nil, err
+	}
+	if cleanupErr != nil {
+		cleanupErrs = append(cleanupErrs, cleanupErr)
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
-	if err != nil {
-		return nil, err
+	var files Files
+	if !req.DryRun {
+		if files, err = e.storeCertificate(ctx, req.CertName, chain, key); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	leaf := chain.Leaf()
 	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
-	return &Result{
+	res := &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
-	}, nil
+		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
+	}
+	if req.DryRun {
+		return res, nil
+	}
+	// The certificate is in place; a plan that fails to save is reported
+	// but does not undo it.
+	return res, e.savePlan(ctx, req, acct.URL, prev)
 }
 
 func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
@@ -204,7 +241,7 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
-	}, e.provider, storeJournal{e.store})
+	}, e.provider, storeJournal{s: e.store, live: e.live})
 }
 
 func profileNames(m map[string]string) []string {
@@ -226,7 +263,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
 	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
-	key, err := acme.GenerateKey(req.KeyType)
+	key, err := e.certKey(ctx, req)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}
@@ -244,7 +281,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	}
 	chain, matched := acme.PreferredChain(chains, req.PreferredChain)
 	if req.PreferredChain != "" && !matched {
-		e.log.Warn("no chain from the preferred issuer; using the default", "preferred", req.PreferredChain)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "no chain from the preferred issuer; using the default", slog.String("preferred", req.PreferredChain))
 	}
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -187,7 +188,7 @@ func TestObtainStoresVerifiableCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CertName != "_.engine.test" || !slices.Equal(res.Domains, []string{"*.engine.test", "engine.test"}) {
+	if res.CertName != "_.engine.test" || !slices.Equal(res.Domains, []string{"*.engine.test", "engine.test"}) || res.CleanupErrors != nil {
 		t.Errorf("result %+v", res)
 	}
 	// One Present for the zone: wildcard and apex together.
@@ -293,8 +294,16 @@ func TestObtainRecoversJournal(t *testing.T) {
 	env := startEngineEnv(t)
 	ctx := t.Context()
 	env.prov.failCleanUp = true
-	if _, err := env.engine(t, nil).Obtain(ctx, env.request("a.engine.test")); err != nil {
+	res, err := env.engine(t, nil).Obtain(ctx, env.request("a.engine.test"))
+	if err != nil {
 		t.Fatal(err) // a failed cleanup does not fail the order
+	}
+	// ... but the caller hears of it, in JSON too.
+	if len(res.CleanupErrors) != 1 || !strings.Contains(res.CleanupErrors[0].Error(), "API down") {
+		t.Errorf("CleanupErrors = %v, want the provider's refusal", res.CleanupErrors)
+	}
+	if b, err := json.Marshal(res); err != nil || !strings.Contains(string(b), `"cleanup_errors":["removing challenge records: `) {
+		t.Errorf("JSON %s, %v", b, err)
 	}
 	if env.prov.records() != 1 {
 		t.Fatalf("records = %d, want the one whose cleanup failed", env.prov.records())

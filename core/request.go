@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -49,6 +50,8 @@ type Request struct {
 	// Zones maps a domain (or challenge name) to its zone, skipping the SOA
 	// walk; NormalizeRequest makes both FQDNs (dns01.Config.ZoneOverrides).
 	Zones map[string]string
+
+	Lifecycle // renewal, plan and dry-run settings (plan.go)
 }
 
 // Result describes an issued, stored certificate.
@@ -64,6 +67,24 @@ type Result struct {
 	Account   string       `json:"account"`
 	Order     string       `json:"order"`
 	Elapsed   Duration     `json:"elapsed"`
+	DryRun    bool         `json:"dry_run,omitempty"`
+	Replaces  string       `json:"replaces,omitempty"`
+	// CleanupErrors are best-effort steps that failed without failing the
+	// order: challenge records not removed (they stay journaled, and the
+	// next run removes them) or an earlier run's records still left.
+	CleanupErrors ErrorList `json:"cleanup_errors,omitempty"`
+}
+
+// ErrorList is a list of errors that marshals as their messages.
+type ErrorList []error
+
+// MarshalJSON implements json.Marshaler.
+func (l ErrorList) MarshalJSON() ([]byte, error) {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return json.Marshal(msgs)
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).

@@ -289,6 +289,18 @@ func readLock(ctx context.Context, state string) (*host.Lock, string, error) {
 	return lock, path, nil
 }
 
+// pinsFor keeps the --plugin-sha256 pins of the plugin name: renew's pins
+// cover all its lineages, and each lineage's run checks only its own.
+func pinsFor(name string, pins []string) []string {
+	var out []string
+	for _, p := range pins {
+		if n, _, ok := cutPin(p); !ok || n == name {
+			out = append(out, p) // a malformed pin still reaches the check that reports it
+		}
+	}
+	return out
+}
+
 // withLock applies the lock file's pin for cfg.Name, unless a
 // --plugin-sha256 flag already pinned it: the flag is explicit and wins.
 func withLock(ctx context.Context, state string, cfg host.Config) (host.Config, error) {
