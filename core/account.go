@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path"
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -38,15 +40,14 @@ func caKey(directoryURL string) string {
 // replaced.
 func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Directory, req Request) (acme.Account, error) {
 	ca := caKey(req.DirectoryURL)
-	prefix := "accounts/" + ca
-	ids, err := e.store.List(ctx, prefix)
+	ids, err := e.store.List(ctx, storage.CAKey(ca))
 	if err != nil {
 		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
 	}
 	for _, id := range ids {
-		rec, key, err := e.loadAccount(ctx, prefix+"/"+id)
+		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
 		if err != nil {
-			e.log.Warn("skipping unreadable account", "account", id, "error", err)
+			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
 			continue
 		}
 		if rec.Email != req.Email {
@@ -54,7 +55,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		}
 		acct, err := client.FindAccount(ctx, key)
 		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
-			e.log.Info("stored account unknown to the CA; registering a new one", "account", rec.URL)
+			e.log.LogAttrs(ctx, slog.LevelInfo, "stored account unknown to the CA; registering a new one", slog.String("account", rec.URL))
 			continue
 		}
 		if err != nil {
@@ -63,7 +64,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		if acct.Status != "" && acct.Status != acme.StatusValid {
 			continue
 		}
-		e.observe("", StageAccount, "reusing "+acct.URL, nil)
+		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "reusing " + acct.URL})
 		return acct, nil
 	}
 
@@ -74,7 +75,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	if dir.Meta.ExternalAccountRequired && req.EAB == nil {
 		return acme.Account{}, kindErr(KindInput, "this CA requires External Account Binding: pass --eab-kid and the MAC key")
 	}
-	key, err := generateKey(KeyEC256)
+	key, err := acme.GenerateKey(acme.KeyECDSAP256)
 	if err != nil {
 		return acme.Account{}, err
 	}
@@ -99,26 +100,27 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		return acme.Account{}, err
 	}
 	// The key first: an account.json without its key would be useless.
-	if err := e.store.Put(ctx, prefix+"/"+id+"/key.pem", keyPEM, true); err != nil {
+	prefix := storage.AccountKey(ca, id)
+	if err := e.store.Put(ctx, path.Join(prefix, storage.AccountKeyFile), keyPEM, true); err != nil {
 		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing account key: %w", err)}
 	}
-	if err := e.store.Put(ctx, prefix+"/"+id+"/account.json", append(rec, '\n'), true); err != nil {
+	if err := e.store.Put(ctx, path.Join(prefix, storage.AccountFile), append(rec, '\n'), true); err != nil {
 		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing account: %w", err)}
 	}
-	e.observe("", StageAccount, "registered "+acct.URL, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "registered " + acct.URL})
 	return acct, nil
 }
 
 func (e *Engine) loadAccount(ctx context.Context, prefix string) (accountRecord, crypto.Signer, error) {
 	var rec accountRecord
-	b, err := e.store.Get(ctx, prefix+"/account.json")
+	b, err := e.store.Get(ctx, path.Join(prefix, storage.AccountFile))
 	if err != nil {
 		return rec, nil, err
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return rec, nil, fmt.Errorf("parsing account.json: %w", err)
 	}
-	kb, err := e.store.Get(ctx, prefix+"/key.pem")
+	kb, err := e.store.Get(ctx, path.Join(prefix, storage.AccountKeyFile))
 	if err != nil {
 		return rec, nil, err
 	}

@@ -5,12 +5,15 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 )
 
 // pendingAuthz is one authorization that needs its dns-01 challenge solved.
@@ -26,31 +29,35 @@ type pendingAuthz struct {
 // (a wildcard and its apex make one round trip, not two). Only then are the
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
 // The records are removed before authorize returns, whatever happened.
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver) error {
-	pending, err := e.pendingAuthorizations(ctx, client, acct, order)
+//
+// A failed removal does not fail the order (the records stay journaled and
+// the next run removes them); it is returned as cleanupErr.
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) (cleanupErr, err error) {
+	pending, err := e.pendingAuthorizations(ctx, client, acct, order, domains)
 	if err != nil || len(pending) == 0 {
-		return err
+		return nil, err
 	}
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
 		if err != nil {
-			return fmt.Errorf("key authorization: %w", err)
+			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
-		e.observe(p.identifier, StagePending, "dns-01", nil)
+		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: "dns-01"})
 	}
 	batch, err := solver.Prepare(ctx, challenges)
 	if err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()
-		e.observe("", StageCleanup, "removing challenge records", nil)
+		e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Detail: "removing challenge records"})
 		if err := solver.CleanUp(cctx, batch); err != nil {
-			e.log.Warn("removing challenge records", "error", err)
-			e.observe("", StageCleanup, "", err)
+			cleanupErr = fmt.Errorf("removing challenge records: %w", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "removing challenge records", errAttr(err))
+			e.observe(cctx, progress.Event{Stage: progress.CleaningUp, Err: err})
 		}
 	}()
 	// Waiting past the first authorization's expiry is pointless.
@@ -61,7 +68,7 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 		}
 	}
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
-		return &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
+		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
 
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
@@ -73,30 +80,32 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return &Error{Kind: KindCA, Err: err}
+		return nil, &Error{Kind: KindCA, Err: err}
 	}
-	return nil
+	return nil, nil
 }
 
 // validate answers one challenge and polls its authorization until the CA
 // decides.
 func (e *Engine) validate(ctx context.Context, client *acme.Client, acct acme.Account, p pendingAuthz) error {
-	e.observe(p.identifier, StageValidating, "", nil)
+	e.observe(ctx, progress.Event{Stage: progress.Validating, Identifier: p.identifier})
 	if _, err := client.AcceptChallenge(ctx, acct, p.challenge.URL); err != nil {
-		e.observe(p.identifier, StageInvalid, "", err)
+		e.observe(ctx, progress.Event{Stage: progress.Invalid, Identifier: p.identifier, Err: err})
 		return fmt.Errorf("%s: answering challenge: %w", p.identifier, err)
 	}
 	if _, err := client.PollAuthorization(ctx, acct, p.authzURL); err != nil {
-		e.observe(p.identifier, StageInvalid, "", err)
+		e.observe(ctx, progress.Event{Stage: progress.Invalid, Identifier: p.identifier, Err: err})
 		return fmt.Errorf("%s: %w", p.identifier, err)
 	}
-	e.observe(p.identifier, StageValid, "", nil)
+	e.observe(ctx, progress.Event{Stage: progress.Valid, Identifier: p.identifier})
 	return nil
 }
 
 // pendingAuthorizations fetches the order's authorizations; valid ones (the
-// CA may reuse earlier validations) need nothing.
-func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order) ([]pendingAuthz, error) {
+// CA may reuse earlier validations) need nothing. Each identifier must be
+// one of the order's normalized domains: those are what dns01 publishes
+// for, and it does not normalize again.
+func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string) ([]pendingAuthz, error) {
 	var out []pendingAuthz
 	for _, u := range order.Authorizations {
 		az, err := client.GetAuthorization(ctx, acct, u)
@@ -107,9 +116,14 @@ func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client,
 		if az.Wildcard {
 			id = "*." + id
 		}
+		i := slices.IndexFunc(domains, func(d string) bool { return strings.EqualFold(d, id) })
+		if i < 0 {
+			return nil, kindErr(KindCA, "the CA asks to authorize %q, which is not in the order", id)
+		}
+		id = domains[i]
 		switch az.Status {
 		case acme.StatusValid:
-			e.observe(id, StageValid, "already authorized", nil)
+			e.observe(ctx, progress.Event{Stage: progress.Valid, Identifier: id, Detail: "already authorized"})
 			continue
 		case acme.StatusPending:
 		default:
@@ -141,26 +155,4 @@ func checkLeaf(chain acme.Certificate, key crypto.Signer, domains []string) erro
 		}
 	}
 	return nil
-}
-
-// dnsObserver turns dns01 progress into engine events.
-type dnsObserver struct{ e *Engine }
-
-func (o dnsObserver) DNSProgress(_ context.Context, p dns01.Progress) {
-	switch p.Stage {
-	case dns01.StagePublishing:
-		o.e.observe(p.Identifier, StagePublishing, p.FQDN+" in zone "+p.Zone, nil)
-	case dns01.StageSyncing:
-		o.e.observe(p.Identifier, StagePublishing, "provider syncing", nil)
-	case dns01.StageWaiting:
-		o.e.observe(p.Identifier, StagePropagating, fmt.Sprintf("%d/%d nameserver addresses", p.Ready, p.Total), nil)
-	case dns01.StagePropagated:
-		o.e.observe(p.Identifier, StagePropagating, "visible everywhere", nil)
-	case dns01.StageCleaningUp:
-		o.e.observe(p.Identifier, StageCleanup, "removing record", nil)
-	case dns01.StageCleanedUp:
-		o.e.observe(p.Identifier, StageCleanup, "record removed", nil)
-	case dns01.StageFailed:
-		o.e.observe(p.Identifier, StageInvalid, "DNS", p.Err)
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"encoding/pem"
 	"fmt"
-	"path/filepath"
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/storage"
@@ -35,27 +34,31 @@ func (e *Engine) storeCertificate(ctx context.Context, name string, chain acme.C
 	}
 	full := append(bytes.Clone(leaf.Bytes()), issuers.Bytes()...)
 	set := map[string]storage.File{
-		"cert.pem":      {Data: leaf.Bytes()},
-		"chain.pem":     {Data: issuers.Bytes()},
-		"fullchain.pem": {Data: full},
-		"privkey.pem":   {Data: keyPEM, Private: true},
+		storage.CertFile:      {Data: leaf.Bytes()},
+		storage.ChainFile:     {Data: issuers.Bytes()},
+		storage.FullChainFile: {Data: full},
+		storage.PrivKeyFile:   {Data: keyPEM, Private: true},
 	}
-	if err := e.store.PutSet(ctx, "live/"+name, set); err != nil {
+	if err := e.store.PutSet(ctx, storage.LiveKey(name), set); err != nil {
 		return Files{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing certificate: %w", err)}
 	}
 	return e.files(name), nil
 }
 
-// files names the live files when the store is a filesystem, else keys.
+// files names the live files: local paths where the store keeps files,
+// else storage keys.
 func (e *Engine) files(name string) Files {
-	base := "live/" + name
-	if fs, ok := e.store.(*storage.FS); ok {
-		base = filepath.Join(fs.Root, "live", name)
+	loc := func(file string) string {
+		key := storage.LiveFileKey(name, file)
+		if p, ok := e.store.LocalPath(key); ok {
+			return p
+		}
+		return key
 	}
 	return Files{
-		Cert:      filepath.Join(base, "cert.pem"),
-		Chain:     filepath.Join(base, "chain.pem"),
-		FullChain: filepath.Join(base, "fullchain.pem"),
-		PrivKey:   filepath.Join(base, "privkey.pem"),
+		Cert:      loc(storage.CertFile),
+		Chain:     loc(storage.ChainFile),
+		FullChain: loc(storage.FullChainFile),
+		PrivKey:   loc(storage.PrivKeyFile),
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -32,7 +33,7 @@ type Config struct {
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
 	// Observer receives progress; nil ignores it.
-	Observer Observer
+	Observer progress.Observer
 	// Logger gets diagnostic records; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -47,21 +48,35 @@ type Engine struct {
 	store     storage.Storage
 	provider  plugin.Provider
 	http      *http.Client
-	obs       Observer
+	obs       progress.Observer
+	provName  string // for progress events, where the provider says it
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
+	live      *liveKeys // shared by the engines of a renew run
 }
 
 // New validates cfg and returns an Engine. It does no I/O.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Storage == nil || cfg.Provider == nil {
+	if cfg.Provider == nil {
 		return nil, errors.New("core: storage and provider are required")
+	}
+	return newEngine(cfg)
+}
+
+// newEngine is New without a provider, for work that publishes no records
+// (revocation).
+func newEngine(cfg Config) (*Engine, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("core: storage is required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
 	if e.obs == nil {
-		e.obs = ObserverFunc(func(Event) {})
+		e.obs = progress.Discard()
+	}
+	if m, ok := cfg.Provider.(interface{ Metadata() plugin.Metadata }); ok {
+		e.provName = m.Metadata().Name
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -72,9 +87,18 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) observe(id string, st Stage, detail string, err error) {
-	e.obs.Observe(Event{Time: e.now(), Identifier: id, Stage: st, Detail: detail, Err: err})
+// observe stamps ev with the clock and the provider and reports it.
+func (e *Engine) observe(ctx context.Context, ev progress.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = e.now()
+	}
+	if ev.Provider == "" {
+		ev.Provider = e.provName
+	}
+	e.obs.Observe(ctx, ev)
 }
+
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
 
 // detached is a context for cleanup that outlives the caller's cancellation
 // (an interrupted run must still remove its records) but not forever.
@@ -82,23 +106,31 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
-// Obtain runs one order end to end (see DESIGN.md, "The flow of one order"):
-// account, newOrder, DNS-01 for every pending authorization (one batch per
-// zone, one wait for all), validation, finalization with a fresh key, chain
-// download and atomic storage. Challenge records are removed and pending
-// authorizations deactivated on every path, with a detached context.
+// Obtain runs one order end to end (docs/DESIGN.md, "The path of one
+// challenge record"): account, newOrder, DNS-01 for every pending
+// authorization (one batch per zone, one wait for all), validation,
+// finalization with a fresh key, chain download and atomic storage.
+// Challenge records are removed and pending authorizations deactivated on
+// every path, with a detached context; a removal that fails is reported in
+// Result.CleanupErrors, not as the order's failure.
+//
+// The lineage's renewal plan is saved after the certificate (plan.go); an
+// existing lineage of another CA is refused unless req.Force. req.Replaces
+// links the order to the certificate it renews (RFC 9773 §5), req.ReuseKey
+// keeps the lineage's key, and req.DryRun stores neither certificate nor
+// plan.
 //
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
 func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	start := e.now()
-	req, err := e.checkRequest(req)
+	req, err := NormalizeRequest(req)
 	if err != nil {
 		return nil, err
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
-		Logger: e.log, AllowInsecureHTTP: e.allowHTTP,
+		Logger: e.log, AllowInsecureHTTP: e.allowHTTP, Now: e.now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
 		PollInterval: 250 * time.Millisecond,
@@ -120,7 +152,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		return nil, &Error{Kind: KindInput, Err: err}
 	}
 
-	lock, err := e.store.Lock(ctx, "cert-"+req.CertName, lockLease)
+	lock, err := e.store.Lock(ctx, storage.CertLock(req.CertName), lockLease)
 	if err != nil {
 		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", req.CertName, err)}
 	}
@@ -129,24 +161,28 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	prev, err := e.checkLineage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var cleanupErrs ErrorList
 	if n, err := solver.Recover(ctx); err != nil {
 		// Leftovers of an earlier crash are not this order's problem.
-		e.log.Warn("cleaning up records of an earlier run", "error", err)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+		cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
 	} else if n > 0 {
-		e.log.Info("removed challenge records left by an earlier run", "records", n)
+		e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
 	if err != nil {
 		return nil, err
 	}
-	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
-		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
-	})
+	order, err := e.newOrder(ctx, client, acct, req)
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
-	e.observe("", StageOrder, order.URL, nil)
+	e.observe(ctx, progress.Event{Stage: progress.Order, Detail: order.URL})
 	ok := false
 	defer func() {
 		if ok {
@@ -155,88 +191,57 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		if err := client.DeactivatePendingAuthorizations(cctx, acct, order); err != nil {
-			e.log.Warn("deactivating pending authorizations", "error", err)
+			e.log.LogAttrs(cctx, slog.LevelWarn, "deactivating pending authorizations", errAttr(err))
 		}
 	}()
 
-	if err := e.authorize(ctx, client, acct, order, solver); err != nil {
+	cleanupErr, err := e.authorize(ctx, client, acct, order, req.Domains, solver)
+	if err != nil {
 		return nil, err
+	}
+	if cleanupErr != nil {
+		cleanupErrs = append(cleanupErrs, cleanupErr)
 	}
 	key, chain, err := e.finalize(ctx, client, acct, order, req)
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
-	if err != nil {
-		return nil, err
+	var files Files
+	if !req.DryRun {
+		if files, err = e.storeCertificate(ctx, req.CertName, chain, key); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	leaf := chain.Leaf()
-	e.observe("", StageStored, files.FullChain, nil)
-	return &Result{
+	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
+	res := &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
-	}, nil
-}
-
-// checkRequest validates req and fills defaults. Errors are KindInput.
-func (e *Engine) checkRequest(req Request) (Request, error) {
-	var err error
-	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
-		return req, err
+		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
 	}
-	if req.CertName == "" {
-		req.CertName = DefaultCertName(req.Domains)
+	if req.DryRun {
+		return res, nil
 	}
-	if storage.ValidateKey("live/"+req.CertName) != nil || len(storage.SafeSegment(req.CertName)) != len(req.CertName) {
-		return req, kindErr(KindInput, "bad certificate name %q", req.CertName)
-	}
-	if req.KeyType == "" {
-		req.KeyType = KeyEC256
-	}
-	if _, err := ParseKeyType(string(req.KeyType)); err != nil {
-		return req, &Error{Kind: KindInput, Err: err}
-	}
-	if req.DirectoryURL == "" {
-		return req, kindErr(KindInput, "no ACME directory URL")
-	}
-	if len(req.Resolvers) == 0 {
-		return req, kindErr(KindInput, "no DNS resolvers configured")
-	}
-	return req, nil
+	// The certificate is in place; a plan that fails to save is reported
+	// but does not undo it.
+	return res, e.savePlan(ctx, req, acct.URL, prev)
 }
 
 func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
-	wait := dns01.WaitAuthoritative
-	switch req.Wait.Kind {
-	case WaitNone:
-		wait = dns01.WaitNone
-	case WaitFixed:
-		wait = dns01.WaitFixed(req.Wait.Fixed)
-	}
-	aliases := map[string]string{}
-	for d, a := range req.ChallengeAliases {
-		aliases[trimWildcard(d)] = a
-	}
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
 		PropagationTimeout: req.PropagationTimeout,
-		Wait:               wait,
-		Aliases:            aliases,
+		Wait:               req.Wait,
+		Aliases:            req.ChallengeAliases,
 		ZoneOverrides:      req.Zones,
 		Logger:             e.log,
-		Observer:           dnsObserver{e},
-	}, e.provider, storeJournal{e.store})
-}
-
-func trimWildcard(d string) string {
-	if len(d) > 2 && d[:2] == "*." {
-		return d[2:]
-	}
-	return d
+		Observer:           progress.ObserverFunc(e.observe),
+		Now:                e.now,
+	}, e.provider, storeJournal{s: e.store, live: e.live})
 }
 
 func profileNames(m map[string]string) []string {
@@ -257,8 +262,8 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	if err != nil {
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
-	e.observe("", StageFinalizing, "", nil)
-	key, err := generateKey(req.KeyType)
+	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
+	key, err := e.certKey(ctx, req)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}
@@ -276,11 +281,11 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 	}
 	chain, matched := acme.PreferredChain(chains, req.PreferredChain)
 	if req.PreferredChain != "" && !matched {
-		e.log.Warn("no chain from the preferred issuer; using the default", "preferred", req.PreferredChain)
+		e.log.LogAttrs(ctx, slog.LevelWarn, "no chain from the preferred issuer; using the default", slog.String("preferred", req.PreferredChain))
 	}
 	if err := checkLeaf(chain, key, req.Domains); err != nil {
 		return nil, acme.Certificate{}, &Error{Kind: KindCA, Err: err}
 	}
-	e.observe("", StageIssued, "chain to "+chain.IssuerCN(), nil)
+	e.observe(ctx, progress.Event{Stage: progress.Issued, Detail: "chain to " + chain.IssuerCN()})
 	return key, chain, nil
 }

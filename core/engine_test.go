@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net"
@@ -19,8 +20,9 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
@@ -154,7 +156,7 @@ func startEngineEnv(t *testing.T) *engineEnv {
 	return &engineEnv{prov: prov, pebble: pebble, store: store}
 }
 
-func (e *engineEnv) engine(t *testing.T, obs Observer) *Engine {
+func (e *engineEnv) engine(t *testing.T, obs progress.Observer) *Engine {
 	t.Helper()
 	eng, err := New(Config{Storage: e.store, Provider: e.prov, HTTPClient: e.pebble.HTTPClient, Observer: obs})
 	if err != nil {
@@ -176,8 +178,8 @@ func TestObtainStoresVerifiableCertificate(t *testing.T) {
 	env := startEngineEnv(t)
 	ctx := t.Context()
 	var mu sync.Mutex
-	stages := map[string][]Stage{}
-	obs := ObserverFunc(func(ev Event) {
+	stages := map[string][]progress.Stage{}
+	obs := progress.ObserverFunc(func(_ context.Context, ev progress.Event) {
 		mu.Lock()
 		stages[ev.Identifier] = append(stages[ev.Identifier], ev.Stage)
 		mu.Unlock()
@@ -186,7 +188,7 @@ func TestObtainStoresVerifiableCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.CertName != "_.engine.test" || !slices.Equal(res.Domains, []string{"*.engine.test", "engine.test"}) {
+	if res.CertName != "_.engine.test" || !slices.Equal(res.Domains, []string{"*.engine.test", "engine.test"}) || res.CleanupErrors != nil {
 		t.Errorf("result %+v", res)
 	}
 	// One Present for the zone: wildcard and apex together.
@@ -218,13 +220,13 @@ func TestObtainStoresVerifiableCertificate(t *testing.T) {
 	}
 	for _, id := range []string{"*.engine.test", "engine.test"} {
 		got := stages[id]
-		for _, want := range []Stage{StagePending, StagePublishing, StagePropagating, StageValidating, StageValid} {
+		for _, want := range []progress.Stage{progress.Pending, progress.Publishing, progress.Propagating, progress.Propagated, progress.Validating, progress.Valid, progress.CleanedUp} {
 			if !slices.Contains(got, want) {
 				t.Errorf("%s: stages %v lack %s", id, got, want)
 			}
 		}
 	}
-	if !slices.Contains(stages[""], StageStored) {
+	if !slices.Contains(stages[""], progress.Stored) {
 		t.Errorf("order stages %v lack stored", stages[""])
 	}
 }
@@ -236,8 +238,8 @@ func TestObtainProviderFailureDeactivates(t *testing.T) {
 	ctx := t.Context()
 	env.prov.failPresent = true
 	var orderURL string
-	obs := ObserverFunc(func(ev Event) {
-		if ev.Stage == StageOrder {
+	obs := progress.ObserverFunc(func(_ context.Context, ev progress.Event) {
+		if ev.Stage == progress.Order {
 			orderURL = ev.Detail
 		}
 	})
@@ -292,8 +294,16 @@ func TestObtainRecoversJournal(t *testing.T) {
 	env := startEngineEnv(t)
 	ctx := t.Context()
 	env.prov.failCleanUp = true
-	if _, err := env.engine(t, nil).Obtain(ctx, env.request("a.engine.test")); err != nil {
+	res, err := env.engine(t, nil).Obtain(ctx, env.request("a.engine.test"))
+	if err != nil {
 		t.Fatal(err) // a failed cleanup does not fail the order
+	}
+	// ... but the caller hears of it, in JSON too.
+	if len(res.CleanupErrors) != 1 || !strings.Contains(res.CleanupErrors[0].Error(), "API down") {
+		t.Errorf("CleanupErrors = %v, want the provider's refusal", res.CleanupErrors)
+	}
+	if b, err := json.Marshal(res); err != nil || !strings.Contains(string(b), `"cleanup_errors":["removing challenge records: `) {
+		t.Errorf("JSON %s, %v", b, err)
 	}
 	if env.prov.records() != 1 {
 		t.Fatalf("records = %d, want the one whose cleanup failed", env.prov.records())
@@ -321,8 +331,8 @@ func TestObtainRecoversJournal(t *testing.T) {
 func TestObtainCancelledCleansUp(t *testing.T) {
 	env := startEngineEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	obs := ObserverFunc(func(ev Event) {
-		if ev.Stage == StagePropagating {
+	obs := progress.ObserverFunc(func(_ context.Context, ev progress.Event) {
+		if ev.Stage == progress.Propagating {
 			cancel()
 		}
 	})
@@ -363,21 +373,8 @@ func TestRequestValidation(t *testing.T) {
 
 func TestParsers(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]Wait{
-		"authoritative": {Kind: WaitAuthoritative}, "none": {Kind: WaitNone},
-		"fixed:1m30s": {Kind: WaitFixed, Fixed: 90 * time.Second},
-	} {
-		if got, err := ParseWait(in); err != nil || got != want {
-			t.Errorf("ParseWait(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "fixed", "fixed:0s", "fixed:x", "none:1s", "sometimes"} {
-		if _, err := ParseWait(bad); err == nil {
-			t.Errorf("ParseWait(%q) accepted", bad)
-		}
-	}
-	for _, k := range KeyTypes() {
-		key, err := generateKey(k)
+	for _, k := range acme.KeyTypes() {
+		key, err := acme.GenerateKey(k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,7 +386,7 @@ func TestParsers(t *testing.T) {
 		if err != nil || !back.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
 			t.Errorf("%s: key round trip failed: %v", k, err)
 		}
-		if k == KeyEC256 {
+		if k == acme.KeyECDSAP256 {
 			csr, err := createCSR(key, []string{"*.example.com", "example.com"})
 			if err != nil {
 				t.Fatal(err)
@@ -399,9 +396,6 @@ func TestParsers(t *testing.T) {
 				t.Errorf("CSR %v %v", r.DNSNames, err)
 			}
 		}
-	}
-	if _, err := ParseKeyType("RSA4096"); err != nil {
-		t.Error(err)
 	}
 	if got := DefaultCertName([]string{"*.example.com", "example.com"}); got != "_.example.com" {
 		t.Errorf("DefaultCertName = %q", got)

@@ -2,36 +2,9 @@ package core
 
 import (
 	"crypto"
-	"fmt"
 
 	"github.com/zonecert/zonecert/core/acme"
 )
-
-// acmeKeyType maps the CLI's certbot-style key names onto core/acme's.
-func acmeKeyType(kt KeyType) (acme.KeyType, error) {
-	switch kt {
-	case KeyEC256, "":
-		return acme.KeyECDSAP256, nil
-	case KeyEC384:
-		return acme.KeyECDSAP384, nil
-	case KeyRSA2048:
-		return acme.KeyRSA2048, nil
-	case KeyRSA3072:
-		return acme.KeyRSA3072, nil
-	case KeyRSA4096:
-		return acme.KeyRSA4096, nil
-	}
-	return "", fmt.Errorf("unknown key type %q", kt)
-}
-
-// generateKey makes a new private key of type kt.
-func generateKey(kt KeyType) (crypto.Signer, error) {
-	akt, err := acmeKeyType(kt)
-	if err != nil {
-		return nil, err
-	}
-	return acme.GenerateKey(akt)
-}
 
 // encodeKey is the PKCS #8 PEM form of key (what certbot's privkey.pem and
 // most servers read).

@@ -1,76 +1,17 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/core/storage"
 )
-
-// KeyType is the type of a certificate's private key.
-type KeyType string
-
-// Supported key types.
-const (
-	KeyEC256   KeyType = "ec256"
-	KeyEC384   KeyType = "ec384"
-	KeyRSA2048 KeyType = "rsa2048"
-	KeyRSA3072 KeyType = "rsa3072"
-	KeyRSA4096 KeyType = "rsa4096"
-)
-
-// KeyTypes lists the supported key types, the default first.
-func KeyTypes() []KeyType {
-	return []KeyType{KeyEC256, KeyEC384, KeyRSA2048, KeyRSA3072, KeyRSA4096}
-}
-
-// ParseKeyType validates a key type name.
-func ParseKeyType(s string) (KeyType, error) {
-	for _, k := range KeyTypes() {
-		if KeyType(strings.ToLower(s)) == k {
-			return k, nil
-		}
-	}
-	return "", fmt.Errorf("unknown key type %q (want one of ec256, ec384, rsa2048, rsa3072, rsa4096)", s)
-}
-
-// WaitKind says how the engine decides the challenge records are visible.
-type WaitKind string
-
-// Wait kinds.
-const (
-	// WaitAuthoritative polls every authoritative nameserver address until
-	// all serve every value (the default).
-	WaitAuthoritative WaitKind = "authoritative"
-	// WaitFixed waits a fixed duration after publishing.
-	WaitFixed WaitKind = "fixed"
-	// WaitNone asks the CA to validate at once.
-	WaitNone WaitKind = "none"
-)
-
-// Wait is the propagation strategy.
-type Wait struct {
-	Kind  WaitKind
-	Fixed time.Duration // for WaitFixed
-}
-
-// ParseWait parses "authoritative", "none" or "fixed:DURATION".
-func ParseWait(s string) (Wait, error) {
-	switch kind, arg, _ := strings.Cut(s, ":"); WaitKind(kind) {
-	case WaitAuthoritative, WaitNone:
-		if arg != "" {
-			break
-		}
-		return Wait{Kind: WaitKind(kind)}, nil
-	case WaitFixed:
-		d, err := time.ParseDuration(arg)
-		if err != nil || d <= 0 {
-			return Wait{}, fmt.Errorf("bad wait %q: fixed needs a positive duration, e.g. fixed:30s", s)
-		}
-		return Wait{Kind: WaitFixed, Fixed: d}, nil
-	}
-	return Wait{}, fmt.Errorf("bad wait %q (want authoritative, none or fixed:DURATION)", s)
-}
 
 // EAB is an External Account Binding (RFC 8555 §7.3.4): the key identifier
 // and MAC key the CA issued out of band.
@@ -81,9 +22,9 @@ type EAB struct {
 
 // Request is one certificate order.
 type Request struct {
-	// Domains are DNS names as the user gave them; Obtain normalizes and
-	// validates them (see [NormalizeDomains]). Wildcards are allowed as the
-	// leftmost label only.
+	// Domains are DNS names as the user gave them; [NormalizeRequest]
+	// normalizes and validates them (see [NormalizeDomains]). Wildcards
+	// are allowed as the leftmost label only.
 	Domains []string
 	// CertName names the certificate on disk; default [DefaultCertName].
 	CertName string
@@ -92,35 +33,58 @@ type Request struct {
 	Email          string
 	AgreeTOS       bool
 	EAB            *EAB
-	KeyType        KeyType // default KeyEC256
-	Profile        string  // draft-ietf-acme-profiles; empty = CA default
-	PreferredChain string  // issuer common name of the preferred chain
+	KeyType        acme.KeyType // default acme.KeyECDSAP256
+	Profile        string       // draft-ietf-acme-profiles; empty = CA default
+	PreferredChain string       // issuer common name of the preferred chain
 
 	// DNS-01 settings.
 	Resolvers          []string      // recursive resolvers, host:port
 	NameserverPort     int           // port for authoritative queries; 0 = 53 (tests redirect it)
 	PropagationTimeout time.Duration // 0 = 2 minutes
-	Wait               Wait
+	Wait               dns01.Wait
 	// ChallengeAliases maps a domain to the name its challenge record is
 	// published at instead of following a CNAME at _acme-challenge.<domain>.
+	// NormalizeRequest keys it by domain without "*." and makes the names
+	// FQDNs (dns01.Config.Aliases).
 	ChallengeAliases map[string]string
-	// Zones maps a domain (or challenge name) to its zone, skipping the SOA walk.
+	// Zones maps a domain (or challenge name) to its zone, skipping the SOA
+	// walk; NormalizeRequest makes both FQDNs (dns01.Config.ZoneOverrides).
 	Zones map[string]string
+
+	Lifecycle // renewal, plan and dry-run settings (plan.go)
 }
 
 // Result describes an issued, stored certificate.
 type Result struct {
-	CertName  string    `json:"cert_name"`
-	Domains   []string  `json:"domains"`
-	Files     Files     `json:"files"`
-	Serial    string    `json:"serial"`
-	Issuer    string    `json:"issuer"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	KeyType   KeyType   `json:"key_type"`
-	Account   string    `json:"account"`
-	Order     string    `json:"order"`
-	Elapsed   Duration  `json:"elapsed"`
+	CertName  string       `json:"cert_name"`
+	Domains   []string     `json:"domains"`
+	Files     Files        `json:"files"`
+	Serial    string       `json:"serial"`
+	Issuer    string       `json:"issuer"`
+	NotBefore time.Time    `json:"not_before"`
+	NotAfter  time.Time    `json:"not_after"`
+	KeyType   acme.KeyType `json:"key_type"`
+	Account   string       `json:"account"`
+	Order     string       `json:"order"`
+	Elapsed   Duration     `json:"elapsed"`
+	DryRun    bool         `json:"dry_run,omitempty"`
+	Replaces  string       `json:"replaces,omitempty"`
+	// CleanupErrors are best-effort steps that failed without failing the
+	// order: challenge records not removed (they stay journaled, and the
+	// next run removes them) or an earlier run's records still left.
+	CleanupErrors ErrorList `json:"cleanup_errors,omitempty"`
+}
+
+// ErrorList is a list of errors that marshals as their messages.
+type ErrorList []error
+
+// MarshalJSON implements json.Marshaler.
+func (l ErrorList) MarshalJSON() ([]byte, error) {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return json.Marshal(msgs)
 }
 
 // Files are the paths of a stored certificate (certbot's live/ layout).
@@ -187,6 +151,117 @@ func KindOf(err error) ErrorKind {
 	return KindInternal
 }
 
+// NormalizeRequest validates req and returns it normalized with defaults
+// filled in. It is the one place for the rules of a request: the CLI calls
+// it to report bad input before anything runs, Obtain calls it again (it
+// is idempotent) so library callers get the same rules, and the layers
+// below (dns01) take its output as it is. It touches nothing. Errors are
+// KindInput.
+func NormalizeRequest(req Request) (Request, error) {
+	bad := func(format string, args ...any) (Request, error) {
+		return req, kindErr(KindInput, format, args...)
+	}
+	var err error
+	if req.Domains, err = NormalizeDomains(req.Domains); err != nil {
+		return req, err
+	}
+	if req.CertName == "" {
+		req.CertName = DefaultCertName(req.Domains)
+	}
+	if err := ValidateCertName(req.CertName); err != nil {
+		return req, &Error{Kind: KindInput, Err: err}
+	}
+	if req.KeyType == "" {
+		req.KeyType = acme.KeyECDSAP256
+	}
+	if req.KeyType, err = acme.ParseKeyType(string(req.KeyType)); err != nil {
+		return req, &Error{Kind: KindInput, Err: err}
+	}
+	if req.DirectoryURL == "" {
+		return bad("no ACME directory URL")
+	}
+	if u, err := url.Parse(req.DirectoryURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return bad("bad ACME directory URL %q: want https://host/path", req.DirectoryURL)
+	}
+	if req.Email != "" && !strings.Contains(req.Email, "@") {
+		return bad("bad email address %q", req.Email)
+	}
+	if req.EAB != nil && (req.EAB.KID == "" || len(req.EAB.HMAC) == 0) {
+		return bad("External Account Binding needs both a key identifier and a MAC key")
+	}
+	if len(req.Resolvers) == 0 {
+		return bad("no DNS resolvers configured")
+	}
+	resolvers := make([]string, len(req.Resolvers))
+	for i, r := range req.Resolvers {
+		if resolvers[i], err = dns01.ParseResolver(r); err != nil {
+			return req, &Error{Kind: KindInput, Err: err}
+		}
+	}
+	req.Resolvers = resolvers
+	if req.NameserverPort < 0 || req.NameserverPort > 65535 {
+		return bad("name server port %d out of range", req.NameserverPort)
+	}
+	if req.NameserverPort == 0 {
+		req.NameserverPort = 53
+	}
+	if req.PropagationTimeout < 0 {
+		return bad("negative propagation timeout %s", req.PropagationTimeout)
+	}
+	if req.PropagationTimeout == 0 {
+		req.PropagationTimeout = dns01.DefaultPropagationTimeout
+	}
+	if req.ChallengeAliases, err = normalizeAliases(req.ChallengeAliases); err != nil {
+		return req, err
+	}
+	if req.Zones, err = normalizeZones(req.Zones); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+// normalizeAliases keys the aliases by domain without "*." (a wildcard and
+// its apex share the challenge name) and makes the targets FQDNs.
+func normalizeAliases(in map[string]string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(in))
+	for d, a := range in {
+		nd, err := dns01.NormalizeDomain(d)
+		if err != nil {
+			return nil, &Error{Kind: KindInput, Err: fmt.Errorf("challenge alias: %w", err)}
+		}
+		nd = strings.TrimPrefix(nd, "*.")
+		name, err := dns01.NormalizeName(a)
+		if err != nil || strings.Count(name, ".") < 2 {
+			return nil, kindErr(KindInput, "challenge alias for %s: %q is not a domain name", d, a)
+		}
+		if prev, ok := out[nd]; ok && prev != name {
+			return nil, kindErr(KindInput, "challenge alias for %s: both %s and %s given", nd, prev, name)
+		}
+		out[nd] = name
+	}
+	return out, nil
+}
+
+// normalizeZones makes zone override names and zones FQDNs.
+func normalizeZones(in map[string]string) (map[string]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(in))
+	for n, z := range in {
+		name, err1 := dns01.NormalizeName(n)
+		zone, err2 := dns01.NormalizeName(z)
+		if err1 != nil || err2 != nil || name == "." || zone == "." {
+			return nil, kindErr(KindInput, "zone override %q → %q: not domain names", n, z)
+		}
+		out[name] = zone
+	}
+	return out, nil
+}
+
 // DefaultCertName is the certificate name for a domain list: the first
 // domain, with a wildcard's '*' written as '_'.
 func DefaultCertName(domains []string) string {
@@ -194,4 +269,13 @@ func DefaultCertName(domains []string) string {
 		return ""
 	}
 	return strings.ReplaceAll(domains[0], "*", "_")
+}
+
+// ValidateCertName is the rule for certificate names: one storage key
+// segment, so live/<name> and archive/<name> stay inside their directories.
+func ValidateCertName(name string) error {
+	if storage.SafeSegment(name) != name || storage.ValidateKey(storage.LiveKey(name)) != nil {
+		return fmt.Errorf("bad certificate name %q: use letters, digits and . _ - only", name)
+	}
+	return nil
 }

@@ -1,17 +1,19 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/storage"
 )
 
 // certInfo is what `zonecert certificates` shows for one certificate.
@@ -45,24 +47,22 @@ func newCertificatesCmd(e env) *cobra.Command {
 				}
 				path = p
 			}
-			live := filepath.Join(path, "live")
+			store, err := storage.NewFS(path)
+			if err != nil {
+				return usageError{err}
+			}
+			ctx := cmd.Context()
 			if len(names) == 0 {
-				ents, err := os.ReadDir(live)
-				if err != nil && !errors.Is(err, os.ErrNotExist) {
+				if names, err = store.List(ctx, storage.LiveDir); err != nil {
 					return err
-				}
-				for _, d := range ents {
-					if !strings.HasPrefix(d.Name(), ".") {
-						names = append(names, d.Name())
-					}
 				}
 			}
 			var infos []certInfo
 			for _, n := range names {
-				if strings.ContainsAny(n, "/\\") || strings.HasPrefix(n, ".") {
-					return usageError{fmt.Errorf("bad certificate name %q", n)}
+				if err := core.ValidateCertName(n); err != nil {
+					return usageError{err}
 				}
-				infos = append(infos, inspect(n, filepath.Join(live, n, "fullchain.pem")))
+				infos = append(infos, inspect(ctx, store, n))
 			}
 			if jsonOut {
 				enc := json.NewEncoder(e.stdout)
@@ -70,7 +70,7 @@ func newCertificatesCmd(e env) *cobra.Command {
 				return enc.Encode(infos)
 			}
 			if len(infos) == 0 {
-				fmt.Fprintf(e.stdout, "no certificates under %s\n", live)
+				fmt.Fprintf(e.stdout, "no certificates under %s\n", where(store, storage.LiveDir))
 			}
 			bad := 0
 			for _, c := range infos {
@@ -95,9 +95,19 @@ func newCertificatesCmd(e env) *cobra.Command {
 	return cmd
 }
 
-func inspect(name, path string) certInfo {
+// where is the local path of key, or the key where the store has none.
+func where(store storage.Storage, key string) string {
+	if p, ok := store.LocalPath(key); ok {
+		return p
+	}
+	return key
+}
+
+func inspect(ctx context.Context, store storage.Storage, name string) certInfo {
+	key := storage.LiveFileKey(name, storage.FullChainFile)
+	path := where(store, key)
 	info := certInfo{Name: name, Path: path}
-	b, err := os.ReadFile(path)
+	b, err := store.Get(ctx, key)
 	if err != nil {
 		info.Error = err.Error()
 		return info

@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
 )
@@ -44,11 +47,11 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad provider name", []string{"obtain", "-d", "example.com", "--dns", "../x"}, "bad provider name"},
 		{"double wildcard", append(base, "-d", "*.*.example.com"), "wildcard"},
 		{"IP", append(base, "-d", "10.0.0.1"), "IP address"},
-		{"bad server", append(base, "-d", "example.com", "--server", "ftp://x"), "--server"},
+		{"bad server", append(base, "-d", "example.com", "--server", "ftp://x"), "directory URL"},
 		{"bad wait", append(base, "-d", "example.com", "--wait", "fixed:-1s"), "wait"},
 		{"bad key", append(base, "-d", "example.com", "--key-type", "ed25519"), "key type"},
-		{"bad cert name", append(base, "-d", "example.com", "--cert-name", "../etc"), "cert-name"},
-		{"bad resolver", append(base, "-d", "example.com", "--dns-resolver", "dns.google"), "--dns-resolver"},
+		{"bad cert name", append(base, "-d", "example.com", "--cert-name", "../etc"), "certificate name"},
+		{"bad resolver", append(base, "-d", "example.com", "--dns-resolver", "dns.google"), "resolver \"dns.google\""},
 		{"eab without kid", append(base, "-d", "example.com", "--eab-hmac", "abc"), "--eab-kid"},
 		{"eab kid without key", append(base, "-d", "example.com", "--eab-kid", "k"), "ZONECERT_EAB_HMAC"},
 		{"bad pin", append(base, "-d", "example.com", "--plugin-sha256", "rfc2136=zz"), "--plugin-sha256"},
@@ -100,7 +103,7 @@ func TestPlanObtainDefaults(t *testing.T) {
 	if got := strings.Join(r.Domains, ","); got != "*.example.com,example.com" {
 		t.Errorf("domains %s", got)
 	}
-	if r.CertName != "_.example.com" || r.KeyType != core.KeyEC256 {
+	if r.CertName != "_.example.com" || r.KeyType != acme.KeyECDSAP256 {
 		t.Errorf("cert name %q key %q", r.CertName, r.KeyType)
 	}
 	if u, _ := knownServer("letsencrypt"); r.DirectoryURL != u {
@@ -112,10 +115,10 @@ func TestPlanObtainDefaults(t *testing.T) {
 	if r.Resolvers[0] != "192.0.2.53:53" || r.NameserverPort != 53 {
 		t.Errorf("resolvers %v port %d", r.Resolvers, r.NameserverPort)
 	}
-	if r.ChallengeAliases["*.example.com"] != "_acme-challenge.example.net" {
+	if r.ChallengeAliases["example.com"] != "_acme-challenge.example.net." {
 		t.Errorf("aliases %v", r.ChallengeAliases)
 	}
-	if r.Wait.Kind != core.WaitFixed || r.Wait.Fixed.Seconds() != 5 {
+	if r.Wait != dns01.WaitFixed(5*time.Second) {
 		t.Errorf("wait %+v", r.Wait)
 	}
 	if plan.path != "/home/u/.local/share/zonecert" {

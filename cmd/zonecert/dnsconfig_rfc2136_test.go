@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // BenchmarkObtainLaggingSecondary measures `zonecert obtain` for a wildcard

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // binaries returns the directory holding bin/zonecert and the plugins:

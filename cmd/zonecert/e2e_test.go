@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/storage"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // e2eEnv is one BIND primary serving three zones and one Pebble validating

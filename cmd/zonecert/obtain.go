@@ -8,18 +8,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -61,6 +60,7 @@ type obtainFlags struct {
 	wait               string
 	nsPort             int
 	verbose            bool
+	lifecycleFlags
 }
 
 func newObtainCmd(e env) *cobra.Command {
@@ -148,6 +148,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	bindLifecycleFlags(fl, &f.lifecycleFlags)
 }
 
 // obtainPlan is everything read and validated from flags and environment
@@ -164,6 +165,10 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	hooks := newHooks(e, plan.path, f.hookTimeout, nil)
+	if _, err := hooks.Commands(core.HookDeploy, f.deployHook); err != nil {
+		return usageError{err}
+	}
 	ui := newUI(e, f.verbose, f.json)
 	defer ui.close()
 	log := ui.logger
@@ -175,6 +180,7 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return providerError(f.dns, err)
 	}
+	plan.req.Provider.Env = declaredEnv(provider.Metadata(), e.lookupEnv)
 	store, err := storage.NewFS(plan.path)
 	if err != nil {
 		return usageError{err}
@@ -194,25 +200,38 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return err
 	}
+	var hookErr error
+	if res.DryRun {
+		cmds, _ := hooks.Commands(core.HookDeploy, f.deployHook)
+		for _, c := range cmds {
+			log.Info("dry run: would run hook", "hook", core.HookDeploy, "command", c)
+		}
+	} else {
+		hooks.Logger = log
+		hookErr = hooks.Deploy(ctx, f.deployHook, filepath.Dir(res.Files.FullChain), res.Domains)
+	}
 	if f.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+		return hookErr
+	}
+	if res.DryRun {
+		fmt.Fprintf(e.stdout, "Dry run: certificate %s issued by %s (%s); nothing stored\n",
+			res.CertName, plan.req.DirectoryURL, strings.Join(res.Domains, ", "))
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "Certificate %s saved (%s, expires %s)\n  %s\n  %s\n",
 		res.CertName, strings.Join(res.Domains, ", "), res.NotAfter.Format(time.DateOnly),
 		res.Files.FullChain, res.Files.PrivKey)
-	return nil
+	return hookErr
 }
 
+// planObtain turns flags into a request; core.NormalizeRequest owns the
+// rules of the request itself, this only parses what is flag syntax.
 func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
-	if len(f.domains) == 0 {
-		return nil, errors.New("no domain: pass at least one -d DOMAIN")
-	}
-	domains, err := core.NormalizeDomains(f.domains)
-	if err != nil {
-		return nil, err
-	}
 	if f.dns == "" {
 		return nil, errors.New("no DNS provider: pass --dns NAME (e.g. rfc2136, standalone)")
 	}
@@ -220,54 +239,44 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 		return nil, fmt.Errorf("bad provider name %q", f.dns)
 	}
 	req := core.Request{
-		Domains:            domains,
+		Domains:            f.domains,
 		CertName:           f.certName,
+		DirectoryURL:       serverURL(dryRunServer(f.server, f.dryRun)),
 		Email:              f.email,
 		AgreeTOS:           f.agreeTOS,
+		KeyType:            acme.KeyType(f.keyType),
 		Profile:            f.profile,
 		PreferredChain:     f.preferredChain,
+		Resolvers:          f.resolvers,
 		NameserverPort:     f.nsPort,
 		PropagationTimeout: f.propagationTimeout,
 	}
-	if req.CertName == "" {
-		req.CertName = core.DefaultCertName(domains)
+	if len(req.Domains) == 0 {
+		return nil, errors.New("no domain: pass at least one -d DOMAIN")
 	}
-	if storage.ValidateKey("live/"+req.CertName) != nil || strings.Contains(req.CertName, "/") {
-		return nil, fmt.Errorf("bad --cert-name %q: use letters, digits and . _ - only", req.CertName)
-	}
-	if req.DirectoryURL, err = serverURL(f.server); err != nil {
-		return nil, err
-	}
-	if req.KeyType, err = core.ParseKeyType(f.keyType); err != nil {
-		return nil, err
-	}
-	if req.Wait, err = core.ParseWait(f.wait); err != nil {
+	var err error
+	if req.Wait, err = dns01.ParseWait(f.wait); err != nil {
 		return nil, err
 	}
 	if f.propagationTimeout <= 0 {
 		return nil, errors.New("--propagation-timeout must be positive")
 	}
-	if f.nsPort <= 0 || f.nsPort > 65535 {
-		return nil, fmt.Errorf("bad nameserver port %d", f.nsPort)
-	}
-	if f.email != "" && !strings.Contains(f.email, "@") {
-		return nil, fmt.Errorf("bad --email %q", f.email)
-	}
 	if req.EAB, err = eabFrom(e, f); err != nil {
-		return nil, err
-	}
-	if req.Resolvers, err = resolvers(f.resolvers); err != nil {
 		return nil, err
 	}
 	if len(req.Resolvers) == 0 {
 		if req.Resolvers, err = dns01.SystemResolvers("/etc/resolv.conf"); err != nil {
 			return nil, fmt.Errorf("no --dns-resolver given and /etc/resolv.conf unusable: %w", err)
 		}
+		req.SystemResolvers = true
 	}
-	if req.ChallengeAliases, err = domainMap("--challenge-alias", f.aliases); err != nil {
+	if req.ChallengeAliases, err = pairs("--challenge-alias", f.aliases); err != nil {
 		return nil, err
 	}
-	if req.Zones, err = domainMap("--zone", f.zones); err != nil {
+	if req.Zones, err = pairs("--zone", f.zones); err != nil {
+		return nil, err
+	}
+	if req, err = core.NormalizeRequest(req); err != nil {
 		return nil, err
 	}
 	bundle := f.caBundle
@@ -288,18 +297,19 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := setLifecycle(&req, f); err != nil {
+		return nil, err
+	}
 	return &obtainPlan{req: req, path: path, http: client, pluginCfg: pcfg}, nil
 }
 
-func serverURL(s string) (string, error) {
+// serverURL expands the short names of well-known CAs; the URL itself is
+// checked by core.NormalizeRequest.
+func serverURL(s string) string {
 	if u, ok := knownServer(s); ok {
-		return u, nil
+		return u
 	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", fmt.Errorf("bad --server %q: want an https:// directory URL or letsencrypt / letsencrypt-staging", s)
-	}
-	return s, nil
+	return s
 }
 
 func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
@@ -322,61 +332,21 @@ func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
 	return &core.EAB{KID: f.eabKID, HMAC: key}, nil
 }
 
-func resolvers(in []string) ([]string, error) {
-	var out []string
-	for _, r := range in {
-		host, port, err := net.SplitHostPort(r)
-		if err != nil {
-			host, port = r, "53"
-		}
-		if net.ParseIP(host) == nil {
-			return nil, fmt.Errorf("bad --dns-resolver %q: want an IP address with an optional :port", r)
-		}
-		out = append(out, net.JoinHostPort(host, port))
-	}
-	return out, nil
-}
-
-// domainMap parses DOMAIN=NAME pairs. Keys of --challenge-alias are
-// certificate names (validated like -d); other names may hold underscores
-// (_acme-challenge labels), so they only need to be DNS names.
-func domainMap(flag string, pairs []string) (map[string]string, error) {
-	if len(pairs) == 0 {
+// pairs parses DOMAIN=NAME flag values; core.NormalizeRequest checks the
+// names.
+func pairs(flag string, in []string) (map[string]string, error) {
+	if len(in) == 0 {
 		return nil, nil
 	}
-	m := make(map[string]string, len(pairs))
-	for _, p := range pairs {
+	m := make(map[string]string, len(in))
+	for _, p := range in {
 		k, v, ok := strings.Cut(p, "=")
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("bad %s %q: want DOMAIN=NAME", flag, p)
 		}
-		if flag == "--challenge-alias" {
-			nk, err := core.NormalizeDomains([]string{k})
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", flag, err)
-			}
-			k = nk[0]
-		} else if nk := dnsName(k); nk == "" {
-			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, k)
-		} else {
-			k = nk
-		}
-		nv := dnsName(v)
-		if nv == "" || !strings.Contains(nv, ".") {
-			return nil, fmt.Errorf("bad %s %q: %q is not a DNS name", flag, p, v)
-		}
-		m[k] = nv
+		m[k] = v
 	}
 	return m, nil
-}
-
-// dnsName lower-cases s and drops a trailing dot; "" if s is no DNS name.
-func dnsName(s string) string {
-	s = strings.ToLower(strings.TrimSuffix(s, "."))
-	if _, ok := dns.IsDomainName(s); !ok || s == "" || strings.ContainsAny(s, " \t*") {
-		return ""
-	}
-	return s
 }
 
 func httpClient(bundle string) (*http.Client, error) {

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/progress"
 )
 
 // ui reports progress: on a terminal, a live block with one line per
@@ -34,7 +34,7 @@ type ui struct {
 	verbose bool
 }
 
-var _ core.Observer = (*ui)(nil)
+var _ progress.Observer = (*ui)(nil)
 
 func newUI(e env, verbose, jsonOut bool) *ui {
 	u := &ui{out: e.stderr, lines: map[string]string{}, start: time.Now(), verbose: verbose}
@@ -66,22 +66,10 @@ func (u *ui) writeLog(b []byte) (int, error) {
 	return n, err
 }
 
-// Observe implements core.Observer.
-func (u *ui) Observe(ev core.Event) {
+// Observe implements progress.Observer.
+func (u *ui) Observe(ctx context.Context, ev progress.Event) {
 	if !u.live {
-		attrs := []slog.Attr{slog.String("stage", string(ev.Stage))}
-		if ev.Identifier != "" {
-			attrs = append(attrs, slog.String("identifier", ev.Identifier))
-		}
-		if ev.Detail != "" {
-			attrs = append(attrs, slog.String("detail", ev.Detail))
-		}
-		level := slog.LevelInfo
-		if ev.Err != nil {
-			attrs = append(attrs, slog.String("error", ev.Err.Error()))
-			level = slog.LevelWarn
-		}
-		u.logger.LogAttrs(context.Background(), level, "progress", attrs...)
+		u.logger.LogAttrs(ctx, eventLevel(ev), "progress", eventAttrs(ev)...)
 		return
 	}
 	u.mu.Lock()
@@ -90,8 +78,8 @@ func (u *ui) Observe(ev core.Event) {
 		return
 	}
 	text := string(ev.Stage)
-	if ev.Detail != "" {
-		text += ": " + ev.Detail
+	if d := eventText(ev); d != "" {
+		text += ": " + d
 	}
 	if ev.Err != nil {
 		text += ": " + ev.Err.Error()
@@ -99,10 +87,10 @@ func (u *ui) Observe(ev core.Event) {
 	switch {
 	case ev.Identifier == "":
 		u.header = text
-	case ev.Stage == core.StageCleanup:
+	case ev.Stage == progress.CleaningUp || ev.Stage == progress.CleanedUp:
 		// Keep the outcome (valid, invalid) in view; note the cleanup.
 		base, _, _ := strings.Cut(u.lines[ev.Identifier], " · ")
-		u.lines[ev.Identifier] = base + " · " + orDefault(ev.Detail, "cleanup")
+		u.lines[ev.Identifier] = base + " · " + eventText(ev)
 	default:
 		if _, ok := u.lines[ev.Identifier]; !ok {
 			u.order = append(u.order, ev.Identifier)
@@ -111,6 +99,62 @@ func (u *ui) Observe(ev core.Event) {
 	}
 	u.erase()
 	u.draw()
+}
+
+// eventText is the human part of ev, from its structured fields.
+func eventText(ev progress.Event) string {
+	switch ev.Stage {
+	case progress.Publishing:
+		s := ev.FQDN + " in zone " + ev.Zone
+		if ev.Provider != "" {
+			s += " via " + ev.Provider
+		}
+		return s
+	case progress.Syncing:
+		return "provider syncing"
+	case progress.Propagating:
+		return fmt.Sprintf("%d/%d nameserver addresses", ev.Ready, ev.Total)
+	case progress.Propagated:
+		return "visible everywhere"
+	case progress.CleaningUp:
+		if ev.Identifier != "" {
+			return "removing record"
+		}
+	case progress.CleanedUp:
+		return "record removed"
+	}
+	return ev.Detail
+}
+
+func eventLevel(ev progress.Event) slog.Level {
+	if ev.Err != nil {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// eventAttrs are ev's fields as log attributes, the empty ones left out.
+func eventAttrs(ev progress.Event) []slog.Attr {
+	attrs := []slog.Attr{slog.String("stage", string(ev.Stage))}
+	str := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	str("identifier", ev.Identifier)
+	str("fqdn", ev.FQDN)
+	str("zone", ev.Zone)
+	if ev.Stage == progress.Publishing {
+		str("provider", ev.Provider)
+	}
+	if ev.Total > 0 {
+		attrs = append(attrs, slog.Int("ready", ev.Ready), slog.Int("total", ev.Total))
+	}
+	str("detail", ev.Detail)
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("error", ev.Err.Error()))
+	}
+	return attrs
 }
 
 // erase moves the cursor to the block's first line and clears to the end.

@@ -53,6 +53,9 @@ type Options struct {
 	MaxBackoff time.Duration
 	// AllowInsecureHTTP permits an http:// directory, for tests only.
 	AllowInsecureHTTP bool
+	// Now is the clock (Retry-After dates are read against it); nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // Client speaks ACME to one CA. It is safe for concurrent use by many
@@ -70,6 +73,7 @@ type Client struct {
 	retryBackoff    time.Duration
 	pollInterval    time.Duration
 	maxBackoff      time.Duration
+	now             func() time.Time
 
 	nonces noncePool
 
@@ -102,7 +106,11 @@ func New(opts Options) (*Client, error) {
 		retryBackoff:    opts.RetryBackoff,
 		pollInterval:    opts.PollInterval,
 		maxBackoff:      opts.MaxBackoff,
+		now:             opts.Now,
 		nonces:          noncePool{max: 128},
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	if opts.Version == "" {
 		c.userAgent = "zonecert/dev"

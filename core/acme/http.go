@@ -32,6 +32,7 @@ type response struct {
 	header http.Header
 	body   []byte
 	url    string
+	at     time.Time // when it arrived, on the Client's clock
 }
 
 func (r *response) location() string { return r.header.Get("Location") }
@@ -44,7 +45,7 @@ func (r *response) mediaType() string {
 // retryAfter parses Retry-After (RFC 9110 §10.2.3): delay-seconds or an
 // HTTP-date. Zero means absent or unparsable.
 func (r *response) retryAfter() time.Duration {
-	return parseRetryAfter(r.header.Get("Retry-After"), time.Now())
+	return parseRetryAfter(r.header.Get("Retry-After"), r.at)
 }
 
 func parseRetryAfter(v string, now time.Time) time.Duration {
@@ -152,7 +153,7 @@ func (c *Client) send(ctx context.Context, method, url string, body []byte, acce
 	if int64(len(b)) > c.maxBody {
 		return nil, fmt.Errorf("%w: %s %s sent more than %d bytes", ErrBodyTooLarge, method, url, c.maxBody)
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: b, url: url}, nil
+	return &response{status: res.StatusCode, header: res.Header, body: b, url: url, at: c.now()}, nil
 }
 
 // errorFrom turns an HTTP error answer into a *Problem when it carries a

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // BenchmarkPebbleBadNonceStorm runs whole orders (newOrder, dns-01,

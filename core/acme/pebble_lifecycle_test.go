@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 func TestPebbleARIReplaces(t *testing.T) {

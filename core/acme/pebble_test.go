@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 func TestPebbleDirectory(t *testing.T) {

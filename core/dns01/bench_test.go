@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
 

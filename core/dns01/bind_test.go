@@ -13,7 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/core/progress"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -108,7 +109,7 @@ func TestWithBIND(t *testing.T) {
 			t.Errorf("Present calls = %v; want one for the zone", p.presents)
 		}
 		for _, id := range []string{"*.lag.test", "lag.test"} {
-			if st := obs.stages(id); !slices.Equal(st, []Stage{StagePublishing, StageWaiting, StagePropagated}) {
+			if st := obs.stages(id); !slices.Equal(st, []progress.Stage{progress.Publishing, progress.Propagating, progress.Propagated}) {
 				t.Errorf("stages of %s = %v", id, st)
 			}
 		}
@@ -241,7 +242,7 @@ func TestWithBIND(t *testing.T) {
 	t.Run("zone override and provider zone list", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(b)
-		cfg.ZoneOverrides = map[string]string{"www.sub.example.test": "example.test"}
+		cfg.ZoneOverrides = map[string]string{"www.sub.example.test.": "example.test."}
 		s := mustSolver(t, cfg, &updateProvider{bind: b}, &MemJournal{})
 		batch, err := s.Prepare(t.Context(), []Challenge{{"www.sub.example.test", "v"}})
 		if err != nil || batch.Items[0].Zone != "example.test." {
@@ -263,7 +264,7 @@ func TestWithBIND(t *testing.T) {
 	t.Run("alias", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig(b)
-		cfg.Aliases = map[string]string{"aliased.example.test": "_acme-challenge.target.other.test"}
+		cfg.Aliases = map[string]string{"aliased.example.test": "_acme-challenge.target.other.test."}
 		s := mustSolver(t, cfg, &updateProvider{bind: b}, &MemJournal{})
 		batch, err := s.Prepare(t.Context(), []Challenge{{"*.aliased.example.test", "v"}})
 		if err != nil {
@@ -304,7 +305,7 @@ func TestWithBIND(t *testing.T) {
 			t.Errorf("missing = %v; want ns3 (SERVFAIL) and ns4 (timeout) only", got)
 		}
 		errContainsAll(t, err, "ns3.bad.test.", servfail.String(), "ns4.bad.test.", blackhole.String(), "timed out")
-		if st := obs.stages("x.bad.test"); st[len(st)-1] != StageFailed {
+		if st := obs.stages("x.bad.test"); st[len(st)-1] != progress.Failed {
 			t.Errorf("stages %v; want failed last", st)
 		}
 		// A deadline before the timeout (the authorization's expiry) wins.
@@ -347,7 +348,7 @@ func TestWithBIND(t *testing.T) {
 
 	t.Run("recover after a crash", func(t *testing.T) {
 		t.Parallel()
-		j := DirJournal{Dir: t.TempDir() + "/journal"}
+		j := &MemJournal{} // outlives both solvers, as storage would
 		cfg := testConfig(b)
 		cfg.Wait = WaitNone
 		p := &updateProvider{bind: b}

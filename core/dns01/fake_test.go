@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -224,12 +225,14 @@ func testWaitAsksLittle(t *testing.T, fixedSerial bool) {
 	}
 }
 
-func TestWaitModesAndMaxBatch(t *testing.T) {
+// WaitFixed waits without asking DNS; the zone's records go to the
+// provider in one call (plugin/host splits by the plugin's MaxBatch).
+func TestWaitFixedOneCallPerZone(t *testing.T) {
 	t.Parallel()
 	z := newFakeZone(t)
 	calls := 0
 	counting := &countingProvider{Provider: z, calls: &calls}
-	cfg := Config{Resolvers: []string{z.srv.addr.String()}, NameserverPort: int(z.srv.addr.Port()), Wait: WaitFixed(200 * time.Millisecond), MaxBatch: 2}
+	cfg := Config{Resolvers: []string{z.srv.addr.String()}, NameserverPort: int(z.srv.addr.Port()), Wait: WaitFixed(200 * time.Millisecond)}
 	s := mustSolver(t, cfg, counting, &MemJournal{})
 	batch, err := s.Prepare(t.Context(), []Challenge{{"a.odd.test", "1"}, {"b.odd.test", "2"}, {"c.odd.test", "3"}})
 	if err != nil {
@@ -246,10 +249,10 @@ func TestWaitModesAndMaxBatch(t *testing.T) {
 	if s.QueryCount() != before {
 		t.Errorf("WaitFixed sent %d DNS queries", s.QueryCount()-before)
 	}
-	if calls != 2 {
-		t.Errorf("Present calls = %d; want 2 for 3 records with MaxBatch 2", calls)
+	if calls != 1 {
+		t.Errorf("Present calls = %d; want 1 for 3 records in one zone", calls)
 	}
-	if WaitFixed(0) != WaitNone || WaitAuthoritative.String() != "authoritative" || WaitFixed(time.Second).String() != "fixed 1s" {
+	if WaitFixed(0) != WaitNone || WaitAuthoritative.String() != "authoritative" || WaitFixed(time.Second).String() != "fixed:1s" {
 		t.Error("Wait constructors")
 	}
 }
@@ -295,7 +298,7 @@ func TestSyncerIsAskedBeforeTheWait(t *testing.T) {
 	if len(p.synced) != 1 || p.synced[0].FQDN != "_acme-challenge.s.odd.test." || p.synced[0].Value != "v" {
 		t.Errorf("WaitForSync got %+v", p.synced)
 	}
-	want := []Stage{StagePublishing, StageSyncing, StageWaiting, StagePropagated}
+	want := []progress.Stage{progress.Publishing, progress.Syncing, progress.Propagating, progress.Propagated}
 	if got := obs.stages("s.odd.test"); !slices.Equal(got, want) {
 		t.Errorf("stages %v; want %v", got, want)
 	}

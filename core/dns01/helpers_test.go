@@ -14,7 +14,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/core/acme"
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/core/progress"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -104,19 +105,19 @@ func (p listingProvider) ListZones(context.Context) ([]string, error) { return p
 // progressLog records Observer calls.
 type progressLog struct {
 	mu sync.Mutex
-	ps []Progress
+	ps []progress.Event
 }
 
-func (l *progressLog) DNSProgress(_ context.Context, p Progress) {
+func (l *progressLog) Observe(_ context.Context, p progress.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ps = append(l.ps, p)
 }
 
-func (l *progressLog) stages(identifier string) []Stage {
+func (l *progressLog) stages(identifier string) []progress.Stage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Stage
+	var out []progress.Stage
 	for _, p := range l.ps {
 		if p.Identifier == identifier && (len(out) == 0 || out[len(out)-1] != p.Stage) {
 			out = append(out, p.Stage)

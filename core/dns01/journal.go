@@ -3,13 +3,13 @@ package dns01
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/zonecert/zonecert/plugin"
 )
 
 // Journal keeps what is needed to clean up published records, so cleanup
@@ -25,16 +25,58 @@ type Journal interface {
 	List(ctx context.Context) (map[string][]byte, error)
 }
 
-// journalEntry is one record as journaled: written before Present (State
-// empty) and again with the provider's cleanup state after it.
+// journalVersion is the format of journal entries. Fields are only ever
+// added (an owner, a provider instance); the version counts changes a
+// reader must understand, and entries newer than the reader are left
+// alone rather than misread or dropped.
+const journalVersion = 1
+
+// journalEntry is one record as journaled: written before Present (no
+// State) and again with the provider's cleanup state after it. The record
+// is plugin.Record as handed to the provider; its ID is the journal key.
 type journalEntry struct {
-	FQDN       string    `json:"fqdn"`
-	Zone       string    `json:"zone"`
-	Value      string    `json:"value"`
-	TTL        uint32    `json:"ttl,omitempty"`
-	State      []byte    `json:"state,omitempty"`
-	Identifier string    `json:"identifier,omitempty"`
-	Created    time.Time `json:"created"`
+	Version    int           `json:"v"`
+	Record     plugin.Record `json:"record"`
+	Identifier string        `json:"identifier,omitempty"`
+	Created    time.Time     `json:"created"`
+}
+
+func encodeEntry(e journalEntry) []byte {
+	e.Version = journalVersion
+	b, _ := json.Marshal(e) // cannot fail: plain fields only
+	return b
+}
+
+// errNewerEntry marks an entry written by a newer zonecert.
+var errNewerEntry = errors.New("journal entry of a newer format")
+
+// decodeEntry reads an entry of any version up to journalVersion; version
+// 0 (before the field "v") kept the record's fields flat.
+func decodeEntry(key string, raw []byte) (journalEntry, error) {
+	var e struct {
+		journalEntry
+		FQDN  string `json:"fqdn"`
+		Zone  string `json:"zone"`
+		Value string `json:"value"`
+		TTL   uint32 `json:"ttl"`
+		State []byte `json:"state"`
+	}
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return journalEntry{}, err
+	}
+	if e.Version > journalVersion {
+		return journalEntry{}, fmt.Errorf("%w (v%d)", errNewerEntry, e.Version)
+	}
+	out := e.journalEntry
+	if out.Version == 0 {
+		out.Record = plugin.Record{FQDN: e.FQDN, Zone: e.Zone, Value: e.Value, TTL: e.TTL, State: e.State}
+	}
+	out.Record.ID = key
+	r := out.Record
+	if r.FQDN == "" || r.Zone == "" || r.Value == "" {
+		return journalEntry{}, errors.New("journal entry without a record")
+	}
+	return out, nil
 }
 
 // MemJournal is an in-memory Journal for tests and one-shot runs that
@@ -70,91 +112,4 @@ func (j *MemJournal) List(context.Context) (map[string][]byte, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return maps.Clone(j.m), nil
-}
-
-// DirJournal is a Journal of one file per key in Dir (created 0700, files
-// 0600, written atomically), for tests of crash recovery and small set-ups.
-type DirJournal struct {
-	Dir string
-}
-
-var _ Journal = DirJournal{}
-
-func (j DirJournal) path(key string) (string, error) {
-	if key == "" || strings.Trim(key, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-		return "", fmt.Errorf("journal key %q: want [a-z0-9-]", key)
-	}
-	return filepath.Join(j.Dir, key+".json"), nil
-}
-
-// Put implements Journal: temp file, fsync, rename.
-func (j DirJournal) Put(_ context.Context, key string, value []byte) error {
-	p, err := j.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(j.Dir, 0o700); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	f, err := os.CreateTemp(j.Dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(value); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
-}
-
-// Delete implements Journal.
-func (j DirJournal) Delete(_ context.Context, key string) error {
-	p, err := j.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("journal: %w", err)
-	}
-	return nil
-}
-
-// List implements Journal.
-func (j DirJournal) List(context.Context) (map[string][]byte, error) {
-	ents, err := os.ReadDir(j.Dir)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	out := map[string][]byte{}
-	for _, e := range ents {
-		key, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(j.Dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-		out[key] = b
-	}
-	return out, nil
-}
-
-func encodeEntry(e journalEntry) []byte {
-	b, _ := json.Marshal(e) // cannot fail: plain fields only
-	return b
 }

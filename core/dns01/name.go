@@ -129,10 +129,11 @@ func parentName(name string) string {
 	return name[i:]
 }
 
-// fqdnALabels is a user-given name (an alias target, a zone) as a lower-case
-// FQDN of A-labels, so that names typed in Unicode match the identifiers
-// NormalizeDomain produced. Underscore labels stay allowed here.
-func fqdnALabels(name string) (string, error) {
+// NormalizeName returns a user-given name that is not a certificate
+// identifier (an alias target, a zone) as a lower-case FQDN of A-labels,
+// so that names typed in Unicode match the identifiers NormalizeDomain
+// produced. Underscore labels stay allowed here; "" and "." give ".".
+func NormalizeName(name string) (string, error) {
 	trimmed := strings.TrimSuffix(strings.TrimSpace(name), ".")
 	if trimmed == "" {
 		return ".", nil

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -119,9 +120,6 @@ func TestNewSolverValidates(t *testing.T) {
 		"no resolvers":      {},
 		"resolver hostname": {Resolvers: []string{"dns.google:53"}},
 		"bad port":          {Resolvers: []string{"127.0.0.1"}, NameserverPort: 70000},
-		"wildcard alias":    {Resolvers: []string{"127.0.0.1"}, Aliases: map[string]string{"*.a.example": "x.example.net"}},
-		"bad alias":         {Resolvers: []string{"127.0.0.1"}, Aliases: map[string]string{"a.example": "not a name"}},
-		"root override":     {Resolvers: []string{"127.0.0.1"}, ZoneOverrides: map[string]string{"a.example": "."}},
 	} {
 		if _, err := NewSolver(cfg, p, j); err == nil {
 			t.Errorf("%s: NewSolver accepted %+v", name, cfg)
@@ -139,22 +137,40 @@ func TestNewSolverValidates(t *testing.T) {
 	}
 }
 
-// Names typed in Unicode match the A-label identifiers NormalizeDomain
-// produces.
-func TestNewSolverConvertsIDNOverrides(t *testing.T) {
+func TestNormalizeName(t *testing.T) {
 	t.Parallel()
-	s, err := NewSolver(Config{
-		Resolvers:     []string{"127.0.0.1"},
-		Aliases:       map[string]string{"bücher.example": "_acme-challenge.Bücher.example.net"},
-		ZoneOverrides: map[string]string{"www.bücher.example": "bücher.example."},
-	}, &updateProvider{}, &MemJournal{})
-	if err != nil {
-		t.Fatal(err)
+	for in, want := range map[string]string{
+		"_acme-challenge.Bücher.example.net": "_acme-challenge.xn--bcher-kva.example.net.",
+		"Example.COM.":                       "example.com.",
+		"":                                   ".",
+	} {
+		if got, err := NormalizeName(in); err != nil || got != want {
+			t.Errorf("NormalizeName(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
-	if got := s.cfg.Aliases["xn--bcher-kva.example"]; got != "_acme-challenge.xn--bcher-kva.example.net." {
-		t.Errorf("alias = %q", got)
+	for _, bad := range []string{"not a name", "*.example.com", "a..b"} {
+		if got, err := NormalizeName(bad); err == nil {
+			t.Errorf("NormalizeName(%q) = %q; want an error", bad, got)
+		}
 	}
-	if got := s.cfg.ZoneOverrides["www.xn--bcher-kva.example."]; got != "xn--bcher-kva.example." {
-		t.Errorf("zone overrides = %q", s.cfg.ZoneOverrides)
+}
+
+func TestParseWait(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Wait{
+		"authoritative": WaitAuthoritative, "none": WaitNone, "fixed:1m30s": WaitFixed(90 * time.Second),
+	} {
+		got, err := ParseWait(in)
+		if err != nil || got != want {
+			t.Errorf("ParseWait(%q) = %v, %v", in, got, err)
+		}
+		if back, err := ParseWait(got.String()); err != nil || back != got {
+			t.Errorf("ParseWait(%q.String()) = %v, %v", in, back, err)
+		}
+	}
+	for _, bad := range []string{"", "fixed", "fixed:0s", "fixed:-1s", "fixed:x", "none:1s", "authoritative:", "sometimes"} {
+		if _, err := ParseWait(bad); err == nil {
+			t.Errorf("ParseWait(%q) accepted", bad)
+		}
 	}
 }

@@ -42,10 +42,7 @@ func (s *Solver) Prepare(ctx context.Context, challenges []Challenge) (*Batch, e
 	}
 	b := &Batch{Items: make([]Item, len(challenges))}
 	for i, ch := range challenges {
-		id, err := NormalizeDomain(ch.Identifier)
-		if err != nil {
-			return nil, fmt.Errorf("preparing challenges: %w", err)
-		}
+		id := ch.Identifier
 		if ch.Value == "" || len(ch.Value) > 255 {
 			return nil, fmt.Errorf("preparing challenge for %s: TXT value must be 1 to 255 octets", id)
 		}
@@ -56,7 +53,7 @@ func (s *Solver) Prepare(ctx context.Context, challenges []Challenge) (*Batch, e
 		if alias, ok := s.cfg.Aliases[strings.TrimPrefix(id, "*.")]; ok {
 			name = alias
 		}
-		b.Items[i] = Item{Challenge: Challenge{Identifier: id, Value: ch.Value}, Name: name}
+		b.Items[i] = Item{Challenge: ch, Name: name}
 	}
 
 	// Resolve each distinct name once, a few at a time.

@@ -2,7 +2,6 @@ package dns01
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -38,7 +38,8 @@ func (e *PublishError) Error() string {
 func (e *PublishError) Unwrap() error { return e.Err }
 
 // Publish journals the batch's records, presents them with one Present
-// call per zone (all zones at once), lets a plugin.Syncer provider confirm
+// call per zone (all zones at once; plugin/host.Client splits a call by the
+// plugin's MaxBatch), lets a plugin.Syncer provider confirm
 // its own servers, then waits as Config.Wait says. The authoritative wait
 // ends by the propagation timeout or deadline (the authorizations' expiry;
 // zero means none), whichever is first.
@@ -77,15 +78,15 @@ func (s *Solver) Publish(ctx context.Context, b *Batch, deadline time.Time) erro
 		}
 	}
 	for _, zb := range b.zones {
-		s.notify(ctx, b, zb, "", Progress{Stage: StagePropagated})
+		s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Propagated})
 	}
 	return nil
 }
 
 func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error {
-	now := time.Now()
+	now := s.now()
 	for _, r := range zb.records {
-		e := journalEntry{FQDN: r.FQDN, Zone: r.Zone, Value: r.Value, TTL: r.TTL, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
+		e := journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
 		if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
 			return fmt.Errorf("journaling %s before publishing: %w", r.FQDN, err)
 		}
@@ -96,8 +97,8 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		s.inflight[r.ID] = true
 		s.mu.Unlock()
 	}
-	s.notify(ctx, b, zb, "", Progress{Stage: StagePublishing})
-	results, err := s.batched(ctx, s.provider.Present, slices.Clone(zb.records))
+	s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Publishing})
+	results, err := s.provider.Present(ctx, slices.Clone(zb.records))
 	if err != nil {
 		return s.recordErrors(ctx, b, zb, nil, err)
 	}
@@ -116,10 +117,10 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		default:
 			zb.mu.Lock()
 			zb.records[i].State = res.State
+			r = zb.records[i]
 			zb.mu.Unlock()
 			if len(res.State) > 0 {
-				e := journalEntry{FQDN: r.FQDN, Zone: r.Zone, Value: r.Value, TTL: r.TTL, State: res.State,
-					Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
+				e := journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
 				if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
 					return fmt.Errorf("journaling the cleanup state of %s: %w", r.FQDN, err)
 				}
@@ -131,7 +132,7 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		return s.recordErrors(ctx, b, zb, failed, nil)
 	}
 	if syncer, ok := s.provider.(plugin.Syncer); ok {
-		s.notify(ctx, b, zb, "", Progress{Stage: StageSyncing})
+		s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Syncing})
 		zb.mu.Lock()
 		recs := slices.Clone(zb.records)
 		zb.mu.Unlock()
@@ -140,24 +141,6 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		}
 	}
 	return nil
-}
-
-// batched calls the provider once per zone, or once per Config.MaxBatch
-// records where the plugin declares a limit.
-func (s *Solver) batched(ctx context.Context, call func(context.Context, []plugin.Record) ([]plugin.Result, error), recs []plugin.Record) ([]plugin.Result, error) {
-	n := s.cfg.MaxBatch
-	if n <= 0 {
-		n = len(recs)
-	}
-	var out []plugin.Result
-	for chunk := range slices.Chunk(recs, n) {
-		res, err := call(ctx, chunk)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, res...)
-	}
-	return out, nil
 }
 
 // forgetRefused unjournals records the provider refused because it does
@@ -197,7 +180,7 @@ func (s *Solver) recordErrors(ctx context.Context, b *Batch, zb *zoneBatch, fail
 			it := b.Items[i]
 			pe := &PublishError{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, CNAMEs: it.CNAMEs, Err: err}
 			errs = append(errs, pe)
-			s.obs.DNSProgress(ctx, Progress{Identifier: it.Identifier, FQDN: it.FQDN, Zone: it.Zone, Stage: StageFailed, Err: pe})
+			s.emit(ctx, it, progress.Event{Stage: progress.Failed, Err: pe})
 		}
 	}
 	return errors.Join(errs...)
@@ -236,7 +219,7 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 			continue
 		}
 		wg.Go(func() {
-			s.notify(ctx, b, zb, "", Progress{Stage: StageCleaningUp})
+			s.notify(ctx, b, zb, "", progress.Event{Stage: progress.CleaningUp})
 			done, err := s.cleanUpRecords(ctx, recs)
 			zb.mu.Lock()
 			for _, id := range done {
@@ -244,7 +227,7 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 			}
 			zb.mu.Unlock()
 			for _, id := range done {
-				s.notify(ctx, b, zb, id, Progress{Stage: StageCleanedUp})
+				s.notify(ctx, b, zb, id, progress.Event{Stage: progress.CleanedUp})
 			}
 			errs[i] = err
 		})
@@ -257,7 +240,7 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 // those it removed; it returns their IDs.
 func (s *Solver) cleanUpRecords(ctx context.Context, recs []plugin.Record) ([]string, error) {
 	zone := recs[0].Zone
-	results, err := s.batched(ctx, s.provider.CleanUp, recs)
+	results, err := s.provider.CleanUp(ctx, recs)
 	if err != nil {
 		return nil, fmt.Errorf("cleaning up zone %s: %w", zone, err)
 	}
@@ -307,16 +290,21 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 		if mine {
 			continue
 		}
-		var e journalEntry
-		if err := json.Unmarshal(raw, &e); err != nil || e.FQDN == "" || e.Zone == "" || e.Value == "" {
+		e, err := decodeEntry(key, raw)
+		if errors.Is(err, errNewerEntry) {
+			// A newer zonecert wrote it; it knows how to clean it up.
+			s.log.LogAttrs(ctx, slog.LevelWarn, "leaving a journal entry of a newer format", slog.String("key", key))
+			continue
+		}
+		if err != nil {
 			// Nothing can be cleaned from it; keeping it would fail every run.
-			s.log.LogAttrs(ctx, slog.LevelWarn, "dropping an unreadable journal entry", slog.String("key", key))
+			s.log.LogAttrs(ctx, slog.LevelWarn, "dropping an unreadable journal entry", slog.String("key", key), errAttr(err))
 			if err := s.journal.Delete(ctx, key); err != nil {
 				return 0, fmt.Errorf("recovering: %w", err)
 			}
 			continue
 		}
-		byZone[e.Zone] = append(byZone[e.Zone], plugin.Record{ID: key, FQDN: e.FQDN, Zone: e.Zone, Value: e.Value, TTL: e.TTL, State: e.State})
+		byZone[e.Record.Zone] = append(byZone[e.Record.Zone], e.Record)
 	}
 	n := 0
 	var errs []error

@@ -118,9 +118,10 @@ func SystemResolvers(path string) ([]string, error) {
 	return out, nil
 }
 
-// parseResolver accepts "ip" or "ip:port" (IPv6 as "[ip]:port") and
-// rejects host names: resolving them would need the Go resolver.
-func parseResolver(s string) (string, error) {
+// ParseResolver accepts "ip" or "ip:port" (IPv6 as "[ip]:port"), port 53
+// by default, and returns "ip:port". Host names are rejected: resolving
+// them would need the Go resolver.
+func ParseResolver(s string) (string, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.String(), nil
 	}

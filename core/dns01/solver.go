@@ -11,7 +11,6 @@
 package dns01
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -55,6 +55,7 @@ func WaitFixed(d time.Duration) Wait {
 	return Wait(d)
 }
 
+// String is the form ParseWait reads.
 func (w Wait) String() string {
 	switch {
 	case w == WaitAuthoritative:
@@ -62,8 +63,30 @@ func (w Wait) String() string {
 	case w < 0:
 		return "none"
 	default:
-		return "fixed " + time.Duration(w).String()
+		return "fixed:" + time.Duration(w).String()
 	}
+}
+
+// ParseWait parses "authoritative", "none" or "fixed:DURATION" (a positive
+// Go duration, e.g. fixed:30s).
+func ParseWait(s string) (Wait, error) {
+	switch kind, arg, hasArg := strings.Cut(s, ":"); kind {
+	case "authoritative":
+		if !hasArg {
+			return WaitAuthoritative, nil
+		}
+	case "none":
+		if !hasArg {
+			return WaitNone, nil
+		}
+	case "fixed":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("bad wait %q: fixed needs a positive duration, e.g. fixed:30s", s)
+		}
+		return WaitFixed(d), nil
+	}
+	return 0, fmt.Errorf("bad wait %q (want authoritative, none or fixed:DURATION)", s)
 }
 
 // Config configures a Solver. Zero values take the defaults above.
@@ -82,16 +105,16 @@ type Config struct {
 	// Aliases maps a domain (as NormalizeDomain returns it, without "*.")
 	// to the name its challenge is published at instead of the
 	// _acme-challenge name (a CNAME from there to the alias is the user's
-	// job). CNAMEs at the alias are still followed.
+	// job), as NormalizeName returns it. CNAMEs at the alias are still
+	// followed. The caller normalizes (core.NormalizeRequest does);
+	// NewSolver takes the map as it is.
 	Aliases map[string]string
 	// ZoneOverrides maps a name to the zone that holds every record at or
-	// below it, skipping the SOA walk; the longest key wins.
+	// below it, skipping the SOA walk; the longest key wins. Keys and zones
+	// are as NormalizeName returns them.
 	ZoneOverrides map[string]string
 	// TTL of published records; 0 lets the provider choose.
 	TTL uint32
-	// MaxBatch is the plugin's plugin.Capabilities.MaxBatch: the most
-	// records one Present or CleanUp call may carry; 0 means no limit.
-	MaxBatch int
 	// QueryTimeout bounds each DNS exchange.
 	QueryTimeout time.Duration
 	// PollInterval is the poll period while the wait is younger than
@@ -102,7 +125,9 @@ type Config struct {
 	// Logger gets debug records of every name server answer; nil discards.
 	Logger *slog.Logger
 	// Observer gets progress; nil ignores it.
-	Observer Observer
+	Observer progress.Observer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Solver publishes DNS-01 records and waits for them. It is safe for
@@ -112,7 +137,8 @@ type Solver struct {
 	provider plugin.Provider
 	journal  Journal
 	log      *slog.Logger
-	obs      Observer
+	obs      progress.Observer
+	now      func() time.Time
 	q        *querier
 
 	mu       sync.Mutex
@@ -130,7 +156,7 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	}
 	q := &querier{nsPort: 53}
 	for _, r := range cfg.Resolvers {
-		s, err := parseResolver(r)
+		s, err := ParseResolver(r)
 		if err != nil {
 			return nil, fmt.Errorf("dns01: %w", err)
 		}
@@ -157,38 +183,19 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	if cfg.PollCap < cfg.PollInterval {
 		cfg.PollCap = cfg.PollInterval
 	}
-	aliases := map[string]string{}
-	for d, a := range cfg.Aliases {
-		nd, err := NormalizeDomain(d)
-		if err != nil || strings.HasPrefix(nd, "*.") {
-			return nil, fmt.Errorf("dns01: alias key %q: want a domain without wildcard", d)
-		}
-		name, err := fqdnALabels(a)
-		if err != nil || strings.Count(name, ".") < 2 {
-			return nil, fmt.Errorf("dns01: alias for %s: %q is not a domain name", d, a)
-		}
-		aliases[nd] = name
-	}
-	cfg.Aliases = aliases
-	overrides := map[string]string{}
-	for n, z := range cfg.ZoneOverrides {
-		name, err1 := fqdnALabels(n)
-		zone, err2 := fqdnALabels(z)
-		if err1 != nil || err2 != nil || zone == "." {
-			return nil, fmt.Errorf("dns01: zone override %q → %q: not domain names", n, z)
-		}
-		overrides[name] = zone
-	}
-	cfg.ZoneOverrides = overrides
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	obs := cfg.Observer
 	if obs == nil {
-		obs = ObserverFunc(func(context.Context, Progress) {})
+		obs = progress.Discard()
 	}
-	return &Solver{cfg: cfg, provider: provider, journal: journal, log: log, obs: obs, q: q, inflight: map[string]bool{}}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Solver{cfg: cfg, provider: provider, journal: journal, log: log, obs: obs, now: now, q: q, inflight: map[string]bool{}}, nil
 }
 
 // QueryCount is the number of DNS messages this Solver has sent (each UDP
@@ -197,7 +204,8 @@ func (s *Solver) QueryCount() uint64 { return s.q.sent.Load() }
 
 // Challenge is one DNS-01 challenge to satisfy.
 type Challenge struct {
-	// Identifier is the domain as NormalizeDomain returns it ("*." allowed).
+	// Identifier is the domain as NormalizeDomain returns it ("*."
+	// allowed); Prepare does not normalize it again.
 	Identifier string
 	// Value is the TXT value (acme.DNS01Value of the key authorization).
 	Value string
@@ -219,8 +227,7 @@ type Item struct {
 // Batch is a prepared set of challenges grouped by zone. Pass it to
 // Publish, then to CleanUp.
 type Batch struct {
-	// Items[i] is challenges[i] of the Prepare call, with the identifier
-	// normalized.
+	// Items[i] is challenges[i] of the Prepare call.
 	Items []Item
 	zones []*zoneBatch
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/progress"
 )
 
 // sweepConcurrency bounds parallel questions to one address in a sweep.
@@ -87,13 +89,13 @@ type zoneWait struct {
 // waitAll waits for every zone of b at once, bounded by the propagation
 // timeout and by deadline (the authorizations' expiry) when earlier.
 func (s *Solver) waitAll(ctx context.Context, b *Batch, deadline time.Time) error {
-	started := time.Now()
-	end := started.Add(s.cfg.PropagationTimeout)
-	expiry := !deadline.IsZero() && deadline.Before(end)
+	started := s.now()
+	timeout := s.cfg.PropagationTimeout
+	expiry := !deadline.IsZero() && deadline.Sub(started) < timeout
 	if expiry {
-		end = deadline
+		timeout = deadline.Sub(started)
 	}
-	wctx, cancel := context.WithDeadline(ctx, end)
+	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	errs := make([]error, len(b.zones))
 	var wg sync.WaitGroup
@@ -105,7 +107,7 @@ func (s *Solver) waitAll(ctx context.Context, b *Batch, deadline time.Time) erro
 				if errors.As(errs[i], &pe) {
 					pe.Expiry = expiry && errors.Is(pe.Err, context.DeadlineExceeded)
 				}
-				s.notify(ctx, b, zb, "", Progress{Stage: StageFailed, Err: errs[i]})
+				s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Failed, Err: errs[i]})
 			}
 		})
 	}
@@ -140,7 +142,7 @@ func (w *zoneWait) run(ctx context.Context) error {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	pe := &PropagationError{Zone: w.zb.zone.Name, Waited: time.Since(w.started), Err: ctx.Err()}
+	pe := &PropagationError{Zone: w.zb.zone.Name, Waited: w.s.since(w.started), Err: ctx.Err()}
 	usable := 0
 	for _, aw := range w.addrs {
 		if aw.unusable {
@@ -163,7 +165,7 @@ func (w *zoneWait) run(ctx context.Context) error {
 		}
 		return pe
 	}
-	w.s.notify(ctx, w.b, w.zb, "", Progress{Stage: StagePropagated, Ready: usable, Total: usable})
+	w.s.notify(ctx, w.b, w.zb, "", progress.Event{Stage: progress.Propagated, Ready: usable, Total: usable})
 	return nil
 }
 
@@ -190,7 +192,7 @@ func (w *zoneWait) poll(ctx context.Context, aw *addrWait) {
 		if finished {
 			return
 		}
-		if time.Since(w.started) >= w.s.cfg.FastPollFor {
+		if w.s.since(w.started) >= w.s.cfg.FastPollFor {
 			period = min(period*3/2, w.s.cfg.PollCap)
 		}
 		timer.Reset(period)
@@ -211,7 +213,7 @@ func (w *zoneWait) round(ctx context.Context, aw *addrWait, first bool) {
 	if len(names) == 0 {
 		return
 	}
-	sweep := first || len(names) == 1 || time.Since(aw.lastSweep) >= w.s.cfg.PollCap
+	sweep := first || len(names) == 1 || w.s.since(aw.lastSweep) >= w.s.cfg.PollCap
 	if len(names) > 1 {
 		if serial, ok := w.askSerial(ctx, aw); ok {
 			if aw.haveSerial && serial != aw.serial {
@@ -229,7 +231,7 @@ func (w *zoneWait) round(ctx context.Context, aw *addrWait, first bool) {
 	if !sweep {
 		return
 	}
-	aw.lastSweep = time.Now()
+	aw.lastSweep = w.s.now()
 	sem := make(chan struct{}, sweepConcurrency)
 	var wg sync.WaitGroup
 	for _, n := range names {
@@ -284,7 +286,7 @@ func (w *zoneWait) ask(ctx context.Context, aw *addrWait, fqdn string) bool {
 	}
 	w.s.log.LogAttrs(ctx, slog.LevelDebug, "name server answer",
 		slog.String("zone", w.zb.zone.Name), slog.String("ns", aw.ns), slog.String("addr", w.s.q.nsAddr(aw.addr).String()),
-		slog.String("name", fqdn), slog.String("answer", answer), slog.Duration("elapsed", time.Since(w.started)))
+		slog.String("name", fqdn), slog.String("answer", answer), slog.Duration("elapsed", w.s.since(w.started)))
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -339,6 +341,6 @@ func (w *zoneWait) report(ctx context.Context) {
 			continue
 		}
 		w.ready[r.ID] = n
-		w.s.notify(ctx, w.b, w.zb, r.ID, Progress{Stage: StageWaiting, Ready: n, Total: total})
+		w.s.notify(ctx, w.b, w.zb, r.ID, progress.Event{Stage: progress.Propagating, Ready: n, Total: total})
 	}
 }

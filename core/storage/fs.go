@@ -63,6 +63,12 @@ func (s *FS) path(key string) (string, error) {
 	return filepath.Join(s.Root, filepath.FromSlash(key)), nil
 }
 
+// LocalPath returns the file that holds key.
+func (s *FS) LocalPath(key string) (string, bool) {
+	p, err := s.path(key)
+	return p, err == nil
+}
+
 // Get reads the value at key.
 func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -156,7 +162,7 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 		return err
 	}
 	first, rest, ok := strings.Cut(key, "/")
-	if !ok || first == "archive" {
+	if !ok || first == ArchiveDir {
 		return fmt.Errorf("%w %q: a set needs a key like live/<name>", ErrInvalidKey, key)
 	}
 	if len(files) == 0 {
@@ -167,7 +173,7 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 			return fmt.Errorf("%w: set member %q: %v", ErrInvalidKey, name, err)
 		}
 	}
-	archive := filepath.Join(s.Root, "archive", filepath.FromSlash(rest))
+	archive := filepath.Join(s.Root, ArchiveDir, filepath.FromSlash(rest))
 	if err := s.mkdirs(archive); err != nil {
 		return err
 	}

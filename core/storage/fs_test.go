@@ -146,6 +146,14 @@ func TestPutSetSwapsWholeSet(t *testing.T) {
 	if names, err := s.List(ctx, "live"); err != nil || !slices.Equal(names, []string{"_.example.com"}) {
 		t.Errorf("List(live) = %v, %v", names, err)
 	}
+	// LocalPath names the file that Get reads, through the live link.
+	p, ok := s.LocalPath(LiveFileKey("_.example.com", CertFile))
+	if b, err := os.ReadFile(p); !ok || err != nil || string(b) != "cert v2" {
+		t.Errorf("LocalPath = %q, %v: %q, %v", p, ok, b, err)
+	}
+	if _, ok := s.LocalPath("../x"); ok {
+		t.Error("LocalPath accepted a bad key")
+	}
 }
 
 // A crash after the new files are written but before the swap must leave

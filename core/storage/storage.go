@@ -47,7 +47,12 @@ type File struct {
 //   - Lock blocks until the named lock is held or ctx ends. The lease bounds
 //     how long a holder that vanished keeps it; backends that release locks
 //     when the process dies (FS) may ignore it.
+//   - LocalPath returns the file a key is kept in when the backend keeps
+//     keys as local files (FS), so users can be pointed at them; other
+//     backends return false. It does no I/O and does not check existence.
 //   - Every method is safe for concurrent use.
+//
+// The keys zonecert uses are built in layout.go.
 type Storage interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Put(ctx context.Context, key string, value []byte, private bool) error
@@ -55,6 +60,7 @@ type Storage interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	Delete(ctx context.Context, key string) error
 	Lock(ctx context.Context, name string, lease time.Duration) (Lock, error)
+	LocalPath(key string) (string, bool)
 }
 
 // Lock is a held lock; Release it when done (releasing twice is harmless).

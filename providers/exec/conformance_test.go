@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
 	"github.com/zonecert/zonecert/plugin/sdk"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"

@@ -11,13 +11,13 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/sdk"
 )
 
 // These tests drive the provider against a real BIND9 primary from
-// core/testenv; they need root and the bind9 package (make test installs it).
+// internal/testenv; they need root and the bind9 package (make test installs it).
 
 func startBIND(t *testing.T, zones ...string) *testenv.BIND {
 	t.Helper()

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/zonecert/zonecert/core/testenv"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin/sdk"
 )
 

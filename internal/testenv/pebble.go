@@ -80,9 +80,10 @@ const (
 	PebbleShortlivedValidity = 6 * 24 * time.Hour
 )
 
-// StartPebble starts the Pebble binary found in $ZONECERT_PEBBLE, else on
-// PATH, with -strict, PEBBLE_VA_NOSLEEP=1 and the options given, on free
-// loopback ports with its own TLS certificate. It returns once the directory
+// StartPebble starts the Pebble binary found in $ZONECERT_PEBBLE, else in
+// .tools/ of an enclosing directory, else on PATH, with -strict,
+// PEBBLE_VA_NOSLEEP=1 and the options given, on free loopback ports with
+// its own TLS certificate. It returns once the directory
 // answers and stops Pebble (its whole process group) in t.Cleanup. Pebble's
 // output is written to a file in t.TempDir and logged when the test fails.
 func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
@@ -135,19 +136,22 @@ func pebbleBinary(t testing.TB) string {
 			return p
 		}
 	}
-	if p, err := exec.LookPath("pebble"); err == nil {
-		return p
-	}
-	// `go test` run by hand in a package directory: use what `make` installed.
+	// `go test` run by hand: prefer the pinned Pebble `make` installed over
+	// whatever version is on PATH, and say which one runs.
 	if dir, err := os.Getwd(); err == nil {
 		for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
 			p := filepath.Join(dir, ".tools", "pebble")
 			if _, err := os.Stat(p); err == nil {
+				t.Logf("testenv: using %s ($ZONECERT_PEBBLE unset)", p)
 				return p
 			}
 		}
 	}
-	t.Fatal("testenv: pebble not found in $ZONECERT_PEBBLE, PATH or .tools/: run `make test` " +
+	if p, err := exec.LookPath("pebble"); err == nil {
+		t.Logf("testenv: using %s from PATH, not the pinned .tools/pebble", p)
+		return p
+	}
+	t.Fatal("testenv: pebble not found in $ZONECERT_PEBBLE, .tools/ or PATH: run `make test` " +
 		"(or testdata/scripts/install-tools.sh pebble and export ZONECERT_PEBBLE=$PWD/.tools/pebble)")
 	return ""
 }

@@ -1,0 +1,61 @@
+package storage
+
+import "path"
+
+// The layout of zonecert's state: the one place that spells its keys.
+// live/ and archive/ are certbot's layout, a contract with users whose
+// servers read the files; the rest is zonecert's own.
+//
+//	accounts/<ca>/<id>/account.json   what zonecert remembers of an account
+//	accounts/<ca>/<id>/key.pem        its private key (private)
+//	live/<name>/{cert,chain,fullchain,privkey}.pem   the current set (PutSet)
+//	archive/<name>/<N>/...            every set written (FS keeps them)
+//	journal/<id>                      a challenge record to clean up (dns01)
+//	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
+//
+// Locks: cert-<name> serializes the orders of one certificate.
+const (
+	AccountsDir = "accounts"
+	LiveDir     = "live"
+	ArchiveDir  = "archive"
+	JournalDir  = "journal"
+	RenewalDir  = "renewal"
+)
+
+// Files of an account, under AccountKey.
+const (
+	AccountFile    = "account.json"
+	AccountKeyFile = "key.pem"
+)
+
+// Files of a certificate set, under LiveKey (certbot's names).
+const (
+	CertFile      = "cert.pem"
+	ChainFile     = "chain.pem"
+	FullChainFile = "fullchain.pem"
+	PrivKeyFile   = "privkey.pem"
+)
+
+// CAKey is the prefix of the accounts at one CA; ca is a SafeSegment.
+func CAKey(ca string) string { return path.Join(AccountsDir, ca) }
+
+// AccountKey is the prefix of one account's files.
+func AccountKey(ca, id string) string { return path.Join(AccountsDir, ca, id) }
+
+// LiveKey is the set of certificate name's current files.
+func LiveKey(name string) string { return path.Join(LiveDir, name) }
+
+// LiveFileKey is one file of certificate name's current set.
+func LiveFileKey(name, file string) string { return path.Join(LiveDir, name, file) }
+
+// ArchiveKey holds every version of certificate name's set.
+func ArchiveKey(name string) string { return path.Join(ArchiveDir, name) }
+
+// JournalKey is one cleanup journal entry.
+func JournalKey(id string) string { return path.Join(JournalDir, id) }
+
+// RenewalKey is certificate name's renewal plan.
+func RenewalKey(name string) string { return path.Join(RenewalDir, name+".json") }
+
+// CertLock is the name of the lock that serializes orders for a certificate.
+func CertLock(name string) string { return "cert-" + name }
