@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -164,5 +165,33 @@ settings = { nameserver = %q, tsig_key = "zonecert-test.", tsig_secret = "${ALPH
 	}
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestCAClientUsesHTTP2: the client zonecert talks to the CA with (a
+// custom TLS config, which turns Go's automatic HTTP/2 off unless forced)
+// speaks HTTP/2 to Pebble, which offers it, so concurrent orders share one
+// kept-alive connection.
+func TestCAClientUsesHTTP2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Pebble")
+	}
+	p := testenv.StartPebble(t, testenv.PebbleOptions{DNSServer: "127.0.0.1:53"})
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(bundle, p.CABundlePEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := httpClient(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, p.DirectoryURL, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Errorf("the CA answered over %s, want HTTP/2", resp.Proto)
 	}
 }
