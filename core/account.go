@@ -43,6 +43,20 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		return acct, err
 	}
 	ca := caKey(req.DirectoryURL)
+	// Concurrent orders (a daemon's first storm, parallel runs) would each
+	// register an account: the first registers, the others find it.
+	lock, err := e.store.Lock(ctx, storage.AccountLock(ca), lockLease)
+	if err != nil {
+		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("locking accounts of %s: %w", ca, err)}
+	}
+	defer func() {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		_ = lock.Release(cctx)
+	}()
+	if acct, ok, err := e.findAccount(ctx, client, req); err != nil || ok {
+		return acct, err
+	}
 	if dir.Meta.TermsOfService != "" && !req.AgreeTOS {
 		return acme.Account{}, kindErr(KindInput,
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)

@@ -62,3 +62,7 @@ func RenewalKey(name string) string { return path.Join(RenewalDir, name+".json")
 
 // CertLock is the name of the lock that serializes orders for a certificate.
 func CertLock(name string) string { return "cert-" + name }
+
+// AccountLock is the name of the lock that serializes registering an
+// account with the CA whose key (a SafeSegment) is ca.
+func AccountLock(ca string) string { return "account-" + ca }
