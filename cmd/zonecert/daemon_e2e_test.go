@@ -76,9 +76,11 @@ func TestDaemonLifecycle(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, v, want)
 		}
 	}
+	// Each instance serves two orders; their records may share one
+	// coalesced call when they arrive together.
 	for _, inst := range []string{"alpha", "beta"} {
-		if v := metric(body, fmt.Sprintf(`zonecert_plugin_rpc_duration_seconds_count{instance=%q,method="present"}`, inst)); v < 2 {
-			t.Errorf("present calls of instance %s = %v, want at least 2", inst, v)
+		if v := metric(body, fmt.Sprintf(`zonecert_plugin_rpc_duration_seconds_count{instance=%q,method="present"}`, inst)); v < 1 {
+			t.Errorf("present calls of instance %s = %v, want at least 1", inst, v)
 		}
 	}
 	if v := metric(body, "zonecert_acme_bad_nonce_total"); v < 0 {
