@@ -121,7 +121,7 @@ propagation_timeout = "120s"
 [daemon]
 check_interval = "1h"
 jitter = "0s"
-max_concurrent = 250
+max_concurrent = 150
 retry_min = "1s"
 retry_max = "5s"
 stop_timeout = "60s"
@@ -207,14 +207,14 @@ func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
 	}()
 	peaks := map[int]int64{}
 	tick := time.NewTicker(100 * time.Millisecond)
-	timeout := time.NewTimer(10 * time.Minute)
+	timeout := time.NewTimer(4 * time.Minute)
 wait:
 	for {
 		select {
 		case <-allDone:
 			break wait
 		case <-timeout.C:
-			b.Errorf("storm stalled: %d of %d stored after 10 minutes", len(stored), stormCerts)
+			b.Errorf("storm stalled: %d of %d stored after 4 minutes", len(stored), stormCerts)
 			break wait
 		case <-tick.C:
 			for _, pid := range append([]int{cmd.Process.Pid}, childPIDs(cmd.Process.Pid)...) {

@@ -223,9 +223,8 @@ func (c *Coalescer) linger(k batchKey, b *pendingBatch) {
 			if left <= 0 {
 				goto send
 			}
-			if !t.Stop() {
-				<-t.C
-			}
+			// Go 1.23 timers: Reset never delivers a stale tick, and
+			// draining after a failed Stop would block forever.
 			t.Reset(min(c.cfg.Window, left))
 		case <-t.C:
 			goto send
