@@ -190,6 +190,9 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	var provider plugin.Provider // none for dns-persist-01
 	if f.dns != "" {
 		plan.pluginCfg.Logger = log
+		if plan.pluginCfg, err = withLock(ctx, plan.path, plan.pluginCfg); err != nil {
+			return err
+		}
 		p, err := mgr.Get(ctx, plan.pluginCfg)
 		if err != nil {
 			return providerError(f.dns, err)
@@ -397,9 +400,11 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {
 			return cfg, fmt.Errorf("bad --plugin-sha256 %q: want NAME=<64 hex digits>", p)
 		}
-		if name == f.dns {
-			cfg.SHA256 = strings.ToLower(hex)
+		if name != f.dns {
+			// A pin that names no plugin of this run protects nothing.
+			return cfg, fmt.Errorf("--plugin-sha256 pins plugin %q, but this run uses --dns %s: fix the name or drop the pin", name, f.dns)
 		}
+		cfg.SHA256 = strings.ToLower(hex)
 	}
 	if f.dnsConfig == "" {
 		return cfg, nil

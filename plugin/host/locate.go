@@ -8,10 +8,10 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// Describe finds and verifies the plugin as Start does, and returns what
-// `<binary> describe` prints, without starting it: a config checker learns
-// the settings (and which are secret) this way.
-func Describe(ctx context.Context, cfg Config) (plugin.Metadata, error) {
+// Inspect finds and verifies the plugin of cfg as Start does (discovery or
+// Path, the SHA-256 pin) and returns what its describe prints, without
+// starting it: a config checker learns the settings, and which are secret.
+func Inspect(ctx context.Context, cfg Config) (plugin.Metadata, error) {
 	if err := validName(cfg.Name); err != nil {
 		return plugin.Metadata{}, err
 	}
@@ -37,7 +37,7 @@ func locate(ctx context.Context, cfg Config) (path string, pin []byte, meta plug
 		if pin, err = parsePin(cfg.SHA256); err != nil {
 			return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
-		if err := checkPin(path, pin); err != nil {
+		if err := checkPin(path, pin, cfg.PinHint); err != nil {
 			return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
 	}
