@@ -156,7 +156,7 @@ func providerFor(ctx context.Context, cert config.Certificate, insts map[string]
 			l.release()
 			return nil, nil, err
 		}
-		routes[inst.def.Name] = metered{name: inst.def.Name, p: c, m: m, sync: c.Metadata().Capabilities.Sync}
+		routes[inst.def.Name] = metered{name: inst.def.Name, p: c, m: m}
 	}
 	if cert.Provider != "" {
 		return routes[cert.Provider], l, nil

@@ -186,3 +186,26 @@ func TestOwnedStore(t *testing.T) {
 		t.Errorf("after Delete the key is no longer ours: List = %v", names)
 	}
 }
+
+// limited declares capabilities, as a host client does.
+type limited struct {
+	recorder
+	caps plugin.Capabilities
+}
+
+func (l *limited) Capabilities() plugin.Capabilities { return l.caps }
+
+// TestRouterCapabilities: an order over several instances is planned for
+// the most limited one.
+func TestRouterCapabilities(t *testing.T) {
+	r := &router{routes: map[string]plugin.Provider{
+		"a": &limited{caps: plugin.Capabilities{MaxValuesPerName: 2, Sync: true}},
+		"b": &limited{caps: plugin.Capabilities{MaxValuesPerName: 1, NoDelete: true}},
+		"c": &recorder{},
+	}}
+	got := plugin.CapabilitiesOf(r)
+	want := plugin.Capabilities{MaxValuesPerName: 1, Sync: true, NoDelete: true}
+	if got != want {
+		t.Errorf("capabilities %+v, want %+v", got, want)
+	}
+}
