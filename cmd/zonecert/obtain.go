@@ -426,11 +426,12 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 }
 
 // providerError classifies a failure to start or configure a plugin: an
-// unknown provider is a usage error, anything else a provider failure.
+// unknown provider or a setting it rejects (missing or invalid, credentials
+// included) is a usage error, anything else a provider failure.
 func providerError(name string, err error) error {
 	if _, ok := errors.AsType[*host.ConfigError](err); ok {
 		// The error lists each rejected setting on its own line.
-		return &core.Error{Kind: core.KindDNS, Err: err}
+		return usageError{err}
 	}
 	if errors.Is(err, host.ErrNotFound) {
 		return usageError{fmt.Errorf("unknown DNS provider %q: %w", name, err)}
