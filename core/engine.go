@@ -24,11 +24,12 @@ const (
 	lockLease         = 30 * time.Minute // bounds an order's hold on its name
 )
 
-// Config holds what the engine consumes. Storage and Provider are required.
+// Config holds what the engine consumes. Storage is required.
 type Config struct {
 	// Storage keeps accounts, certificates and the cleanup journal.
 	Storage storage.Storage
-	// Provider publishes TXT records (a running plugin, usually).
+	// Provider publishes TXT records (a running plugin, usually). It may
+	// be nil for dns-persist-01, which writes no records.
 	Provider plugin.Provider
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
@@ -56,16 +57,13 @@ type Engine struct {
 	live      *liveKeys // shared by the engines of a renew run
 }
 
-// New validates cfg and returns an Engine. It does no I/O.
+// New validates cfg and returns an Engine. It does no I/O. A nil Provider
+// is allowed: such an engine can order with dns-persist-01 only, and
+// revoke.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Provider == nil {
-		return nil, errors.New("core: storage and provider are required")
-	}
 	return newEngine(cfg)
 }
 
-// newEngine is New without a provider, for work that publishes no records
-// (revocation).
 func newEngine(cfg Config) (*Engine, error) {
 	if cfg.Storage == nil {
 		return nil, errors.New("core: storage is required")
@@ -107,11 +105,13 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Obtain runs one order end to end (docs/DESIGN.md, "The path of one
-// challenge record"): account, newOrder, DNS-01 for every pending
-// authorization (one batch per zone, one wait for all), validation,
-// finalization with a fresh key, chain download and atomic storage.
-// Challenge records are removed and pending authorizations deactivated on
-// every path, with a detached context; a removal that fails is reported in
+// challenge record"): account, the choice of validation method
+// (Request.Challenge; a dns-persist-01 record is checked before the order),
+// newOrder, a record for every pending authorization (one batch per zone,
+// one wait for all; none for dns-persist-01), validation, finalization with
+// a fresh key, chain download and atomic storage. Challenge records are
+// removed and pending authorizations deactivated on every path, with a
+// detached context; a removal that fails is reported in
 // Result.CleanupErrors, not as the order's failure.
 //
 // The lineage's renewal plan is saved after the certificate (plan.go); an
@@ -127,6 +127,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	req, err := NormalizeRequest(req)
 	if err != nil {
 		return nil, err
+	}
+	if needsProvider(req.Challenge) && e.provider == nil {
+		return nil, kindErr(KindInput, "%s needs a DNS provider; only dns-persist-01 works without one", req.Challenge)
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
@@ -147,9 +150,11 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 			return nil, kindErr(KindInput, "the CA offers no profile %q (it offers %v)", req.Profile, profileNames(dir.Meta.Profiles))
 		}
 	}
-	solver, err := e.newSolver(req)
-	if err != nil {
-		return nil, &Error{Kind: KindInput, Err: err}
+	var solver *dns01.Solver
+	if e.provider != nil {
+		if solver, err = e.newSolver(req, storeJournal{s: e.store, live: e.live}); err != nil {
+			return nil, &Error{Kind: KindInput, Err: err}
+		}
 	}
 
 	lock, err := e.store.Lock(ctx, storage.CertLock(req.CertName), lockLease)
@@ -166,15 +171,23 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	var cleanupErrs ErrorList
-	if n, err := solver.Recover(ctx); err != nil {
-		// Leftovers of an earlier crash are not this order's problem.
-		e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
-		cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
-	} else if n > 0 {
-		e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
+	if solver != nil {
+		if n, err := solver.Recover(ctx); err != nil {
+			// Leftovers of an earlier crash are not this order's problem.
+			e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+			cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
+		} else if n > 0 {
+			e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
+		}
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
+	if err != nil {
+		return nil, err
+	}
+	// dns-persist-01 needs the account URI to check the record, and the
+	// check comes before the order: a bad record places no order.
+	method, err := e.chooseMethod(ctx, req, dir, acct)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +208,8 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}()
 
-	cleanupErr, err := e.authorize(ctx, client, acct, order, req.Domains, solver)
+	var cleanupErr error
+	method, cleanupErr, err = e.authorize(ctx, client, acct, order, solver, req, method, dir.Meta.CAAIdentities)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +233,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
-		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
+		Account: acct.URL, Order: order.URL, Challenge: method, Elapsed: Duration(e.now().Sub(start)),
 		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
 	}
 	if req.DryRun {
@@ -227,10 +241,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	// The certificate is in place; a plan that fails to save is reported
 	// but does not undo it.
-	return res, e.savePlan(ctx, req, acct.URL, prev)
+	return res, e.savePlan(ctx, req, acct.URL, method, prev)
 }
 
-func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
+func (e *Engine) newSolver(req Request, journal dns01.Journal) (*dns01.Solver, error) {
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
@@ -241,7 +255,7 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
-	}, e.provider, storeJournal{s: e.store, live: e.live})
+	}, e.provider, journal)
 }
 
 func profileNames(m map[string]string) []string {
