@@ -52,7 +52,7 @@ func loadConfig(ctx context.Context, e env, path string, dirs []string) (*config
 		PluginDirs:       dirs,
 		DefaultResolvers: resolvers,
 		Describe: func(ctx context.Context, name, path, sha256 string, dirs []string) (plugin.Metadata, error) {
-			return host.DescribeConfig(ctx, host.Config{Name: name, Path: path, SHA256: sha256, Dirs: dirs, LookupEnv: e.lookupEnv})
+			return host.Inspect(ctx, host.Config{Name: name, Path: path, SHA256: sha256, Dirs: dirs, LookupEnv: e.lookupEnv})
 		},
 	})
 	if errs, ok := errors.AsType[config.Errors](err); ok {

@@ -71,7 +71,7 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	}
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
-		HTTPClient: httpClient, Launch: launchPlugin,
+		HTTPClient: httpClient, Launch: launchPlugin(cfg.State),
 		Hooks: newHooks(e, cfg.State, 0, log),
 	})
 	if err != nil {
@@ -158,15 +158,22 @@ func monotonicUsec() int64 {
 // plugin; calls are retried across a restart (dns01.Coalescer).
 const pluginRestarts = 5
 
-// launchPlugin starts a provider instance's plugin process.
-func launchPlugin(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
-	c, err := host.Start(ctx, host.Config{
-		Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
-		Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, Logger: log,
-		Restarts: pluginRestarts,
-	})
-	if err != nil {
-		return nil, err // not a typed nil in the interface
+// launchPlugin starts a provider instance's plugin process, pinned by the
+// instance's sha256 or else by the state directory's plugins lock.
+func launchPlugin(state string) daemon.Launch {
+	return func(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
+		hc, err := withLock(ctx, state, host.Config{
+			Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
+			Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, Logger: log,
+			Restarts: pluginRestarts,
+		})
+		if err != nil {
+			return nil, err
+		}
+		c, err := host.Start(ctx, hc)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return c, nil
 	}
-	return c, nil
 }

@@ -75,7 +75,7 @@ settings = { nameserver = "%s:53", tsig_key = %q, tsig_secret = "${SECRET}" }
 	cfg, err := config.Parse(t.Context(), "test.toml", []byte(doc), 0o600, config.Options{
 		LookupEnv: env, PluginDirs: []string{w.plugins},
 		Describe: func(ctx context.Context, name, path, sha string, dirs []string) (plugin.Metadata, error) {
-			return host.DescribeConfig(ctx, host.Config{Name: name, Path: path, SHA256: sha, Dirs: dirs})
+			return host.Inspect(ctx, host.Config{Name: name, Path: path, SHA256: sha, Dirs: dirs})
 		},
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zonecert/zonecert/core/daemon/config"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -184,5 +185,59 @@ func TestOwnedStore(t *testing.T) {
 	}
 	if names, _ := s.List(ctx, storage.JournalDir); len(names) != 2 {
 		t.Errorf("after Delete the key is no longer ours: List = %v", names)
+	}
+}
+
+// limited declares capabilities, as a host client does.
+type limited struct {
+	recorder
+	caps plugin.Capabilities
+}
+
+func (l *limited) Capabilities() plugin.Capabilities { return l.caps }
+
+// TestRouterCapabilities: an order over several instances is planned for
+// the most limited one.
+func TestRouterCapabilities(t *testing.T) {
+	r := &router{routes: map[string]plugin.Provider{
+		"a": &limited{caps: plugin.Capabilities{MaxValuesPerName: 2, Sync: true}},
+		"b": &limited{caps: plugin.Capabilities{MaxValuesPerName: 1, NoDelete: true}},
+		"c": &recorder{},
+	}}
+	got := plugin.CapabilitiesOf(r)
+	want := plugin.Capabilities{MaxValuesPerName: 1, Sync: true, NoDelete: true}
+	if got != want {
+		t.Errorf("capabilities %+v, want %+v", got, want)
+	}
+}
+
+// TestBackoff: retry_min doubled per consecutive failure, capped at
+// retry_max, each within ±10 %.
+func TestBackoff(t *testing.T) {
+	d := &Daemon{failures: map[string]int{}}
+	g := &generation{cfg: &config.Config{Daemon: config.Daemon{RetryMin: time.Minute, RetryMax: 10 * time.Minute}}}
+	now := time.Now()
+	for i, want := range []time.Duration{1, 2, 4, 8, 10, 10} {
+		want *= time.Minute
+		got := d.backoff(g, "x", now).Sub(now)
+		if got < want*9/10 || got > want*11/10 {
+			t.Errorf("failure %d: wait %v, want %v ±10%%", i+1, got, want)
+		}
+	}
+}
+
+// TestGate: a rate-limited account is blocked until the later of the
+// times it was told, per account.
+func TestGate(t *testing.T) {
+	var g gate
+	now := time.Now()
+	a, b := accountKey("https://ca/dir", "A@example.com"), accountKey("https://ca/dir", "b@example.com")
+	g.block(a, now.Add(time.Hour))
+	g.block(a, now.Add(time.Minute)) // an earlier time does not shorten it
+	if got := g.blockedUntil(accountKey("https://ca/dir", "a@example.com")); !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("blocked until %v, want an hour", got)
+	}
+	if got := g.blockedUntil(b); !got.IsZero() {
+		t.Errorf("another account is blocked until %v", got)
 	}
 }

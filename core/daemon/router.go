@@ -29,9 +29,27 @@ type router struct {
 }
 
 var (
-	_ plugin.Provider = (*router)(nil)
-	_ plugin.Syncer   = (*router)(nil)
+	_ plugin.Provider           = (*router)(nil)
+	_ plugin.Syncer             = (*router)(nil)
+	_ plugin.CapabilityReporter = (*router)(nil)
 )
+
+// Capabilities combines the instances' declarations so the engine
+// schedules for the most limited one: any limit of one is a limit of all
+// (the engine plans one order, not one per instance).
+func (r *router) Capabilities() plugin.Capabilities {
+	var c plugin.Capabilities
+	for _, p := range r.routes {
+		pc := plugin.CapabilitiesOf(p)
+		c.Sync = c.Sync || pc.Sync
+		c.NoDelete = c.NoDelete || pc.NoDelete
+		c.ProvisionedNames = c.ProvisionedNames || pc.ProvisionedNames
+		if pc.MaxValuesPerName > 0 && (c.MaxValuesPerName == 0 || pc.MaxValuesPerName < c.MaxValuesPerName) {
+			c.MaxValuesPerName = pc.MaxValuesPerName
+		}
+	}
+	return c
+}
 
 // split groups recs by instance; records no zone covers come back as
 // results with CodeZoneNotFound.
@@ -123,15 +141,26 @@ func (r *router) WaitForSync(ctx context.Context, recs []plugin.Record) error {
 // metered wraps one instance's provider with RPC latency and error metrics.
 type metered struct {
 	name string
-	p    plugin.Provider
+	p    Plugin
 	m    *metrics
-	sync bool // the plugin declared the Sync capability
 }
 
 var (
-	_ plugin.Provider = metered{}
-	_ plugin.Syncer   = metered{}
+	_ plugin.Provider           = metered{}
+	_ plugin.Syncer             = metered{}
+	_ plugin.CapabilityReporter = metered{}
 )
+
+// Capabilities reports the plugin's own.
+func (p metered) Capabilities() plugin.Capabilities { return plugin.CapabilitiesOf(p.p) }
+
+// Metadata is the plugin's, named after the instance: progress events and
+// logs then say which instance.
+func (p metered) Metadata() plugin.Metadata {
+	m := p.p.Metadata()
+	m.Name = p.name
+	return m
+}
 
 func (p metered) observe(method string, start time.Time, failed bool) {
 	p.m.rpcDuration.WithLabelValues(p.name, method).Observe(time.Since(start).Seconds())
@@ -168,7 +197,7 @@ func (p metered) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Re
 
 func (p metered) WaitForSync(ctx context.Context, recs []plugin.Record) error {
 	s, ok := p.p.(plugin.Syncer)
-	if !ok || !p.sync {
+	if !ok || !plugin.CapabilitiesOf(p.p).Sync {
 		return nil
 	}
 	start := time.Now()

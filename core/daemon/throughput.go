@@ -44,7 +44,7 @@ func (i *instance) front(c Plugin, m *metrics) plugin.Provider {
 		l := i.def.Limits
 		i.fronts.p = c
 		i.fronts.coal = dns01.NewCoalescer(
-			restartWatch{metered{name: name, p: c, m: m, sync: c.Metadata().Capabilities.Sync}, c, m.tp.restarts.WithLabelValues(name)},
+			restartWatch{metered{name: name, p: c, m: m}, c, m.tp.restarts.WithLabelValues(name)},
 			dns01.CoalescerConfig{
 				Window: l.CoalesceWindow, MaxCalls: l.MaxCalls, Rate: l.Rate, Burst: l.Burst,
 				Hooks: m.tp.hooks(name),

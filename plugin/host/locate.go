@@ -8,10 +8,10 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// DescribeConfig finds and verifies the plugin as Start does, and returns
-// what `<binary> describe` prints, without starting it: a config checker
-// learns the settings (and which are secret) this way.
-func DescribeConfig(ctx context.Context, cfg Config) (plugin.Metadata, error) {
+// Inspect finds and verifies the plugin of cfg as Start does (discovery or
+// Path, the SHA-256 pin) and returns what its describe prints, without
+// starting it: a config checker learns the settings, and which are secret.
+func Inspect(ctx context.Context, cfg Config) (plugin.Metadata, error) {
 	if err := validName(cfg.Name); err != nil {
 		return plugin.Metadata{}, err
 	}
