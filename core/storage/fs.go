@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -39,6 +40,11 @@ type FS struct {
 	// writeFile, when set (tests), writes each member of a set instead of
 	// writeFileSync, so a test can fail a write midway.
 	writeFile func(path string, data []byte, mode os.FileMode) error
+
+	// turns holds one token per lock name: waiters in this process queue
+	// on it and wake the moment the holder releases, rather than polling
+	// the flock (which still excludes other processes).
+	turns sync.Map // lock name → chan struct{} (capacity 1)
 }
 
 var _ Storage = (*FS)(nil)
@@ -341,6 +347,24 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 	if err := s.mkdirs(dir); err != nil {
 		return nil, err
 	}
+	t, _ := s.turns.LoadOrStore(name, make(chan struct{}, 1))
+	turn := t.(chan struct{})
+	select {
+	case turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for lock %s: %w", name, context.Cause(ctx))
+	}
+	l, err := s.flock(ctx, dir, name)
+	if err != nil {
+		<-turn
+		return nil, err
+	}
+	l.turn = turn
+	return l, nil
+}
+
+// flock takes the file lock that excludes other processes.
+func (s *FS) flock(ctx context.Context, dir, name string) (*fsLock, error) {
 	f, err := os.OpenFile(filepath.Join(dir, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening lock: %w", err)
@@ -367,7 +391,10 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 	}
 }
 
-type fsLock struct{ f *os.File }
+type fsLock struct {
+	f    *os.File
+	turn chan struct{} // this process's token for the name
+}
 
 func (l *fsLock) Release(context.Context) error {
 	if l.f == nil {
@@ -375,5 +402,6 @@ func (l *fsLock) Release(context.Context) error {
 	}
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
+	<-l.turn
 	return err
 }
