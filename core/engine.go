@@ -30,6 +30,11 @@ type Config struct {
 	Storage storage.Storage
 	// Provider publishes TXT records (a running plugin, usually).
 	Provider plugin.Provider
+	// ProviderInstance names Provider and its settings in the journal, so
+	// records are only ever removed through the instance that presented
+	// them. Empty means Provider's Instance() method (plugin/host.Client
+	// has one), else its metadata name.
+	ProviderInstance string
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
 	// Observer receives progress; nil ignores it.
@@ -50,6 +55,7 @@ type Engine struct {
 	http      *http.Client
 	obs       progress.Observer
 	provName  string // for progress events, where the provider says it
+	provInst  string // journaled with each record (Config.ProviderInstance)
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
@@ -67,6 +73,13 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if m, ok := cfg.Provider.(interface{ Metadata() plugin.Metadata }); ok {
 		e.provName = m.Metadata().Name
+	}
+	e.provInst = cfg.ProviderInstance
+	if i, ok := cfg.Provider.(interface{ Instance() string }); ok && e.provInst == "" {
+		e.provInst = i.Instance()
+	}
+	if e.provInst == "" {
+		e.provInst = e.provName
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -131,7 +144,8 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 			return nil, kindErr(KindInput, "the CA offers no profile %q (it offers %v)", req.Profile, profileNames(dir.Meta.Profiles))
 		}
 	}
-	solver, err := e.newSolver(req)
+	owner := storage.OwnerLock(newOwnerID())
+	solver, err := e.newSolver(req, owner)
 	if err != nil {
 		return nil, &Error{Kind: KindInput, Err: err}
 	}
@@ -144,6 +158,17 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		_ = lock.Release(cctx)
+	}()
+	// Deferred after the cert lock, so released before it, and after the
+	// records are cleaned up (authorize does that before returning).
+	ownerLock, err := e.store.TryLock(ctx, owner, ownerLease)
+	if err != nil {
+		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("taking owner lock: %w", err)}
+	}
+	defer func() {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		_ = ownerLock.Release(cctx)
 	}()
 	var cleanupErrs ErrorList
 	if n, err := solver.Recover(ctx); err != nil {
@@ -204,7 +229,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}, nil
 }
 
-func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
+// newSolver builds the order's Solver; its journal entries name owner and
+// the provider instance.
+func (e *Engine) newSolver(req Request, owner string) (*dns01.Solver, error) {
+	j := storeJournal{e.store}
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
@@ -215,7 +243,10 @@ func (e *Engine) newSolver(req Request) (*dns01.Solver, error) {
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
-	}, e.provider, storeJournal{e.store})
+		Owner:              owner,
+		Owners:             j,
+		Provider:           e.provInst,
+	}, e.provider, j)
 }
 
 func profileNames(m map[string]string) []string {

@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -13,7 +15,38 @@ import (
 // so records presented by a run that crashed are removed by the next one.
 type storeJournal struct{ s storage.Storage }
 
-var _ dns01.Journal = storeJournal{}
+var (
+	_ dns01.Journal = storeJournal{}
+	_ dns01.Owners  = storeJournal{}
+)
+
+// ownerLease bounds how long a vanished owner keeps its entries on backends
+// with leases (FS frees the lock when the process dies).
+const ownerLease = lockLease
+
+// newOwnerID names one order's owner lock (storage.OwnerLock). Every
+// journal entry of the order names that lock, and the order holds it until
+// its records are cleaned up, so recovery by any other order, in this
+// process or another, leaves them alone.
+func newOwnerID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand contract)
+	return hex.EncodeToString(b)
+}
+
+// Adopt implements dns01.Owners: an owner is gone when its lock is free.
+// The lock stays held by the caller until release, so two recoveries never
+// clean the same owner's entries at once.
+func (j storeJournal) Adopt(ctx context.Context, owner string) (func(context.Context), error) {
+	l, err := j.s.TryLock(ctx, owner, ownerLease)
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", dns01.ErrOwnerAlive, owner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) { _ = l.Release(ctx) }, nil
+}
 
 func (j storeJournal) key(k string) (string, error) {
 	key := storage.JournalKey(k)

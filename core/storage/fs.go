@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,7 +30,9 @@ import (
 // fsynced, leaves a window in which cert.pem and privkey.pem disagree.)
 //
 // Locks are flock(2) locks on <Root>/locks/<name>.lock: the kernel releases
-// them when the process dies, so the lease is not needed and ignored.
+// them when the process dies, so the lease is not needed and ignored. A
+// flock belongs to one open file, so two Locks in one process exclude each
+// other like two processes do.
 type FS struct {
 	Root string
 
@@ -327,32 +330,16 @@ func syncDir(dir string) error {
 // Lock takes the flock(2) lock <Root>/locks/<name>.lock, polling until it is
 // free or ctx ends. The lease is ignored (see FS).
 func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, error) {
-	if err := validSegment(name); err != nil {
-		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
-	}
-	dir := filepath.Join(s.Root, "locks")
-	if err := s.mkdirs(dir); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock: %w", err)
-	}
 	delay := 20 * time.Millisecond
 	for {
-		held, err := tryFlock(f)
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("locking %s: %w", name, err)
-		}
-		if held {
-			return &fsLock{f: f}, nil
+		l, err := s.TryLock(ctx, name, lease)
+		if !errors.Is(err, ErrLocked) {
+			return l, err
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			_ = f.Close()
 			return nil, fmt.Errorf("waiting for lock %s: %w", name, context.Cause(ctx))
 		case <-t.C:
 		}
@@ -360,13 +347,80 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 	}
 }
 
-type fsLock struct{ f *os.File }
+// TryLock takes the lock Lock takes, or returns ErrLocked at once. The
+// lease is ignored (see FS).
+//
+// Release removes the lock file, so owner locks (one per order) do not pile
+// up. A holder checks after flock that its descriptor is still the file at
+// the path: a waiter that opened the file before the holder removed it
+// holds a lock on an orphan inode and must open the path again.
+func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, error) {
+	if err := validSegment(name); err != nil {
+		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
+	}
+	dir := filepath.Join(s.Root, "locks")
+	if err := s.mkdirs(dir); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, name+".lock")
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening lock: %w", err)
+		}
+		held, err := tryFlock(f)
+		if err != nil || !held {
+			_ = f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("locking %s: %w", name, err)
+			}
+			return nil, fmt.Errorf("%w: %s", ErrLocked, name)
+		}
+		if same, err := samePath(f, p); err != nil || !same {
+			_ = f.Close() // removed by its last holder meanwhile: open again
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("locking %s: %w", name, err)
+			}
+			continue
+		}
+		return &fsLock{f: f, path: p}, nil
+	}
+}
+
+// samePath reports whether f is still the file at path p.
+func samePath(f *os.File, p string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	pi, err := os.Stat(p)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, pi), nil
+}
+
+type fsLock struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+}
 
 func (l *fsLock) Release(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}
+	// Remove while still holding, so no one else can hold the file removed.
+	rmErr := os.Remove(l.path)
+	if errors.Is(rmErr, fs.ErrNotExist) {
+		rmErr = nil
+	}
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
-	return err
+	return errors.Join(rmErr, err)
 }

@@ -107,6 +107,7 @@ type Client struct {
 	meta     plugin.Metadata
 	restarts int
 	closed   bool
+	instance string // see Instance
 }
 
 var (
@@ -174,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.inst, c.meta = inst, meta
+	c.instance = instanceOf(cfg.Name, meta, cfg.Settings, cfg.LookupEnv)
 	return c, nil
 }
 
