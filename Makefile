@@ -16,7 +16,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 TEST_TIMEOUT ?= 8m
 
-.PHONY: all build tools test test-short bench demo generate lint clean
+.PHONY: all build tools test test-short bench faults demo generate lint clean
 
 all: build
 
@@ -40,6 +40,13 @@ test-short: build
 
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# The whole fault suite (docs/RELIABILITY.md): real Pebble, BIND9 and plugin
+# processes; `make test` runs only its fast cases.
+FAULTS_TIMEOUT ?= 20m
+faults: tools build
+	ZONECERT_FAULTS=1 $(GO) test -race -count=1 -timeout $(FAULTS_TIMEOUT) -run 'Fault' -v ./cmd/zonecert ./core/... \
+		| grep -E '^(=== RUN|\s*--- |ok|FAIL|PASS)|faults_test.go' | grep -v '=== RUN'; exit $${PIPESTATUS[0]}
 
 demo: build
 	@testdata/scripts/install-tools.sh pebble

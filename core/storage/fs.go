@@ -180,6 +180,8 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	if err := s.mkdirs(filepath.Dir(link)); err != nil {
 		return err
 	}
+	sweepTemps(archive, ".new-")
+	sweepTemps(filepath.Dir(link), "."+filepath.Base(link)+".swap-")
 	// Write the new version into a hidden temp directory, then rename it to
 	// its final versioned name, so archive/<name>/<N> is always complete.
 	tmp, err := os.MkdirTemp(archive, ".new-")
@@ -325,6 +327,22 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// sweepTemps removes what an interrupted PutSet of the same key left in
+// dir (names starting with prefix). Callers serialize the PutSets of one
+// key (the engine holds the certificate's lock), so no live write owns
+// them. Best effort: a leftover that stays is retried next time.
+func sweepTemps(dir, prefix string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Lock takes the flock(2) lock <Root>/locks/<name>.lock, polling until it is

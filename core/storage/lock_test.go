@@ -135,3 +135,40 @@ func TestLockRemovedOnReleaseStillExcludes(t *testing.T) {
 		t.Errorf("%d holders at once, want 1", most.Load())
 	}
 }
+
+// A PutSet killed midway leaves a hidden version directory and a swap
+// link; the next PutSet of the key removes them.
+func TestPutSetSweepsInterruptedLeftovers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newFS(t)
+	if err := s.PutSet(ctx, "live/example.com", certSet("one")); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(s.Root, "archive", "example.com", ".new-123")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "cert.pem"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swap := filepath.Join(s.Root, "live", ".example.com.swap-999")
+	if err := os.Symlink("../archive/example.com/1", swap); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(s.Root, "live", ".other.com.swap-1") // another key's: not ours to touch
+	if err := os.Symlink("x", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSet(ctx, "live/example.com", certSet("two")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{stale, swap} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after the next PutSet: %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(other); err != nil {
+		t.Errorf("another key's leftover was removed: %v", err)
+	}
+}

@@ -43,6 +43,8 @@ type File struct {
 //   - PutSet replaces every file under key at once: readers of key+"/"+name
 //     see the complete old set or the complete new set. A new certificate
 //     never replaces a good one until all of its files are durable.
+//     Callers serialize PutSets of one key (a lock); a PutSet may then
+//     remove the temporary leftovers of an earlier, interrupted one.
 //   - Get of an absent key returns an error wrapping ErrNotFound; Delete of
 //     an absent key succeeds.
 //   - List returns the names of the immediate children of prefix, sorted.

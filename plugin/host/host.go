@@ -44,7 +44,7 @@ var ErrCrashed = errors.New("plugin process crashed")
 // before the go-plugin handshake line, which the host cannot then read.
 var ErrStdoutNoise = errors.New("plugin wrote to stdout before the handshake")
 
-// DefaultCallTimeout bounds a call whose context has no deadline.
+// DefaultCallTimeout bounds each plugin call.
 const DefaultCallTimeout = 2 * time.Minute
 
 // startTimeout bounds the go-plugin handshake.
@@ -68,8 +68,8 @@ type Config struct {
 	// Logger receives the plugin's stderr as records tagged plugin=<Name>;
 	// nil discards.
 	Logger *slog.Logger
-	// CallTimeout bounds a call whose context has no deadline; 0 means
-	// DefaultCallTimeout.
+	// CallTimeout bounds every call (a context deadline may shorten it);
+	// 0 means DefaultCallTimeout.
 	CallTimeout time.Duration
 
 	// noPdeathsig turns off the kernel parent-death signal so tests can
@@ -256,10 +256,10 @@ func startError(name, path string, err error) error {
 	return fmt.Errorf("plugin %s: starting %s: %w", name, path, err)
 }
 
+// callContext bounds one call by CallTimeout, or by ctx's deadline when
+// that is sooner: a hung plugin costs one call timeout, even in a cleanup
+// whose context allows minutes.
 func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
 	return context.WithTimeout(ctx, c.cfg.CallTimeout)
 }
 
