@@ -63,8 +63,17 @@ type Engine struct {
 
 // New validates cfg and returns an Engine. It does no I/O.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Storage == nil || cfg.Provider == nil {
+	if cfg.Provider == nil {
 		return nil, errors.New("core: storage and provider are required")
+	}
+	return newEngine(cfg)
+}
+
+// newEngine is New without a provider, for work that publishes no records
+// (revocation).
+func newEngine(cfg Config) (*Engine, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("core: storage is required")
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP}
@@ -116,6 +125,12 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 // Challenge records are removed and pending authorizations deactivated on
 // every path, with a detached context; a removal that fails is reported in
 // Result.CleanupErrors, not as the order's failure.
+//
+// The lineage's renewal plan is saved after the certificate (plan.go); an
+// existing lineage of another CA is refused unless req.Force. req.Replaces
+// links the order to the certificate it renews (RFC 9773 §5), req.ReuseKey
+// keeps the lineage's key, and req.DryRun stores neither certificate nor
+// plan.
 //
 // Nothing is written before the CA has answered: bad names and an
 // unreachable CA leave the state directory untouched.
@@ -170,6 +185,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = ownerLock.Release(cctx)
 	}()
+	prev, err := e.checkLineage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	var cleanupErrs ErrorList
 	if n, err := solver.Recover(ctx); err != nil {
 		// Leftovers of an earlier crash are not this order's problem.
@@ -183,9 +202,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	order, err := client.NewOrder(ctx, acct, acme.OrderRequest{
-		Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile,
-	})
+	order, err := e.newOrder(ctx, client, acct, req)
 	if err != nil {
 		return nil, caErr("creating order", err)
 	}
@@ -213,20 +230,28 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := e.storeCertificate(ctx, req.CertName, chain, key)
-	if err != nil {
-		return nil, err
+	var files Files
+	if !req.DryRun {
+		if files, err = e.storeCertificate(ctx, req.CertName, chain, key); err != nil {
+			return nil, err
+		}
 	}
 	ok = true
 	leaf := chain.Leaf()
 	e.observe(ctx, progress.Event{Stage: progress.Stored, Detail: files.FullChain})
-	return &Result{
+	res := &Result{
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
 		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
-		CleanupErrors: cleanupErrs,
-	}, nil
+		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
+	}
+	if req.DryRun {
+		return res, nil
+	}
+	// The certificate is in place; a plan that fails to save is reported
+	// but does not undo it.
+	return res, e.savePlan(ctx, req, acct.URL, prev)
 }
 
 // newSolver builds the order's Solver; its journal entries name owner and
@@ -268,7 +293,7 @@ func (e *Engine) finalize(ctx context.Context, client *acme.Client, acct acme.Ac
 		return nil, acme.Certificate{}, caErr("waiting for the order to be ready", err)
 	}
 	e.observe(ctx, progress.Event{Stage: progress.Finalizing})
-	key, err := acme.GenerateKey(req.KeyType)
+	key, err := e.certKey(ctx, req)
 	if err != nil {
 		return nil, acme.Certificate{}, err
 	}

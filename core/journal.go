@@ -13,6 +13,9 @@ import (
 
 // storeJournal keeps the dns01 cleanup journal in storage under journal/,
 // so records presented by a run that crashed are removed by the next one.
+// Its entries name their order's owner lock (Adopt), which keeps orders
+// running at the same time, in this process or another, out of each
+// other's recovery.
 type storeJournal struct{ s storage.Storage }
 
 var (

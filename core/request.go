@@ -50,6 +50,8 @@ type Request struct {
 	// Zones maps a domain (or challenge name) to its zone, skipping the SOA
 	// walk; NormalizeRequest makes both FQDNs (dns01.Config.ZoneOverrides).
 	Zones map[string]string
+
+	Lifecycle // renewal, plan and dry-run settings (plan.go)
 }
 
 // Result describes an issued, stored certificate.
@@ -65,6 +67,8 @@ type Result struct {
 	Account   string       `json:"account"`
 	Order     string       `json:"order"`
 	Elapsed   Duration     `json:"elapsed"`
+	DryRun    bool         `json:"dry_run,omitempty"`
+	Replaces  string       `json:"replaces,omitempty"`
 	// CleanupErrors are best-effort steps that failed without failing the
 	// order: challenge records not removed (they stay journaled, and the
 	// next run removes them) or an earlier run's records still left.

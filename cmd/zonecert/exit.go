@@ -13,6 +13,7 @@ const (
 	exitUsage    = 2 // bad flags, names, settings, unknown provider
 	exitCA       = 3 // the CA refused (problem document) or could not be reached
 	exitDNS      = 4 // DNS or the provider plugin failed (credentials, propagation)
+	exitHook     = 5 // a hook failed; the certificate it ran for is in place
 	exitCanceled = 130
 )
 
@@ -22,6 +23,7 @@ const exitCodesHelp = `Exit codes:
   2    usage error: bad flag, domain name, setting or unknown provider
   3    the CA refused the request or could not be reached
   4    DNS or provider failure: credentials, zone, propagation timeout
+  5    a hook failed (the new certificate is in place)
   130  interrupted`
 
 // usageError marks errors found while reading flags and input.
@@ -37,6 +39,12 @@ func exitCode(err error) int {
 	if errors.Is(err, errInterrupted) {
 		return exitCanceled
 	}
+	if c, ok := errors.AsType[exitCoder](err); ok {
+		return c.ExitCode() // a renew run: its lineages' failures decided
+	}
+	if errors.Is(err, core.ErrHook) {
+		return exitHook
+	}
 	if _, ok := errors.AsType[usageError](err); ok {
 		return exitUsage
 	}
@@ -49,6 +57,12 @@ func exitCode(err error) int {
 		return exitDNS
 	}
 	return exitInternal
+}
+
+// exitCoder is an error that knows its exit code (a renew run's summary).
+type exitCoder interface {
+	error
+	ExitCode() int
 }
 
 var errInterrupted = errors.New("interrupted")

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,6 +61,7 @@ type obtainFlags struct {
 	nsPort             int
 	pluginTimeout      time.Duration
 	verbose            bool
+	lifecycleFlags
 }
 
 func newObtainCmd(e env) *cobra.Command {
@@ -148,6 +150,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	bindLifecycleFlags(fl, &f.lifecycleFlags)
 }
 
 // obtainPlan is everything read and validated from flags and environment
@@ -164,6 +167,10 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	hooks := newHooks(e, plan.path, f.hookTimeout, nil)
+	if _, err := hooks.Commands(core.HookDeploy, f.deployHook); err != nil {
+		return usageError{err}
+	}
 	ui := newUI(e, f.verbose, f.json)
 	defer ui.close()
 	log := ui.logger
@@ -175,6 +182,7 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return providerError(f.dns, err)
 	}
+	plan.req.Provider.Env = declaredEnv(provider.Metadata(), e.lookupEnv)
 	store, err := storage.NewFS(plan.path)
 	if err != nil {
 		return usageError{err}
@@ -194,15 +202,33 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return err
 	}
+	var hookErr error
+	if res.DryRun {
+		cmds, _ := hooks.Commands(core.HookDeploy, f.deployHook)
+		for _, c := range cmds {
+			log.Info("dry run: would run hook", "hook", core.HookDeploy, "command", c)
+		}
+	} else {
+		hooks.Logger = log
+		hookErr = hooks.Deploy(ctx, f.deployHook, filepath.Dir(res.Files.FullChain), res.Domains)
+	}
 	if f.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+		return hookErr
+	}
+	if res.DryRun {
+		fmt.Fprintf(e.stdout, "Dry run: certificate %s issued by %s (%s); nothing stored\n",
+			res.CertName, plan.req.DirectoryURL, strings.Join(res.Domains, ", "))
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "Certificate %s saved (%s, expires %s)\n  %s\n  %s\n",
 		res.CertName, strings.Join(res.Domains, ", "), res.NotAfter.Format(time.DateOnly),
 		res.Files.FullChain, res.Files.PrivKey)
-	return nil
+	return hookErr
 }
 
 // planObtain turns flags into a request; core.NormalizeRequest owns the
@@ -217,7 +243,7 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	req := core.Request{
 		Domains:            f.domains,
 		CertName:           f.certName,
-		DirectoryURL:       serverURL(f.server),
+		DirectoryURL:       serverURL(dryRunServer(f.server, f.dryRun)),
 		Email:              f.email,
 		AgreeTOS:           f.agreeTOS,
 		KeyType:            acme.KeyType(f.keyType),
@@ -244,6 +270,7 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 		if req.Resolvers, err = dns01.SystemResolvers("/etc/resolv.conf"); err != nil {
 			return nil, fmt.Errorf("no --dns-resolver given and /etc/resolv.conf unusable: %w", err)
 		}
+		req.SystemResolvers = true
 	}
 	if req.ChallengeAliases, err = pairs("--challenge-alias", f.aliases); err != nil {
 		return nil, err
@@ -270,6 +297,9 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	}
 	pcfg, err := pluginConfig(e, f)
 	if err != nil {
+		return nil, err
+	}
+	if err := setLifecycle(&req, f); err != nil {
 		return nil, err
 	}
 	return &obtainPlan{req: req, path: path, http: client, pluginCfg: pcfg}, nil

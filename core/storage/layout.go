@@ -11,7 +11,7 @@ import "path"
 //	live/<name>/{cert,chain,fullchain,privkey}.pem   the current set (PutSet)
 //	archive/<name>/<N>/...            every set written (FS keeps them)
 //	journal/<id>                      a challenge record to clean up (dns01)
-//	renewal/<name>.json               a certificate's renewal plan (to come)
+//	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
 //
 // Locks: cert-<name> serializes the orders of one certificate;
 // owner-<id> is held by one running order, and its journal entries name it.
@@ -48,6 +48,9 @@ func LiveKey(name string) string { return path.Join(LiveDir, name) }
 
 // LiveFileKey is one file of certificate name's current set.
 func LiveFileKey(name, file string) string { return path.Join(LiveDir, name, file) }
+
+// ArchiveKey holds every version of certificate name's set.
+func ArchiveKey(name string) string { return path.Join(ArchiveDir, name) }
 
 // JournalKey is one cleanup journal entry.
 func JournalKey(id string) string { return path.Join(JournalDir, id) }

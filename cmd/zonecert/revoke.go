@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/storage"
+)
+
+type revokeFlags struct {
+	certName string
+	reason   string
+	keyFile  string
+	delete   bool
+	path     string
+	caBundle string
+	verbose  bool
+}
+
+func newRevokeCmd(e env) *cobra.Command {
+	var f revokeFlags
+	cmd := &cobra.Command{
+		Use:   "revoke --cert-name NAME [--reason REASON] [--key-file FILE] [--delete]",
+		Short: "Revoke a lineage's certificate at its CA",
+		Long: `Revoke the live certificate of a lineage at the CA that issued it, signed by
+the account that ordered it, or with --key-file by the certificate's own
+private key (when the account is lost). The next renew asks the CA again,
+which then says "renew now", unless --delete removes the lineage too.
+
+` + exitCodesHelp,
+		Example: `  zonecert revoke --cert-name www.example.com --reason superseded
+  zonecert revoke --cert-name www.example.com --reason keyCompromise \
+      --key-file /var/lib/zonecert/live/www.example.com/privkey.pem --delete`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRevoke(cmd.Context(), e, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.certName, "cert-name", "", "the lineage to revoke (required)")
+	fl.StringVar(&f.reason, "reason", "unspecified", "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn")
+	fl.StringVar(&f.keyFile, "key-file", "", "sign with this certificate private key (PEM) instead of the account")
+	fl.BoolVar(&f.delete, "delete", false, "delete the lineage after revoking it")
+	fl.StringVar(&f.path, "path", "", "state directory (default as for obtain)")
+	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra roots for the ACME server's TLS (env ZONECERT_CA_BUNDLE)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	return cmd
+}
+
+func runRevoke(ctx context.Context, e env, f *revokeFlags) error {
+	if f.certName == "" {
+		return usageError{errors.New("no certificate: pass --cert-name NAME")}
+	}
+	if err := core.ValidateCertName(f.certName); err != nil {
+		return usageError{fmt.Errorf("--cert-name: %w", err)}
+	}
+	reason, err := core.ParseRevocationReason(f.reason)
+	if err != nil {
+		return usageError{err}
+	}
+	rr := core.RevokeRequest{CertName: f.certName, Reason: reason}
+	if f.keyFile != "" {
+		b, err := os.ReadFile(f.keyFile)
+		if err != nil {
+			return usageError{fmt.Errorf("reading --key-file: %w", err)}
+		}
+		if rr.CertKey, err = acme.DecodePrivateKeyPEM(b); err != nil {
+			return usageError{fmt.Errorf("--key-file %s: %w", f.keyFile, err)}
+		}
+	}
+	store, client, err := stateAndClient(e, f.path, f.caBundle)
+	if err != nil {
+		return usageError{err}
+	}
+	cfg := core.Config{Storage: store, HTTPClient: client, Logger: cliLogger(e, f.verbose)}
+	if err := core.Revoke(ctx, cfg, rr); err != nil {
+		if errors.Is(err, core.ErrNoLineage) {
+			return usageError{fmt.Errorf("no certificate named %q (see zonecert certificates): %w", f.certName, err)}
+		}
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Certificate %s revoked (reason %s)\n", f.certName, f.reason)
+	if f.delete {
+		if err := core.DeleteLineage(ctx, store, f.certName); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Certificate %s deleted\n", f.certName)
+	}
+	return nil
+}
+
+// stateAndClient opens the state directory and an HTTP client for the CA.
+func stateAndClient(e env, path, caBundle string) (*storage.FS, *http.Client, error) {
+	if path == "" {
+		p, err := defaultStatePath(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		path = p
+	}
+	if caBundle == "" {
+		caBundle = e.getenv("ZONECERT_CA_BUNDLE")
+	}
+	client, err := httpClient(caBundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := storage.NewFS(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, client, nil
+}
