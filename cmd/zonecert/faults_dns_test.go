@@ -145,10 +145,14 @@ func (g *updateGate) serve(c net.Conn) {
 	if err != nil {
 		return
 	}
-	defer up.Close()
 	done := make(chan struct{})
-	go func() { _, _ = io.Copy(up, c); close(done) }()
+	go func() {
+		_, _ = io.Copy(up, c)
+		_ = up.Close() // the client is done: do not wait for BIND's idle timeout
+		close(done)
+	}()
 	_, _ = io.Copy(c, up)
+	_ = c.Close()
 	<-done
 }
 
