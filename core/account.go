@@ -39,35 +39,10 @@ func caKey(directoryURL string) string {
 // it. An account the CA no longer knows (a test CA restarted, say) is
 // replaced.
 func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Directory, req Request) (acme.Account, error) {
+	if acct, ok, err := e.findAccount(ctx, client, req); err != nil || ok {
+		return acct, err
+	}
 	ca := caKey(req.DirectoryURL)
-	ids, err := e.store.List(ctx, storage.CAKey(ca))
-	if err != nil {
-		return acme.Account{}, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
-	}
-	for _, id := range ids {
-		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
-		if err != nil {
-			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
-			continue
-		}
-		if rec.Email != req.Email {
-			continue
-		}
-		acct, err := client.FindAccount(ctx, key)
-		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
-			e.log.LogAttrs(ctx, slog.LevelInfo, "stored account unknown to the CA; registering a new one", slog.String("account", rec.URL))
-			continue
-		}
-		if err != nil {
-			return acme.Account{}, caErr("looking up account", err)
-		}
-		if acct.Status != "" && acct.Status != acme.StatusValid {
-			continue
-		}
-		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "reusing " + acct.URL})
-		return acct, nil
-	}
-
 	if dir.Meta.TermsOfService != "" && !req.AgreeTOS {
 		return acme.Account{}, kindErr(KindInput,
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
@@ -109,6 +84,40 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 	}
 	e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "registered " + acct.URL})
 	return acct, nil
+}
+
+// findAccount returns the stored account for this CA and email that the CA
+// still knows and holds valid; ok is false when there is none.
+func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Request) (acct acme.Account, ok bool, err error) {
+	ca := caKey(req.DirectoryURL)
+	ids, err := e.store.List(ctx, storage.CAKey(ca))
+	if err != nil {
+		return acme.Account{}, false, &Error{Kind: KindStorage, Err: fmt.Errorf("listing accounts: %w", err)}
+	}
+	for _, id := range ids {
+		rec, key, err := e.loadAccount(ctx, storage.AccountKey(ca, id))
+		if err != nil {
+			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
+			continue
+		}
+		if rec.Email != req.Email {
+			continue
+		}
+		acct, err := client.FindAccount(ctx, key)
+		if acme.IsProblem(err, acme.ProblemAccountDoesNotExist) {
+			e.log.LogAttrs(ctx, slog.LevelInfo, "stored account unknown to the CA", slog.String("account", rec.URL))
+			continue
+		}
+		if err != nil {
+			return acme.Account{}, false, caErr("looking up account", err)
+		}
+		if acct.Status != "" && acct.Status != acme.StatusValid {
+			continue
+		}
+		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "reusing " + acct.URL})
+		return acct, true, nil
+	}
+	return acme.Account{}, false, nil
 }
 
 func (e *Engine) loadAccount(ctx context.Context, prefix string) (accountRecord, crypto.Signer, error) {

@@ -16,11 +16,12 @@ import (
 	"github.com/zonecert/zonecert/core/progress"
 )
 
-// pendingAuthz is one authorization that needs its dns-01 challenge solved.
+// pendingAuthz is one authorization that needs a challenge solved.
 type pendingAuthz struct {
 	identifier string // "*." kept for wildcards, as in the order
 	authzURL   string
-	challenge  acme.Challenge
+	authz      acme.Authorization
+	challenge  acme.Challenge // of the method chosen (pickChallenges)
 	expires    time.Time
 }
 
@@ -32,11 +33,39 @@ type pendingAuthz struct {
 //
 // A failed removal does not fail the order (the records stay journaled and
 // the next run removes them); it is returned as cleanupErr.
-func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, domains []string, solver *dns01.Solver) (cleanupErr, err error) {
-	pending, err := e.pendingAuthorizations(ctx, client, acct, order, domains)
+//
+// The method (see chooseMethod) decides the record: dns-01 and
+// dns-account-01 publish the same value under different labels;
+// dns-persist-01 publishes nothing (authorizePersist). It returns the
+// method used, which differs from method only when auto's dns-persist-01
+// falls back to dns-01.
+func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.Account, order acme.Order, solver *dns01.Solver,
+	req Request, method string, checkedIssuers []string) (used string, cleanupErr, err error) {
+	pending, err := e.pendingAuthorizations(ctx, client, acct, order, req.Domains)
 	if err != nil || len(pending) == 0 {
-		return nil, err
+		return method, nil, err
 	}
+	if method, err = e.pickChallenges(ctx, pending, method, req.Challenge == ChallengeAuto); err != nil {
+		return "", nil, err
+	}
+	if method == acme.ChallengeDNSPersist01 {
+		return method, nil, e.authorizePersist(ctx, client, acct, pending, req, checkedIssuers)
+	}
+	if solver == nil {
+		return "", nil, kindErr(KindInput, "%s needs a DNS provider", method)
+	}
+	label := dns01.ChallengeLabel
+	if method == acme.ChallengeDNSAccount01 {
+		label = dns01.AccountChallengeLabel(acme.DNSAccountLabel(acct.URL))
+	}
+	cleanupErr, err = e.publishAndValidate(ctx, client, acct, pending, solver, method, label)
+	return method, cleanupErr, err
+}
+
+// publishAndValidate publishes one record per pending authorization under
+// label, waits for every authoritative server, and has the CA validate.
+func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz,
+	solver *dns01.Solver, method, label string) (cleanupErr, err error) {
 	challenges := make([]dns01.Challenge, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
@@ -44,9 +73,9 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
-		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: "dns-01"})
+		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: method})
 	}
-	batch, err := solver.Prepare(ctx, challenges)
+	batch, err := solver.PrepareLabel(ctx, label, challenges)
 	if err != nil {
 		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
@@ -70,7 +99,12 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	if err := solver.Publish(ctx, batch, deadline); err != nil {
 		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("publishing DNS records: %w", err)}
 	}
+	return nil, e.validateAll(ctx, client, acct, pending)
+}
 
+// validateAll answers every pending challenge at once and waits for the
+// CA's verdicts.
+func (e *Engine) validateAll(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz) error {
 	vctx, cancel := context.WithTimeout(ctx, validationTimeout)
 	defer cancel()
 	errs := make([]error, len(pending))
@@ -80,9 +114,9 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, &Error{Kind: KindCA, Err: err}
+		return &Error{Kind: KindCA, Err: err}
 	}
-	return nil, nil
+	return nil
 }
 
 // validate answers one challenge and polls its authorization until the CA
@@ -129,11 +163,7 @@ func (e *Engine) pendingAuthorizations(ctx context.Context, client *acme.Client,
 		default:
 			return nil, kindErr(KindCA, "authorization for %s is %s", id, az.Status)
 		}
-		ch, ok := az.Challenge(acme.ChallengeDNS01)
-		if !ok {
-			return nil, kindErr(KindCA, "the CA offers no dns-01 challenge for %s", id)
-		}
-		out = append(out, pendingAuthz{identifier: id, authzURL: u, challenge: ch, expires: az.Expires})
+		out = append(out, pendingAuthz{identifier: id, authzURL: u, authz: az, expires: az.Expires})
 	}
 	return out, nil
 }

@@ -24,11 +24,12 @@ const (
 	lockLease         = 30 * time.Minute // bounds an order's hold on its name
 )
 
-// Config holds what the engine consumes. Storage and Provider are required.
+// Config holds what the engine consumes. Storage is required.
 type Config struct {
 	// Storage keeps accounts, certificates and the cleanup journal.
 	Storage storage.Storage
-	// Provider publishes TXT records (a running plugin, usually).
+	// Provider publishes TXT records (a running plugin, usually). It may
+	// be nil for dns-persist-01, which writes no records.
 	Provider plugin.Provider
 	// ProviderInstance names Provider and its settings in the journal, so
 	// records are only ever removed through the instance that presented
@@ -61,16 +62,13 @@ type Engine struct {
 	allowHTTP bool
 }
 
-// New validates cfg and returns an Engine. It does no I/O.
+// New validates cfg and returns an Engine. It does no I/O. A nil Provider
+// is allowed: such an engine can order with dns-persist-01 only, and
+// revoke.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Provider == nil {
-		return nil, errors.New("core: storage and provider are required")
-	}
 	return newEngine(cfg)
 }
 
-// newEngine is New without a provider, for work that publishes no records
-// (revocation).
 func newEngine(cfg Config) (*Engine, error) {
 	if cfg.Storage == nil {
 		return nil, errors.New("core: storage is required")
@@ -119,11 +117,13 @@ func detached(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // Obtain runs one order end to end (docs/DESIGN.md, "The path of one
-// challenge record"): account, newOrder, DNS-01 for every pending
-// authorization (one batch per zone, one wait for all), validation,
-// finalization with a fresh key, chain download and atomic storage.
-// Challenge records are removed and pending authorizations deactivated on
-// every path, with a detached context; a removal that fails is reported in
+// challenge record"): account, the choice of validation method
+// (Request.Challenge; a dns-persist-01 record is checked before the order),
+// newOrder, a record for every pending authorization (one batch per zone,
+// one wait for all; none for dns-persist-01), validation, finalization with
+// a fresh key, chain download and atomic storage. Challenge records are
+// removed and pending authorizations deactivated on every path, with a
+// detached context; a removal that fails is reported in
 // Result.CleanupErrors, not as the order's failure.
 //
 // The lineage's renewal plan is saved after the certificate (plan.go); an
@@ -139,6 +139,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	req, err := NormalizeRequest(req)
 	if err != nil {
 		return nil, err
+	}
+	if needsProvider(req.Challenge) && e.provider == nil {
+		return nil, kindErr(KindInput, "%s needs a DNS provider; only dns-persist-01 works without one", req.Challenge)
 	}
 	client, err := acme.New(acme.Options{
 		DirectoryURL: req.DirectoryURL, HTTPClient: e.http, Version: Version,
@@ -160,9 +163,11 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}
 	owner := storage.OwnerLock(newOwnerID())
-	solver, err := e.newSolver(req, owner)
-	if err != nil {
-		return nil, &Error{Kind: KindInput, Err: err}
+	var solver *dns01.Solver
+	if e.provider != nil {
+		if solver, err = e.newSolver(req, storeJournal{e.store}, owner); err != nil {
+			return nil, &Error{Kind: KindInput, Err: err}
+		}
 	}
 
 	lock, err := e.store.Lock(ctx, storage.CertLock(req.CertName), lockLease)
@@ -190,15 +195,23 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	var cleanupErrs ErrorList
-	if n, err := solver.Recover(ctx); err != nil {
-		// Leftovers of an earlier crash are not this order's problem.
-		e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
-		cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
-	} else if n > 0 {
-		e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
+	if solver != nil {
+		if n, err := solver.Recover(ctx); err != nil {
+			// Leftovers of an earlier crash are not this order's problem.
+			e.log.LogAttrs(ctx, slog.LevelWarn, "cleaning up records of an earlier run", errAttr(err))
+			cleanupErrs = append(cleanupErrs, fmt.Errorf("cleaning up records of an earlier run: %w", err))
+		} else if n > 0 {
+			e.log.LogAttrs(ctx, slog.LevelInfo, "removed challenge records left by an earlier run", slog.Int("records", n))
+		}
 	}
 
 	acct, err := e.account(ctx, client, dir, req)
+	if err != nil {
+		return nil, err
+	}
+	// dns-persist-01 needs the account URI to check the record, and the
+	// check comes before the order: a bad record places no order.
+	method, err := e.chooseMethod(ctx, req, dir, acct)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +232,8 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		}
 	}()
 
-	cleanupErr, err := e.authorize(ctx, client, acct, order, req.Domains, solver)
+	var cleanupErr error
+	method, cleanupErr, err = e.authorize(ctx, client, acct, order, solver, req, method, dir.Meta.CAAIdentities)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +257,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		CertName: req.CertName, Domains: req.Domains, Files: files,
 		Serial: fmt.Sprintf("%x", leaf.SerialNumber), Issuer: leaf.Issuer.String(),
 		NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, KeyType: req.KeyType,
-		Account: acct.URL, Order: order.URL, Elapsed: Duration(e.now().Sub(start)),
+		Account: acct.URL, Order: order.URL, Challenge: method, Elapsed: Duration(e.now().Sub(start)),
 		CleanupErrors: cleanupErrs, DryRun: req.DryRun, Replaces: order.Replaces,
 	}
 	if req.DryRun {
@@ -251,13 +265,14 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	// The certificate is in place; a plan that fails to save is reported
 	// but does not undo it.
-	return res, e.savePlan(ctx, req, acct.URL, prev)
+	return res, e.savePlan(ctx, req, acct.URL, method, prev)
 }
 
-// newSolver builds the order's Solver; its journal entries name owner and
-// the provider instance.
-func (e *Engine) newSolver(req Request, owner string) (*dns01.Solver, error) {
-	j := storeJournal{e.store}
+// newSolver builds a Solver journaling to journal; its entries name owner
+// (empty: the Solver's own) and the provider instance, and Recover asks the
+// journal, when it can tell, whether other owners are gone.
+func (e *Engine) newSolver(req Request, journal dns01.Journal, owner string) (*dns01.Solver, error) {
+	owners, _ := journal.(dns01.Owners)
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
@@ -269,9 +284,9 @@ func (e *Engine) newSolver(req Request, owner string) (*dns01.Solver, error) {
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
 		Owner:              owner,
-		Owners:             j,
+		Owners:             owners,
 		Provider:           e.provInst,
-	}, e.provider, j)
+	}, e.provider, journal)
 }
 
 func profileNames(m map[string]string) []string {

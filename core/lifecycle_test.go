@@ -237,6 +237,14 @@ func TestDecodePlan(t *testing.T) {
 	if err != nil || req.CertName != "x.test" || req.DirectoryURL != "https://ca.test/dir" || req.Wait != dns01.WaitAuthoritative {
 		t.Errorf("request from plan: %+v, %v", req, err)
 	}
+	// dns-persist-01 needs no provider, and renew repeats the method.
+	noProvider := strings.Replace(good, `"name":"rfc2136",`, ``, 1)
+	persist := strings.Replace(noProvider, `"wait"`, `"challenge":"dns-persist-01","wait"`, 1)
+	if p, err := DecodePlan("x.test", []byte(persist)); err != nil {
+		t.Errorf("dns-persist-01 plan without provider: %v", err)
+	} else if req, err := p.Request(); err != nil || req.Challenge != acme.ChallengeDNSPersist01 {
+		t.Errorf("request from a dns-persist-01 plan: challenge %q, %v", req.Challenge, err)
+	}
 	for _, tc := range []struct{ name, plan, want string }{
 		{"not JSON", `{"version":1,`, "corrupt"},
 		{"no version", `{"name":"x.test"}`, "no version"},
@@ -246,6 +254,8 @@ func TestDecodePlan(t *testing.T) {
 		{"bad domain", strings.Replace(good, `["x.test"]`, `["x..test"]`, 1), "x..test"},
 		{"bad wait", strings.Replace(good, `"authoritative"`, `"sometimes"`, 1), "sometimes"},
 		{"no provider", strings.Replace(good, `"name":"rfc2136",`, ``, 1), "no provider"},
+		{"no provider for dns-01", strings.Replace(noProvider, `"wait"`, `"challenge":"dns-01","wait"`, 1), "no provider"},
+		{"bad challenge", strings.Replace(good, `"wait"`, `"challenge":"http-01","wait"`, 1), "http-01"},
 	} {
 		if _, err := DecodePlan("x.test", []byte(tc.plan)); err == nil || KindOf(err) != KindInput || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an input error with %q", tc.name, err, tc.want)
@@ -267,7 +277,7 @@ func FuzzDecodePlan(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.Name != "x.test" || len(p.Domains) == 0 || p.Provider.Name == "" {
+		if p.Name != "x.test" || len(p.Domains) == 0 || (p.Provider.Name == "" && p.Challenge != acme.ChallengeDNSPersist01) {
 			t.Fatalf("accepted an incomplete plan: %+v", p)
 		}
 		if _, err := p.Request(); err != nil {

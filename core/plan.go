@@ -45,11 +45,16 @@ type Plan struct {
 	Profile        string       `json:"profile,omitempty"`
 	PreferredChain string       `json:"preferred_chain,omitempty"`
 
-	ChallengeAliases   map[string]string `json:"challenge_aliases,omitempty"`
-	Zones              map[string]string `json:"zones,omitempty"`
-	Wait               string            `json:"wait"`
-	PropagationTimeout Duration          `json:"propagation_timeout,omitempty"`
-	Resolvers          []string          `json:"resolvers,omitempty"`
+	ChallengeAliases map[string]string `json:"challenge_aliases,omitempty"`
+	Zones            map[string]string `json:"zones,omitempty"`
+	Wait             string            `json:"wait"`
+	// Challenge is the validation method asked for, which renew repeats
+	// (empty, in older plans, means auto); ChallengeUsed is the method of
+	// the last order (auto resolves to dns-persist-01 or dns-01).
+	Challenge          string   `json:"challenge,omitempty"`
+	ChallengeUsed      string   `json:"challenge_used,omitempty"`
+	PropagationTimeout Duration `json:"propagation_timeout,omitempty"`
+	Resolvers          []string `json:"resolvers,omitempty"`
 
 	Provider   ProviderSource `json:"provider"`
 	DeployHook string         `json:"deploy_hook,omitempty"`
@@ -118,7 +123,7 @@ func (p Plan) Request() (Request, error) {
 		Email: p.Email, AgreeTOS: p.AgreeTOS, KeyType: p.KeyType, Profile: p.Profile,
 		PreferredChain: p.PreferredChain, Resolvers: slices.Clone(p.Resolvers),
 		PropagationTimeout: time.Duration(p.PropagationTimeout), Wait: w,
-		ChallengeAliases: p.ChallengeAliases, Zones: p.Zones,
+		ChallengeAliases: p.ChallengeAliases, Zones: p.Zones, Challenge: p.Challenge,
 		Lifecycle: Lifecycle{ReuseKey: p.ReuseKey, Provider: p.Provider, DeployHook: p.DeployHook},
 	}, nil
 }
@@ -129,13 +134,17 @@ func planFor(req Request, acct string, now time.Time) Plan {
 	if req.SystemResolvers {
 		resolvers = nil
 	}
+	challenge := req.Challenge
+	if req.Provider.Name == "" && challenge == ChallengeAuto {
+		challenge = acme.ChallengeDNSPersist01 // all auto can do without a provider
+	}
 	return Plan{
 		Version: PlanVersion, Name: req.CertName, Directory: req.DirectoryURL, Account: acct,
 		Email: req.Email, AgreeTOS: req.AgreeTOS, Domains: req.Domains, KeyType: req.KeyType,
 		ReuseKey: req.ReuseKey, Profile: req.Profile, PreferredChain: req.PreferredChain,
 		ChallengeAliases: req.ChallengeAliases, Zones: req.Zones, Wait: req.Wait.String(),
 		PropagationTimeout: Duration(req.PropagationTimeout), Resolvers: resolvers,
-		Provider: req.Provider, DeployHook: req.DeployHook, Updated: now.UTC(),
+		Provider: req.Provider, DeployHook: req.DeployHook, Challenge: challenge, Updated: now.UTC(),
 	}
 }
 
@@ -177,7 +186,11 @@ func (p Plan) validate(name string) error {
 	if p.Directory == "" {
 		return errors.New("no directory URL")
 	}
-	if p.Provider.Name == "" {
+	ch, err := ParseChallenge(p.Challenge)
+	if err != nil {
+		return err
+	}
+	if p.Provider.Name == "" && ch != acme.ChallengeDNSPersist01 {
 		return errors.New("no provider")
 	}
 	if _, err := NormalizeDomains(p.Domains); err != nil {

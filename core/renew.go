@@ -302,14 +302,15 @@ func keyTypeOf(key crypto.Signer) acme.KeyType {
 // savePlan records the lineage after a stored certificate: the renewed
 // plan as it was (this run's overrides are not saved), or a new one from
 // req. The cached check belonged to the old certificate and is dropped.
-func (e *Engine) savePlan(ctx context.Context, req Request, acct string, prev *Plan) error {
+func (e *Engine) savePlan(ctx context.Context, req Request, acct, method string, prev *Plan) error {
 	p := planFor(req, acct, e.now())
 	if req.Renewing != nil {
 		p = *req.Renewing
 		p.Account, p.Updated = acct, e.now().UTC()
-	} else if prev != nil && req.Provider.Name == "" {
+	} else if prev != nil && req.Provider.Name == "" && req.Challenge != acme.ChallengeDNSPersist01 {
 		p.Provider = prev.Provider // an Obtain by a caller that does not track providers
 	}
+	p.ChallengeUsed = method
 	p.Check = nil
 	return SavePlan(ctx, e.store, p)
 }

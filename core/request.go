@@ -37,6 +37,11 @@ type Request struct {
 	Profile        string       // draft-ietf-acme-profiles; empty = CA default
 	PreferredChain string       // issuer common name of the preferred chain
 
+	// Challenge is the validation method: ChallengeAuto (the default,
+	// also for ""), or acme.ChallengeDNS01, acme.ChallengeDNSAccount01 or
+	// acme.ChallengeDNSPersist01. Result.Challenge says which was used.
+	Challenge string
+
 	// DNS-01 settings.
 	Resolvers          []string      // recursive resolvers, host:port
 	NameserverPort     int           // port for authoritative queries; 0 = 53 (tests redirect it)
@@ -69,6 +74,8 @@ type Result struct {
 	Elapsed   Duration     `json:"elapsed"`
 	DryRun    bool         `json:"dry_run,omitempty"`
 	Replaces  string       `json:"replaces,omitempty"`
+	// Challenge is the validation method used (a renewal plan records it).
+	Challenge string `json:"challenge"`
 	// CleanupErrors are best-effort steps that failed without failing the
 	// order: challenge records not removed (they stay journaled, and the
 	// next run removes them) or an earlier run's records still left.
@@ -216,6 +223,9 @@ func NormalizeRequest(req Request) (Request, error) {
 	}
 	if req.Zones, err = normalizeZones(req.Zones); err != nil {
 		return req, err
+	}
+	if req.Challenge, err = ParseChallenge(req.Challenge); err != nil {
+		return req, &Error{Kind: KindInput, Err: err}
 	}
 	return req, nil
 }

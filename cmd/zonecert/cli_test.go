@@ -56,6 +56,12 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad alias", append(base, "-d", "example.com", "--challenge-alias", "example.com"), "--challenge-alias"},
 		{"bad ca bundle", append(base, "-d", "example.com", "--ca-bundle", filepath.Join(dir, "none.pem")), "CA bundle"},
 		{"missing dns config", append(base, "-d", "example.com", "--dns-config", filepath.Join(dir, "none")), "--dns-config"},
+		{"unknown challenge", append(base, "-d", "example.com", "--challenge", "http-01"), "unknown challenge \"http-01\""},
+		{"dns-01 without provider", []string{"obtain", "-d", "example.com", "--path", state, "--challenge", "dns-01"}, "only --challenge dns-persist-01"},
+		{"persist bad until", []string{"persist", "setup", "-d", "example.com", "--path", state, "--dns-resolver", "127.0.0.1", "--until", "soon"}, "--until"},
+		{"persist until past", []string{"persist", "setup", "-d", "example.com", "--path", state, "--dns-resolver", "127.0.0.1", "--until", "2001-01-01"}, "in the past"},
+		{"persist remove without provider", []string{"persist", "remove", "-d", "example.com", "--path", state, "--dns-resolver", "127.0.0.1"}, "needs a DNS provider"},
+		{"persist no domain", []string{"persist", "show", "--path", state, "--dns-resolver", "127.0.0.1"}, "no domain"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
@@ -62,13 +63,14 @@ type obtainFlags struct {
 	pluginTimeout      time.Duration
 	verbose            bool
 	lifecycleFlags
+	challenge string
 }
 
 func newObtainCmd(e env) *cobra.Command {
 	var f obtainFlags
 	cmd := &cobra.Command{
 		Use:   "obtain -d DOMAIN [-d DOMAIN...] --dns PROVIDER [flags]",
-		Short: "Obtain a certificate with the DNS-01 challenge",
+		Short: "Obtain a certificate with a DNS challenge (dns-01, dns-account-01 or dns-persist-01)",
 		Long: `Obtain a certificate for one or more DNS names (wildcards included) and store it
 certbot-compatibly under <path>/live/<cert-name>/{cert,chain,fullchain,privkey}.pem.
 
@@ -78,6 +80,14 @@ up in --plugin-dir, then in $XDG_DATA_HOME/zonecert/plugins, then beside the
 zonecert binary, then in PATH). zonecert asks the CA to validate only once every authoritative
 nameserver of each zone serves every record, and removes the records
 afterwards, whatever happened.
+
+--challenge picks the validation method. dns-01 publishes at
+_acme-challenge.<name>; dns-account-01 at _<account label>._acme-challenge.<name>,
+so several accounts or clients can validate one name at once. dns-persist-01
+uses the standing record _validation-persist.<name> set up once with
+"zonecert persist setup": it needs no --dns at all and changes no DNS. auto
+(the default) uses dns-persist-01 when every authoritative nameserver serves a
+valid standing record for this account, and dns-01 otherwise.
 
 Provider settings come from the environment variables the plugin declares
 (run zonecert-dns-<name> describe to list them) and, optionally, from
@@ -147,6 +157,8 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVar(&f.zones, "zone", nil, "skip zone detection: DOMAIN=ZONE (repeatable)")
 	fl.StringVar(&f.wait, "wait", "authoritative", "propagation check: authoritative, fixed:DURATION or none")
 	fl.DurationVar(&f.pluginTimeout, "plugin-timeout", host.DefaultCallTimeout, "time limit of each call to the DNS provider plugin (a hung plugin fails after it)")
+	fl.StringVar(&f.challenge, "challenge", core.ChallengeAuto,
+		"validation method: auto (dns-persist-01 when a valid standing record exists, else dns-01), dns-01, dns-account-01, dns-persist-01")
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
@@ -177,12 +189,16 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 
 	mgr := host.NewManager(log)
 	defer mgr.Close()
-	plan.pluginCfg.Logger = log
-	provider, err := mgr.Get(ctx, plan.pluginCfg)
-	if err != nil {
-		return providerError(f.dns, err)
+	var provider plugin.Provider // none for dns-persist-01
+	if f.dns != "" {
+		plan.pluginCfg.Logger = log
+		p, err := mgr.Get(ctx, plan.pluginCfg)
+		if err != nil {
+			return providerError(f.dns, err)
+		}
+		provider = p
+		plan.req.Provider.Env = declaredEnv(p.Metadata(), e.lookupEnv)
 	}
-	plan.req.Provider.Env = declaredEnv(provider.Metadata(), e.lookupEnv)
 	store, err := storage.NewFS(plan.path)
 	if err != nil {
 		return usageError{err}
@@ -234,10 +250,14 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 // planObtain turns flags into a request; core.NormalizeRequest owns the
 // rules of the request itself, this only parses what is flag syntax.
 func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
-	if f.dns == "" {
-		return nil, errors.New("no DNS provider: pass --dns NAME (e.g. rfc2136, standalone)")
+	challenge, err := core.ParseChallenge(f.challenge)
+	if err != nil {
+		return nil, fmt.Errorf("bad --challenge: %w", err)
 	}
-	if storage.ValidateKey("plugin/"+f.dns) != nil || strings.ContainsAny(f.dns, "/.") {
+	if f.dns == "" && challenge != acme.ChallengeDNSPersist01 {
+		return nil, errors.New("no DNS provider: pass --dns NAME (e.g. rfc2136, standalone); only --challenge dns-persist-01 works without one")
+	}
+	if f.dns != "" && (storage.ValidateKey("plugin/"+f.dns) != nil || strings.ContainsAny(f.dns, "/.")) {
 		return nil, fmt.Errorf("bad provider name %q", f.dns)
 	}
 	req := core.Request{
@@ -252,11 +272,11 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 		Resolvers:          f.resolvers,
 		NameserverPort:     f.nsPort,
 		PropagationTimeout: f.propagationTimeout,
+		Challenge:          challenge,
 	}
 	if len(req.Domains) == 0 {
 		return nil, errors.New("no domain: pass at least one -d DOMAIN")
 	}
-	var err error
 	if req.Wait, err = dns01.ParseWait(f.wait); err != nil {
 		return nil, err
 	}
@@ -295,9 +315,11 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 			return nil, err
 		}
 	}
-	pcfg, err := pluginConfig(e, f)
-	if err != nil {
-		return nil, err
+	var pcfg host.Config
+	if f.dns != "" {
+		if pcfg, err = pluginConfig(e, f); err != nil {
+			return nil, err
+		}
 	}
 	if err := setLifecycle(&req, f); err != nil {
 		return nil, err

@@ -40,6 +40,7 @@ type renewFlags struct {
 	dnsConfig          string
 	propagationTimeout time.Duration
 	wait               string
+	challenge          string
 	nsPort             int
 	verbose            bool
 }
@@ -59,7 +60,9 @@ its lifetime is left. A lineage that is not due costs no order and starts
 no plugin, so renew is cheap enough to run every hour from cron.
 
 The provider's settings are read again from where obtain found them: the
-same environment variables, or the same --dns-config file.
+same environment variables, or the same --dns-config file. A lineage
+obtained with --challenge dns-persist-01 and no --dns renews with no
+provider at all.
 
 Hooks: --pre-hook runs once before the first renewal and --post-hook once
 after the last, both only when something is due. Each lineage's deploy hook
@@ -99,6 +102,7 @@ provider's secrets.
 	fl.StringVar(&f.dnsConfig, "dns-config", "", "provider settings file, instead of the plans'")
 	fl.DurationVar(&f.propagationTimeout, "propagation-timeout", 0, "how long to wait for every authoritative nameserver (default: the plans')")
 	fl.StringVar(&f.wait, "wait", "", "propagation check, instead of the plans': authoritative, fixed:DURATION or none")
+	fl.StringVar(&f.challenge, "challenge", "", "validation method, instead of the plans': auto, dns-01, dns-account-01, dns-persist-01")
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
@@ -217,6 +221,10 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 	if rf.wait != "" {
 		f.wait = rf.wait
 	}
+	f.challenge = p.Challenge
+	if rf.challenge != "" {
+		f.challenge = rf.challenge
+	}
 	// A renewal reuses the lineage's account: no External Account Binding,
 	// even if the environment still holds the MAC key obtain used.
 	noEAB := e
@@ -236,6 +244,9 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 				"provider %s: environment variable %s is not set (the lineage was obtained with it; renew needs the same environment)",
 				p.Provider.Name, n)}
 		}
+	}
+	if f.dns == "" { // a dns-persist-01 lineage: no plugin at all
+		return op.req, nil, nil
 	}
 	prov, err := ps.get(ctx, op.pluginCfg, f.dnsConfig)
 	if err != nil {

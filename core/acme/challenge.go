@@ -30,8 +30,16 @@ type Challenge struct {
 	URL string `json:"url"`
 	// Status is "pending", "processing", "valid" or "invalid" (§7.1.6).
 	Status string `json:"status"`
-	// Token is the random value of §8.1 for token-based challenges.
+	// Token is the random value of §8.1 for token-based challenges
+	// (dns-persist-01 has none).
 	Token string `json:"token,omitempty"`
+	// IssuerDomainNames are the issuer domain names a dns-persist-01
+	// record may name (draft-ietf-acme-dns-persist, the challenge's
+	// "issuer-domain-names"); see [PersistRecord].
+	IssuerDomainNames []string `json:"issuer-domain-names,omitempty"`
+	// AccountURI is the account URI a dns-persist-01 record must carry,
+	// where the CA states it (Pebble does); otherwise it is the account URL.
+	AccountURI string `json:"accounturi,omitempty"`
 	// Validated is when the CA validated the challenge, once valid.
 	Validated time.Time `json:"validated,omitzero"`
 	// Error is why validation failed (§7.1.5).

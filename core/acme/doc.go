@@ -29,6 +29,10 @@
 //     off when it is absent; finalization with a CSR (§7.4).
 //   - [Certificate] (§7.4.2): the PEM chain, alternate chains announced with
 //     Link rel="alternate", and [PreferredChain] by issuer common name.
+//   - DNS validation methods beyond dns-01: [DNSAccountLabel] for
+//     dns-account-01 (draft-ietf-acme-dns-account-label) and
+//     [PersistRecord] for dns-persist-01 (draft-ietf-acme-dns-persist),
+//     whose challenge carries the CA's issuer domain names.
 //   - Revocation (§7.6), signed by the account key or the certificate key.
 //   - Renewal information (RFC 9773): [ARICertID] and [Client.GetRenewalInfo].
 //   - Errors (§6.7, RFC 9457): one [Problem] type with subproblems (§6.7.1),

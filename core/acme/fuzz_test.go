@@ -221,3 +221,25 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// FuzzPersistRecord: whatever parses writes back to a record that parses
+// to the same thing.
+func FuzzPersistRecord(f *testing.F) {
+	seeds(f, "persist-")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParsePersistRecord(string(b))
+		if err != nil {
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("parsed record %+v does not validate: %v", r, err)
+		}
+		again, err := ParsePersistRecord(r.String())
+		if err != nil {
+			t.Fatalf("%q → %q does not parse: %v", b, r.String(), err)
+		}
+		if again.Issuer != r.Issuer || again.AccountURI != r.AccountURI || again.Wildcard != r.Wildcard || !again.Until.Equal(r.Until) {
+			t.Fatalf("round trip changed %+v into %+v", r, again)
+		}
+	})
+}

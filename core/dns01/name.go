@@ -107,8 +107,17 @@ func NormalizeDomain(name string) (string, error) {
 // removed (RFC 8555 §8.4: "wildcard domain names ... the '*.' prefix is
 // removed before the '_acme-challenge' label is prepended").
 func ChallengeName(domain string) (string, error) {
+	return labelledName(ChallengeLabel, domain)
+}
+
+// labelledName is label + "." + domain without "*." (the validation
+// method chooses the label; empty means ChallengeLabel).
+func labelledName(label, domain string) (string, error) {
+	if label == "" {
+		label = ChallengeLabel
+	}
 	d := strings.TrimPrefix(strings.TrimSuffix(domain, "."), "*.")
-	name := dns.Fqdn(ChallengeLabel + "." + strings.ToLower(d))
+	name := dns.Fqdn(strings.ToLower(label) + "." + strings.ToLower(d))
 	if _, ok := dns.IsDomainName(name); !ok || len(name) > 254 {
 		return "", fmt.Errorf("%w %q: the challenge name %s is too long or malformed", ErrInvalidName, domain, name)
 	}

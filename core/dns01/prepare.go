@@ -37,6 +37,13 @@ func (e *ZoneMismatchError) Error() string {
 // wildcard and its apex share a name and are published together. It asks
 // DNS but changes nothing.
 func (s *Solver) Prepare(ctx context.Context, challenges []Challenge) (*Batch, error) {
+	return s.PrepareLabel(ctx, ChallengeLabel, challenges)
+}
+
+// PrepareLabel is Prepare for records under another label than
+// _acme-challenge, as the validation method says (see
+// AccountChallengeLabel and PersistLabel).
+func (s *Solver) PrepareLabel(ctx context.Context, label string, challenges []Challenge) (*Batch, error) {
 	if len(challenges) == 0 {
 		return nil, errors.New("preparing challenges: none given")
 	}
@@ -46,14 +53,14 @@ func (s *Solver) Prepare(ctx context.Context, challenges []Challenge) (*Batch, e
 		if ch.Value == "" || len(ch.Value) > 255 {
 			return nil, fmt.Errorf("preparing challenge for %s: TXT value must be 1 to 255 octets", id)
 		}
-		name, err := ChallengeName(id)
+		name, err := labelledName(label, id)
 		if err != nil {
 			return nil, fmt.Errorf("preparing challenges: %w", err)
 		}
 		if alias, ok := s.cfg.Aliases[strings.TrimPrefix(id, "*.")]; ok {
 			name = alias
 		}
-		b.Items[i] = Item{Challenge: ch, Name: name}
+		b.Items[i] = Item{Challenge: ch, Label: label, Name: name}
 	}
 
 	// Resolve each distinct name once, a few at a time.

@@ -161,6 +161,17 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	if provider == nil || journal == nil {
 		return nil, errors.New("dns01: a provider and a journal are required")
 	}
+	s, err := newSolver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.provider, s.journal = provider, journal
+	return s, nil
+}
+
+// newSolver is NewSolver without the means to publish: enough to look
+// names up and ask authoritative servers (see PersistChecker).
+func newSolver(cfg Config) (*Solver, error) {
 	if len(cfg.Resolvers) == 0 {
 		return nil, errors.New("dns01: no resolvers configured")
 	}
@@ -208,7 +219,7 @@ func NewSolver(cfg Config, provider plugin.Provider, journal Journal) (*Solver, 
 	if cfg.Owner == "" {
 		cfg.Owner = "solver-" + newID()
 	}
-	return &Solver{cfg: cfg, provider: provider, journal: journal, log: log, obs: obs, now: now, q: q}, nil
+	return &Solver{cfg: cfg, log: log, obs: obs, now: now, q: q}, nil
 }
 
 // QueryCount is the number of DNS messages this Solver has sent (each UDP
@@ -227,7 +238,10 @@ type Challenge struct {
 // Item is one prepared challenge and where its record goes.
 type Item struct {
 	Challenge
-	// Name is the challenge name, _acme-challenge.<domain>. (or the alias).
+	// Label is what goes in front of the domain: ChallengeLabel for
+	// dns-01 (see PrepareLabel for the other methods).
+	Label string
+	// Name is the challenge name, <Label>.<domain>. (or the alias).
 	Name string
 	// FQDN is where the record is published, after CNAMEs.
 	FQDN string
