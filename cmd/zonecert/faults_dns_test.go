@@ -220,3 +220,43 @@ func TestFaultSecondaryNeverServes(t *testing.T) {
 	e.nothingLeft(ctx, t, state, "_acme-challenge.lost.example.test.")
 	noPluginLeft(t, plug)
 }
+
+// A record left by a killed run with one provider is never handed to
+// another: a run with another --dns leaves it journaled and names the
+// provider it needs; the next run with the first provider removes it.
+func TestFaultOtherProviderLeavesEntries(t *testing.T) {
+	faultCase(t, false)
+	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "example.test"}}})
+	ctx := t.Context()
+	home := t.TempDir()
+	state := filepath.Join(home, "state")
+	rfc := copyPlugin(t, filepath.Join(e.bin, "zonecert-dns-rfc2136"))
+	fault := copyPlugin(t, testenv.PluginBinary(t, "faultdns", "../../internal/faultplugin"))
+	args := e.obtainArgs(state, "--plugin-path", rfc, "-d", "left.example.test")
+	killed, log := runKilled(ctx, t, e.bin, e.rfc2136Env(home), stageLine("propagating"), args...)
+	if !killed {
+		t.Fatalf("never reached the wait:\n%s", log)
+	}
+	noPluginLeft(t, rfc)
+	other := replaceFlag(e.obtainArgs(state, "--plugin-path", fault, "-d", "other.example.test"), "--dns", "faultdns")
+	r := zonecert(ctx, t, e.bin, e.faultPluginEnv(home, "", ""), other...)
+	if r.code != 0 {
+		t.Fatalf("run with the other provider: exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "another provider") || !strings.Contains(r.stderr, "provider=rfc2136@") {
+		t.Errorf("the other provider's run does not name the provider the entry needs:\n%s", r.stderr)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(state, "journal")); len(ents) != 1 {
+		t.Fatalf("journal holds %d entries after the other provider's run, want the rfc2136 one", len(ents))
+	}
+	if vals, err := e.bind.TXT(ctx, e.bind.Primary, "_acme-challenge.left.example.test."); err != nil || len(vals) != 1 {
+		t.Fatalf("the killed run's record: %q, %v; want it still there", vals, err)
+	}
+	r = zonecert(ctx, t, e.bin, e.rfc2136Env(home), args...)
+	if r.code != 0 {
+		t.Fatalf("run with rfc2136 again: exit %d\n%s", r.code, r.stderr)
+	}
+	e.nothingLeft(ctx, t, state, "_acme-challenge.left.example.test.", "_acme-challenge.other.example.test.")
+	noPluginLeft(t, rfc)
+	noPluginLeft(t, fault)
+}
