@@ -14,6 +14,7 @@ import (
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/progress"
+	"github.com/zonecert/zonecert/plugin"
 )
 
 // pendingAuthz is one authorization that needs a challenge solved.
@@ -29,7 +30,8 @@ type pendingAuthz struct {
 // to the provider in one batch per zone and a single wait covers them all
 // (a wildcard and its apex make one round trip, not two). Only then are the
 // challenges answered (RFC 8555 §7.5.1) and the authorizations polled.
-// The records are removed before authorize returns, whatever happened.
+// The records are removed before authorize returns, whatever happened. A
+// provider with a cap on values per name gets rounds (dns01.Rounds).
 //
 // A failed removal does not fail the order (the records stay journaled and
 // the next run removes them); it is returned as cleanupErr.
@@ -79,6 +81,35 @@ func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, ac
 	if err != nil {
 		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 	}
+	// A provider that keeps few values per name (acme-dns: two) gets the
+	// records in rounds, each validated before the next pushes it out.
+	rounds := dns01.Rounds(batch.Items, plugin.CapabilitiesOf(e.provider).MaxValuesPerName)
+	if len(rounds) == 1 {
+		return e.solve(ctx, client, acct, pending, batch, solver)
+	}
+	var cleanupErrs []error
+	for _, idx := range rounds {
+		round := make([]pendingAuthz, len(idx))
+		chs := make([]dns01.Challenge, len(idx))
+		for i, k := range idx {
+			round[i], chs[i] = pending[k], challenges[k]
+		}
+		b, err := solver.Prepare(ctx, chs)
+		if err != nil {
+			return errors.Join(cleanupErrs...), &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		}
+		cerr, err := e.solve(ctx, client, acct, round, b, solver)
+		cleanupErrs = append(cleanupErrs, cerr)
+		if err != nil {
+			return errors.Join(cleanupErrs...), err
+		}
+	}
+	return errors.Join(cleanupErrs...), nil
+}
+
+// solve publishes one prepared batch, validates its authorizations and
+// removes its records, whatever happened (a failed removal is cleanupErr).
+func (e *Engine) solve(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz, batch *dns01.Batch, solver *dns01.Solver) (cleanupErr, err error) {
 	defer func() {
 		cctx, cancel := detached(ctx)
 		defer cancel()

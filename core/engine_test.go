@@ -247,7 +247,7 @@ func TestObtainProviderFailureDeactivates(t *testing.T) {
 	if KindOf(err) != KindDNS || !strings.Contains(err.Error(), "bad token") {
 		t.Fatalf("err = %v (kind %v), want a DNS error naming the provider's message", err, KindOf(err))
 	}
-	if names, _ := env.store.List(ctx, "live"); len(names) != 0 {
+	if names := list(t, env.store, "live"); len(names) != 0 {
 		t.Errorf("live/ = %v after failure", names)
 	}
 	client, err := acme.New(acme.Options{DirectoryURL: env.pebble.DirectoryURL, HTTPClient: env.pebble.HTTPClient})
@@ -271,8 +271,8 @@ func TestObtainProviderFailureDeactivates(t *testing.T) {
 func storedAccount(t *testing.T, env *engineEnv, client *acme.Client) acme.Account {
 	t.Helper()
 	ctx := t.Context()
-	cas, _ := env.store.List(ctx, "accounts")
-	ids, _ := env.store.List(ctx, "accounts/"+cas[0])
+	cas := list(t, env.store, "accounts")
+	ids := list(t, env.store, "accounts/"+cas[0])
 	kb, err := env.store.Get(ctx, "accounts/"+cas[0]+"/"+ids[0]+"/key.pem")
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestObtainRecoversJournal(t *testing.T) {
 	if env.prov.records() != 1 {
 		t.Fatalf("records = %d, want the one whose cleanup failed", env.prov.records())
 	}
-	if names, _ := env.store.List(ctx, "journal"); len(names) == 0 {
+	if names := list(t, env.store, "journal"); len(names) == 0 {
 		t.Fatal("journal empty although cleanup failed")
 	}
 	env.prov.failCleanUp = false
@@ -318,11 +318,11 @@ func TestObtainRecoversJournal(t *testing.T) {
 	if n := env.prov.records(); n != 0 {
 		t.Errorf("records = %d after recovery, want 0", n)
 	}
-	if names, _ := env.store.List(ctx, "journal"); len(names) != 0 {
+	if names := list(t, env.store, "journal"); len(names) != 0 {
 		t.Errorf("journal = %v after recovery", names)
 	}
-	cas, _ := env.store.List(ctx, "accounts")
-	if ids, _ := env.store.List(ctx, "accounts/"+cas[0]); len(ids) != 1 {
+	cas := list(t, env.store, "accounts")
+	if ids := list(t, env.store, "accounts/"+cas[0]); len(ids) != 1 {
 		t.Errorf("%d accounts, want 1 reused", len(ids))
 	}
 }
@@ -404,4 +404,14 @@ func TestParsers(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"www.example.com", "*.example.com"}) {
 		t.Errorf("NormalizeDomains = %v, %v", got, err)
 	}
+}
+
+// list lists prefix in s, failing the test if it cannot.
+func list(t testing.TB, s storage.Storage, prefix string) []string {
+	t.Helper()
+	names, err := s.List(t.Context(), prefix)
+	if err != nil {
+		t.Fatalf("listing %s: %v", prefix, err)
+	}
+	return names
 }

@@ -50,6 +50,46 @@ type Capabilities struct {
 	Sync bool `json:"sync,omitempty"`
 	// ListZones: the plugin can list the zones it hosts.
 	ListZones bool `json:"list_zones,omitempty"`
+
+	// The limits below describe APIs that cannot meet the whole contract
+	// of [Provider] (acme-dns, for one). A plugin declares them; the host
+	// schedules around them and the conformance kit checks exactly what is
+	// declared, failing a plugin whose behaviour differs.
+
+	// NoDelete: the API cannot delete a value. CleanUp succeeds without
+	// removing anything, and the host reports the values as left in place.
+	NoDelete bool `json:"no_delete,omitempty"`
+	// MaxValuesPerName is the most TXT values the API keeps at one name; 0
+	// means no limit. Presenting one more drops the oldest, so the host
+	// never puts more than this many values at one name in one wait.
+	MaxValuesPerName int `json:"max_values_per_name,omitempty"`
+	// ProvisionedNames: only names set up in advance (say, one account per
+	// name) can be written; others are refused with CodeZoneNotFound.
+	ProvisionedNames bool `json:"provisioned_names,omitempty"`
+}
+
+// Limited reports whether c declares any limit on the contract.
+func (c Capabilities) Limited() bool {
+	return c.NoDelete || c.MaxValuesPerName > 0 || c.ProvisionedNames
+}
+
+// CapabilityReporter is implemented by providers that declare their
+// capabilities rather than have them found by type assertion: the host's
+// plugin client has every method, whatever the plugin behind it supports.
+type CapabilityReporter interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns what p declares, or, for a provider that does not
+// report them, what its optional interfaces say.
+func CapabilitiesOf(p Provider) Capabilities {
+	if r, ok := p.(CapabilityReporter); ok {
+		return r.Capabilities()
+	}
+	var c Capabilities
+	_, c.Sync = p.(Syncer)
+	_, c.ListZones = p.(ZoneLister)
+	return c
 }
 
 // Diagnostic is a field-level problem with a plugin's settings, returned by

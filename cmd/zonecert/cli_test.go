@@ -16,6 +16,8 @@ import (
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/host"
 )
 
 func testEnv(vars map[string]string) (env, *bytes.Buffer, *bytes.Buffer) {
@@ -63,22 +65,26 @@ func TestRunUsageErrors(t *testing.T) {
 		{"persist remove without provider", []string{"persist", "remove", "-d", "example.com", "--path", state, "--dns-resolver", "127.0.0.1"}, "needs a DNS provider"},
 		{"persist no domain", []string{"persist", "show", "--path", state, "--dns-resolver", "127.0.0.1"}, "no domain"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			e, out, _ := testEnv(nil)
-			err := run(context.Background(), tc.args, e)
-			if code := exitCode(err); code != exitUsage {
-				t.Fatalf("exit %d (%v), want %d", code, err, exitUsage)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q lacks %q", err, tc.want)
-			}
-			if out.Len() != 0 {
-				t.Errorf("stdout: %q", out)
-			}
-		})
-	}
+	// The group returns only once its parallel subtests have finished, so
+	// the check below sees what all of them did.
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				e, out, _ := testEnv(nil)
+				err := run(context.Background(), tc.args, e)
+				if code := exitCode(err); code != exitUsage {
+					t.Fatalf("exit %d (%v), want %d", code, err, exitUsage)
+				}
+				if !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("error %q lacks %q", err, tc.want)
+				}
+				if out.Len() != 0 {
+					t.Errorf("stdout: %q", out)
+				}
+			})
+		}
+	})
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Errorf("state directory created by a usage error: %v", err)
 	}
@@ -212,6 +218,10 @@ func TestExitCodes(t *testing.T) {
 		{errors.Join(errors.New("ctx"), &core.Error{Kind: core.KindDNS, Err: errors.New("x")}), exitDNS},
 		{&core.Error{Kind: core.KindStorage, Err: errors.New("x")}, exitInternal},
 		{errInterrupted, exitCanceled},
+		// A setting the plugin rejects, missing or invalid, is the user's to fix.
+		{providerError("rfc2136", &host.ConfigError{Plugin: "rfc2136",
+			Diagnostics: []plugin.Diagnostic{{Setting: "nameserver", Message: "RFC2136_NAMESERVER is required"}}}), exitUsage},
+		{providerError("rfc2136", errors.New("plugin crashed")), exitDNS},
 	} {
 		if got := exitCode(tc.err); got != tc.want {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.want)

@@ -30,7 +30,11 @@ zonecert asks first; --yes skips the question, and is required otherwise.`,
 				return usageError{err}
 			}
 			if _, err := core.LoadPlan(cmd.Context(), store, certName); errors.Is(err, core.ErrNoLineage) {
-				if infos, _ := store.List(cmd.Context(), "live/"+certName); len(infos) == 0 {
+				infos, err := store.List(cmd.Context(), "live/"+certName)
+				if err != nil {
+					return fmt.Errorf("reading certificate %s: %w", certName, err)
+				}
+				if len(infos) == 0 {
 					return usageError{fmt.Errorf("no certificate named %q (see zonecert certificates)", certName)}
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/internal/testenv"
 )
 
@@ -212,6 +213,7 @@ func TestObtainBadInput(t *testing.T) {
 		code      int
 		stderr    string
 		writesAcc bool // the CA account may be stored (the failure is later)
+		thenRight bool // a second run with the right credentials must then complete
 	}{
 		{name: "malformed name", args: []string{"-d", "bad..example.test"}, code: exitUsage, stderr: "bad..example.test"},
 		{name: "bad character", args: []string{"-d", "b_d!.example.test"}, code: exitUsage, stderr: "b_d!.example.test"},
@@ -222,14 +224,14 @@ func TestObtainBadInput(t *testing.T) {
 		{name: "plugin path not executable", args: []string{"-d", "www.example.test", "--plugin-path", "/nonexistent/zonecert-dns-rfc2136"}, code: exitUsage, stderr: "not an executable file"},
 		{name: "bad key type", args: []string{"-d", "www.example.test", "--key-type", "dsa"}, code: exitUsage, stderr: "key type"},
 		{name: "missing credentials", args: []string{"-d", "www.example.test"},
-			env: func(home string) []string { return baseEnv(home) }, code: exitDNS, stderr: "RFC2136_NAMESERVER"},
+			env: func(home string) []string { return baseEnv(home) }, code: exitUsage, stderr: "RFC2136_NAMESERVER"},
 		{name: "wrong credentials", args: []string{"-d", "www.example.test"},
 			env: func(home string) []string {
 				return baseEnv(home,
 					"RFC2136_NAMESERVER="+netip.AddrPortFrom(e.bind.Primary, 53).String(),
 					"RFC2136_TSIG_KEY="+e.bind.TSIGKey, "RFC2136_TSIG_SECRET="+wrongSecret,
 					"RFC2136_TSIG_ALGORITHM="+e.bind.TSIGAlgorithm)
-			}, code: exitDNS, stderr: "publishing", writesAcc: true},
+			}, code: exitDNS, stderr: "publishing", writesAcc: true, thenRight: true},
 		{name: "unreachable CA", args: []string{"-d", "www.example.test", "--server", "https://127.0.0.1:1/dir"}, code: exitCA, stderr: "contacting the CA"},
 	}
 	for _, tc := range cases {
@@ -265,10 +267,30 @@ func TestObtainBadInput(t *testing.T) {
 					t.Errorf("%s/ exists after a failed order", dir)
 				}
 			}
-			// The journal may keep the record whose cleanup the provider
-			// refused too (the next run retries it); the zone must be clean.
-			e.noTXT(ctx, t, "_acme-challenge.www.example.test.")
 			t.Logf("stderr:\n%s", r.stderr)
+			if tc.thenRight {
+				// BIND refused the update, so a clean zone proves nothing
+				// yet. The journal may keep the record whose cleanup was
+				// refused too; the next run, with the right key and the
+				// same state, must complete and leave no record and no
+				// journal entry behind.
+				r := zonecert(ctx, t, e.bin, e.rfc2136Env(home), args...)
+				if r.code != exitOK {
+					t.Fatalf("second run with the right key: exit %d\nstderr:\n%s", r.code, r.stderr)
+				}
+				fs, err := storage.NewFS(state)
+				if err != nil {
+					t.Fatal(err)
+				}
+				entries, err := fs.List(ctx, "journal")
+				if err != nil {
+					t.Fatalf("listing the journal: %v", err)
+				}
+				if len(entries) != 0 {
+					t.Errorf("journal entries left after a completed run: %q", entries)
+				}
+			}
+			e.noTXT(ctx, t, "_acme-challenge.www.example.test.")
 		})
 	}
 }

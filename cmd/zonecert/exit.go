@@ -10,7 +10,7 @@ import (
 const (
 	exitOK       = 0
 	exitInternal = 1 // anything else: local I/O, storage, bugs
-	exitUsage    = 2 // bad flags, names, settings, unknown provider
+	exitUsage    = 2 // bad flags, names, settings (missing ones too), unknown provider
 	exitCA       = 3 // the CA refused (problem document) or could not be reached
 	exitDNS      = 4 // DNS or the provider plugin failed (credentials, propagation)
 	exitHook     = 5 // a hook failed; the certificate it ran for is in place
@@ -20,9 +20,9 @@ const (
 const exitCodesHelp = `Exit codes:
   0    certificate obtained (or command succeeded)
   1    internal or storage failure
-  2    usage error: bad flag, domain name, setting or unknown provider
+  2    usage error: bad flag, domain name, missing or invalid setting, unknown provider
   3    the CA refused the request or could not be reached
-  4    DNS or provider failure: credentials, zone, propagation timeout
+  4    DNS or provider failure: credentials refused, zone, propagation timeout
   5    a hook failed (the new certificate is in place)
   130  interrupted`
 

@@ -192,6 +192,9 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	var provider plugin.Provider // none for dns-persist-01
 	if f.dns != "" {
 		plan.pluginCfg.Logger = log
+		if plan.pluginCfg, err = withLock(ctx, plan.path, plan.pluginCfg); err != nil {
+			return err
+		}
 		p, err := mgr.Get(ctx, plan.pluginCfg)
 		if err != nil {
 			return providerError(f.dns, err)
@@ -402,9 +405,11 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {
 			return cfg, fmt.Errorf("bad --plugin-sha256 %q: want NAME=<64 hex digits>", p)
 		}
-		if name == f.dns {
-			cfg.SHA256 = strings.ToLower(hex)
+		if name != f.dns {
+			// A pin that names no plugin of this run protects nothing.
+			return cfg, fmt.Errorf("--plugin-sha256 pins plugin %q, but this run uses --dns %s: fix the name or drop the pin", name, f.dns)
 		}
+		cfg.SHA256 = strings.ToLower(hex)
 	}
 	if f.dnsConfig == "" {
 		return cfg, nil
@@ -426,11 +431,12 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 }
 
 // providerError classifies a failure to start or configure a plugin: an
-// unknown provider is a usage error, anything else a provider failure.
+// unknown provider or a setting it rejects (missing or invalid, credentials
+// included) is a usage error, anything else a provider failure.
 func providerError(name string, err error) error {
 	if _, ok := errors.AsType[*host.ConfigError](err); ok {
 		// The error lists each rejected setting on its own line.
-		return &core.Error{Kind: core.KindDNS, Err: err}
+		return usageError{err}
 	}
 	if errors.Is(err, host.ErrNotFound) {
 		return usageError{fmt.Errorf("unknown DNS provider %q: %w", name, err)}

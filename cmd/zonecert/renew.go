@@ -198,7 +198,7 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 		propagationTimeout: time.Duration(p.PropagationTimeout), keyType: string(p.KeyType),
 		profile: p.Profile, preferredChain: p.PreferredChain, certName: p.Name, path: path,
 		pluginDirs: append(slices.Clone(rf.pluginDirs), p.Provider.PluginDirs...),
-		pluginPath: p.Provider.PluginPath, pluginSHA256: rf.pluginSHA256,
+		pluginPath: p.Provider.PluginPath, pluginSHA256: pinsFor(p.Provider.Name, rf.pluginSHA256),
 		aliases: flagPairs(p.ChallengeAliases), zones: flagPairs(p.Zones), wait: p.Wait, nsPort: rf.nsPort,
 		lifecycleFlags: lifecycleFlags{dryRun: rf.dryRun, reuseKey: p.ReuseKey || rf.reuseKey,
 			deployHook: p.DeployHook, hookTimeout: rf.hookTimeout},
@@ -247,6 +247,9 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 	}
 	if f.dns == "" { // a dns-persist-01 lineage: no plugin at all
 		return op.req, nil, nil
+	}
+	if op.pluginCfg, err = withLock(ctx, path, op.pluginCfg); err != nil {
+		return core.Request{}, nil, err
 	}
 	prov, err := ps.get(ctx, op.pluginCfg, f.dnsConfig)
 	if err != nil {

@@ -64,7 +64,7 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e))
+	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e))
 	return root
 }
 

@@ -87,7 +87,7 @@ func (u *ui) Observe(ctx context.Context, ev progress.Event) {
 	switch {
 	case ev.Identifier == "":
 		u.header = text
-	case ev.Stage == progress.CleaningUp || ev.Stage == progress.CleanedUp:
+	case ev.Stage == progress.CleaningUp || ev.Stage == progress.CleanedUp || ev.Stage == progress.LeftInPlace:
 		// Keep the outcome (valid, invalid) in view; note the cleanup.
 		base, _, _ := strings.Cut(u.lines[ev.Identifier], " · ")
 		u.lines[ev.Identifier] = base + " · " + eventText(ev)
@@ -122,6 +122,8 @@ func eventText(ev progress.Event) string {
 		}
 	case progress.CleanedUp:
 		return "record removed"
+	case progress.LeftInPlace:
+		return "left in place (the provider cannot delete)"
 	}
 	return ev.Detail
 }

@@ -30,9 +30,16 @@ type Options struct {
 	// MaxRetries bounds retries of GET and POST-as-GET requests after 5xx
 	// answers or connection resets. Zero means 4; negative disables retries.
 	MaxRetries int
-	// BadNonceRetries bounds how often one request is signed again after a
-	// badNonce rejection (§6.5). Zero means 10.
+	// BadNonceRetries is how often one request is signed again at once
+	// after a badNonce rejection (§6.5). Later rejections are retried too,
+	// each with a fresh nonce, until the request's deadline, but after a
+	// delay growing from RetryBackoff to one second, so a CA that rejects
+	// every nonce is not flooded. Zero means 10.
 	BadNonceRetries int
+	// RequestTimeout bounds one request with all its retries when the
+	// caller's context has no earlier deadline, so every retry loop ends.
+	// Zero means 2 minutes.
+	RequestTimeout time.Duration
 	// RetryBackoff is the first delay between retries, doubled each time up
 	// to MaxBackoff. Zero means 500 ms.
 	RetryBackoff time.Duration
@@ -62,6 +69,7 @@ type Client struct {
 	maxBody         int64
 	maxRetries      int
 	badNonceRetries int
+	requestTimeout  time.Duration
 	retryBackoff    time.Duration
 	pollInterval    time.Duration
 	maxBackoff      time.Duration
@@ -94,6 +102,7 @@ func New(opts Options) (*Client, error) {
 		maxBody:         opts.MaxResponseBytes,
 		maxRetries:      opts.MaxRetries,
 		badNonceRetries: opts.BadNonceRetries,
+		requestTimeout:  opts.RequestTimeout,
 		retryBackoff:    opts.RetryBackoff,
 		pollInterval:    opts.PollInterval,
 		maxBackoff:      opts.MaxBackoff,
@@ -124,6 +133,9 @@ func New(opts Options) (*Client, error) {
 	if c.badNonceRetries <= 0 {
 		c.badNonceRetries = 10
 	}
+	if c.requestTimeout <= 0 {
+		c.requestTimeout = 2 * time.Minute
+	}
 	if c.retryBackoff <= 0 {
 		c.retryBackoff = 500 * time.Millisecond
 	}
@@ -138,6 +150,12 @@ func New(opts Options) (*Client, error) {
 
 // DirectoryURL returns the directory URL the client was created with.
 func (c *Client) DirectoryURL() string { return c.dirURL }
+
+// requestContext bounds one request with its retries by RequestTimeout; a
+// nearer deadline of the caller wins.
+func (c *Client) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.requestTimeout)
+}
 
 // wait blocks for d or until ctx is done.
 func wait(ctx context.Context, d time.Duration) error {

@@ -56,11 +56,11 @@ func newPebbleClient(t testing.TB, p *testenv.Pebble, log *slog.Logger) *Client 
 		HTTPClient:   p.HTTPClient,
 		Version:      "test",
 		Logger:       log,
-		// Pebble rejects half the nonces: 30 attempts fail with p=2⁻³⁰.
-		BadNonceRetries: 30,
-		PollInterval:    100 * time.Millisecond,
-		RetryBackoff:    50 * time.Millisecond,
-		MaxBackoff:      2 * time.Second,
+		// Pebble rejects half the nonces; the client's defaults retry them
+		// until each request's deadline.
+		PollInterval: 100 * time.Millisecond,
+		RetryBackoff: 50 * time.Millisecond,
+		MaxBackoff:   2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

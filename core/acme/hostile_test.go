@@ -1,7 +1,9 @@
 package acme
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
@@ -21,22 +23,37 @@ import (
 )
 
 // fakeCA is an httptest server for hostile and malformed answers. It serves
-// a directory and nonces; tests add handlers for the rest. It is no CA:
-// the protocol itself is proven against Pebble.
+// a directory and nonces; tests add handlers for the rest. It is no CA, since
+// the protocol itself is proven against Pebble, but it checks every signed
+// request as a strict CA does before any handler runs (RFC 8555 §6.2, §6.4,
+// §6.5): a flattened JWS with a valid signature by its jwk or by a known kid,
+// a url header naming the target, and a nonce it issued and nobody has used.
+// A failed check is answered as a CA would and recorded; the test fails at
+// cleanup unless it claimed the violations with takeViolations. So every
+// retry path (5xx, reset, 429, badNonce) is checked for nonce reuse.
 type fakeCA struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	handlers map[string]http.HandlerFunc
-	hits     map[string][]time.Time
-	nonce    atomic.Int64
-	log      *countingHandler
+	srv        *httptest.Server
+	mu         sync.Mutex
+	handlers   map[string]http.HandlerFunc
+	hits       map[string][]time.Time
+	issued     map[string]bool // nonces sent and not yet used
+	keys       map[string]crypto.PublicKey
+	violations []string
+	nonce      atomic.Int64
+	log        *countingHandler
 }
 
 func newFakeCA(t *testing.T) *fakeCA {
 	t.Helper()
-	f := &fakeCA{handlers: map[string]http.HandlerFunc{}, hits: map[string][]time.Time{}, log: &countingHandler{}}
+	f := &fakeCA{handlers: map[string]http.HandlerFunc{}, hits: map[string][]time.Time{},
+		issued: map[string]bool{}, keys: map[string]crypto.PublicKey{}, log: &countingHandler{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() {
+		if v := f.takeViolations(); len(v) > 0 {
+			t.Errorf("the client sent requests a CA refuses:\n%s", strings.Join(v, "\n"))
+		}
+	})
 	f.handle("/dir", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{
 			"newNonce": f.url("/nonce"), "newAccount": f.url("/acct"), "newOrder": f.url("/order"),
@@ -56,6 +73,22 @@ func (f *fakeCA) handle(p string, h http.HandlerFunc) {
 	f.handlers[p] = h
 }
 
+// register makes kid (an account URL) name pub in signed requests.
+func (f *fakeCA) register(kid string, pub crypto.PublicKey) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys[kid] = pub
+}
+
+// takeViolations returns the refused requests so far and forgets them.
+func (f *fakeCA) takeViolations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.violations
+	f.violations = nil
+	return v
+}
+
 func (f *fakeCA) count(p string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -69,16 +102,70 @@ func (f *fakeCA) times(p string) []time.Time {
 }
 
 func (f *fakeCA) serve(w http.ResponseWriter, r *http.Request) {
+	n := fmt.Sprintf("n%d", f.nonce.Add(1))
 	f.mu.Lock()
 	f.hits[r.URL.Path] = append(f.hits[r.URL.Path], time.Now())
 	h := f.handlers[r.URL.Path]
+	f.issued[n] = true
 	f.mu.Unlock()
-	w.Header().Set("Replay-Nonce", fmt.Sprintf("n%d", f.nonce.Add(1)))
+	w.Header().Set("Replay-Nonce", n)
+	if r.Method == http.MethodPost {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if typ, detail := f.verify(r, b); typ != "" {
+			f.mu.Lock()
+			f.violations = append(f.violations, fmt.Sprintf("POST %s: %s", r.URL.Path, detail))
+			f.mu.Unlock()
+			writeProblem(w, 400, fmt.Sprintf(`{"type":%q,"detail":%q}`, typ, detail))
+			return
+		}
+	}
 	if h == nil {
 		http.NotFound(w, r)
 		return
 	}
 	h(w, r)
+}
+
+// verify checks a signed request as a CA does; it returns the problem type
+// and detail of a refusal, or "" when the request is sound. The nonce is
+// spent whether or not the rest holds (§6.5).
+func (f *fakeCA) verify(r *http.Request, body []byte) (string, string) {
+	const malformed, badNonce = "urn:ietf:params:acme:error:malformed", "urn:ietf:params:acme:error:badNonce"
+	jws, err := jose.ParseSigned(string(body), []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return malformed, fmt.Sprintf("not a JWS with one signature: %v", err)
+	}
+	h := jws.Signatures[0].Protected
+	f.mu.Lock()
+	fresh := f.issued[h.Nonce]
+	delete(f.issued, h.Nonce)
+	pub, known := f.keys[h.KeyID]
+	f.mu.Unlock()
+	if !fresh {
+		return badNonce, fmt.Sprintf("nonce %q was used before or never issued", h.Nonce)
+	}
+	if u := fmt.Sprint(h.ExtraHeaders["url"]); u != f.url(r.URL.Path) {
+		return "urn:ietf:params:acme:error:unauthorized", fmt.Sprintf("url header %q names another resource", u)
+	}
+	var key any
+	switch {
+	case h.JSONWebKey != nil && h.KeyID == "":
+		key = h.JSONWebKey
+	case h.JSONWebKey == nil && known:
+		key = pub
+	case h.JSONWebKey == nil:
+		return "urn:ietf:params:acme:error:accountDoesNotExist", fmt.Sprintf("unknown kid %q", h.KeyID)
+	default:
+		return malformed, "both jwk and kid"
+	}
+	if _, err := jws.Verify(key); err != nil {
+		return malformed, fmt.Sprintf("signature does not verify: %v", err)
+	}
+	return "", ""
 }
 
 func (f *fakeCA) client(t *testing.T, mod func(*Options)) *Client {
@@ -109,8 +196,11 @@ func writeProblem(w http.ResponseWriter, status int, body string) {
 	_, _ = io.WriteString(w, body)
 }
 
+// testAccount returns an account the fake knows, with a URL of its own.
 func testAccount(t *testing.T, f *fakeCA) Account {
-	return Account{Key: mustKey(t, KeyECDSAP256), URL: f.url("/acct/1")}
+	a := Account{Key: mustKey(t, KeyECDSAP256), URL: f.url(fmt.Sprintf("/acct/k%d", f.nonce.Add(1)))}
+	f.register(a.URL, a.Key.Public())
+	return a
 }
 
 func orderJSON(f *fakeCA, status string) map[string]any {
@@ -316,19 +406,72 @@ func TestHostileReadRetries(t *testing.T) {
 	}
 }
 
-func TestHostileBadNonceBounded(t *testing.T) {
+// TestHostileBadNonceUntilDeadline faces a CA that rejects every nonce: the
+// client signs again with a fresh nonce at once BadNonceRetries times, then
+// keeps trying with growing delays until the request's deadline, and reports
+// the badNonce problem. The fake proves no nonce was sent twice.
+func TestHostileBadNonceUntilDeadline(t *testing.T) {
 	t.Parallel()
 	f := newFakeCA(t)
 	f.handle("/order", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 400, `{"type":"urn:ietf:params:acme:error:badNonce","detail":"stale"}`)
 	})
-	c := f.client(t, func(o *Options) { o.BadNonceRetries = 3 })
+	const deadline = 300 * time.Millisecond
+	c := f.client(t, func(o *Options) {
+		o.BadNonceRetries = 3
+		o.RetryBackoff = 40 * time.Millisecond
+		o.RequestTimeout = deadline
+	})
+	start := time.Now()
 	_, err := c.NewOrder(t.Context(), testAccount(t, f), OrderRequest{Identifiers: DNSIdentifiers("example.com")})
-	if !IsProblem(err, ProblemBadNonce) {
-		t.Fatalf("NewOrder: %v, want badNonce", err)
+	if !IsProblem(err, ProblemBadNonce) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("NewOrder: %v, want badNonce at the deadline", err)
 	}
-	if n := f.count("/order"); n != 4 {
-		t.Errorf("sent %d times, want 1 + 3 retries", n)
+	if took := time.Since(start); took < deadline {
+		t.Errorf("gave up after %s, before the %s deadline", took, deadline)
+	}
+	ts := f.times("/order")
+	// 1 + 3 at once, then 40, 80, 160 ms apart: the deadline falls in the
+	// last wait (4 + 3 sends, give or take a scheduling delay).
+	if len(ts) < 6 || len(ts) > 8 {
+		t.Fatalf("sent %d times, want 1 + 3 at once + about 3 delayed", len(ts))
+	}
+	for i := 5; i < len(ts); i++ {
+		if gap, want := ts[i].Sub(ts[i-1]), 40*time.Millisecond<<(i-5); gap < want {
+			t.Errorf("retry %d came %s after the previous, want at least %s", i, gap, want)
+		}
+	}
+}
+
+// TestBadNonceDelay pins the schedule: BadNonceRetries at once, then from
+// RetryBackoff doubling to one second.
+func TestBadNonceDelay(t *testing.T) {
+	t.Parallel()
+	c, err := New(Options{DirectoryURL: "https://ca.example/dir", BadNonceRetries: 2, RetryBackoff: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 0, 300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	for i, w := range want {
+		if d := c.badNonceDelay(i + 1); d != w {
+			t.Errorf("delay after badNonce %d = %s, want %s", i+1, d, w)
+		}
+	}
+}
+
+// TestRequestDeadline checks that a request from a context without deadline
+// still ends: RequestTimeout bounds it with all its retries.
+func TestRequestDeadline(t *testing.T) {
+	t.Parallel()
+	f := newFakeCA(t)
+	f.handle("/order/1", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, 503, `{"type":"urn:ietf:params:acme:error:serverInternal","detail":"busy"}`)
+	})
+	c := f.client(t, func(o *Options) { o.RequestTimeout = 200 * time.Millisecond; o.MaxRetries = 100 })
+	_, err := c.GetOrder(t.Context(), testAccount(t, f), f.url("/order/1"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetOrder against an endless 503: %v, want the request deadline", err)
 	}
 }
 
@@ -389,6 +532,57 @@ func TestHostilePolling(t *testing.T) {
 	}
 }
 
+// TestFakeCAVerifies proves the fake's checks can fail: a reused nonce, a
+// signature by another key than the kid names, and a url header naming
+// another resource are each refused and recorded.
+func TestFakeCAVerifies(t *testing.T) {
+	t.Parallel()
+	f := newFakeCA(t)
+	f.handle("/order/1", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, orderJSON(f, "ready")) })
+	c := f.client(t, nil)
+	acct := testAccount(t, f)
+	ctx := t.Context()
+
+	n, err := c.nonce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nonces.push(n)
+	c.nonces.push(n)
+	for range 2 {
+		if _, err := c.GetOrder(ctx, acct, f.url("/order/1")); err != nil {
+			t.Fatalf("GetOrder: %v", err) // the reuse is refused as badNonce, then retried
+		}
+		c.nonces.pop() // the answer's fresh nonce, so that n comes next
+	}
+	if v := f.takeViolations(); len(v) != 1 || !strings.Contains(v[0], "used before") {
+		t.Errorf("after reusing a nonce: violations %q, want one reuse", v)
+	}
+
+	forged := Account{Key: mustKey(t, KeyECDSAP256), URL: acct.URL}
+	if _, err := c.GetOrder(ctx, forged, f.url("/order/1")); !IsProblem(err, ProblemMalformed) {
+		t.Errorf("GetOrder signed by another key: %v, want malformed", err)
+	}
+	if v := f.takeViolations(); len(v) != 1 || !strings.Contains(v[0], "signature") {
+		t.Errorf("after a forged signature: violations %q", v)
+	}
+
+	n, err = c.nonce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := signJWS(signingKey{key: acct.Key, kid: acct.URL}, f.url("/order/2"), n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := c.send(ctx, http.MethodPost, f.url("/order/1"), body, ""); err != nil || resp.status != 400 {
+		t.Errorf("a JWS for /order/2 sent to /order/1: %v, %+v", err, resp)
+	}
+	if v := f.takeViolations(); len(v) != 1 || !strings.Contains(v[0], "url header") {
+		t.Errorf("after a wrong url header: violations %q", v)
+	}
+}
+
 // TestRequestShape checks what goes on the wire (RFC 8555 §6.2, §6.3):
 // flattened JWS with url and nonce, jwk for newAccount and kid after, an
 // empty payload for POST-as-GET, the content type and the User-Agent.
@@ -427,6 +621,7 @@ func TestRequestShape(t *testing.T) {
 	}
 	f.handle("/acct", func(w http.ResponseWriter, r *http.Request) {
 		if record(w, r) {
+			f.register(f.url("/acct/1"), testKey.Public())
 			w.Header().Set("Location", f.url("/acct/1"))
 			writeJSON(w, 201, map[string]any{"status": "valid"})
 		}

@@ -208,6 +208,8 @@ func (c *Client) retryDelay(ctx context.Context, n int, resp *response, err erro
 // get sends an unauthenticated GET or HEAD, retried on 5xx and resets. An
 // HTTP error answer comes back as *Problem or *HTTPError.
 func (c *Client) get(ctx context.Context, method, url, accept string) (*response, error) {
+	ctx, cancel := c.requestContext(ctx)
+	defer cancel()
 	for n := 0; ; n++ {
 		resp, err := c.send(ctx, method, url, nil, accept)
 		if err == nil && resp.status < 400 {
@@ -229,10 +231,14 @@ func (c *Client) get(ctx context.Context, method, url, accept string) (*response
 }
 
 // post sends a signed request (§6.2). A badNonce rejection is signed again
-// with a fresh nonce and resent (§6.5), at most BadNonceRetries times. When
+// with a fresh nonce and resent (§6.5) until the request's deadline: the
+// server refused the request without acting on it, and at a CA that rejects
+// half the nonces any fixed bound fails a busy client sooner or later. When
 // read is set (POST-as-GET, §6.3) the request is also retried on 5xx answers
 // and connection resets, since reading changes nothing on the server.
 func (c *Client) post(ctx context.Context, k signingKey, url string, payload []byte, read bool, accept string) (*response, error) {
+	ctx, cancel := c.requestContext(ctx)
+	defer cancel()
 	badNonces, n := 0, 0
 	for {
 		nonce, err := c.nonce(ctx)
@@ -249,10 +255,14 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 		}
 		if err == nil {
 			perr := errorFrom(http.MethodPost, resp)
-			if IsProblem(perr, ProblemBadNonce) && badNonces < c.badNonceRetries {
+			if IsProblem(perr, ProblemBadNonce) {
 				badNonces++
+				d := c.badNonceDelay(badNonces)
 				c.log.LogAttrs(ctx, slog.LevelDebug, "acme: retrying after badNonce",
-					slog.String("url", url), slog.Int("attempt", badNonces))
+					slog.String("url", url), slog.Int("attempt", badNonces), slog.Duration("delay", d))
+				if err := wait(ctx, d); err != nil {
+					return nil, fmt.Errorf("acme: %d badNonce rejections before the deadline (%w): %w", badNonces, err, perr)
+				}
 				continue
 			}
 			if !read {
@@ -276,6 +286,21 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 			return nil, err
 		}
 	}
+}
+
+// maxBadNonceDelay caps the wait between late badNonce retries: a nonce
+// rejection is cheap and says nothing about load, so a long wait gains
+// nothing, but a CA that rejects every nonce must not be flooded.
+const maxBadNonceDelay = time.Second
+
+// badNonceDelay is the wait before resending after the n-th (1-based)
+// consecutive badNonce: none for the first BadNonceRetries, then growing
+// from RetryBackoff to maxBadNonceDelay.
+func (c *Client) badNonceDelay(n int) time.Duration {
+	if n <= c.badNonceRetries {
+		return 0
+	}
+	return min(c.backoff(c.retryBackoff, n-c.badNonceRetries-1), maxBadNonceDelay)
 }
 
 // postJSON posts and checks that the answer is JSON (§7: resources are

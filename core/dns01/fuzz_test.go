@@ -1,52 +1,45 @@
 package dns01
 
 import (
-	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// FuzzJournalEntry feeds the journal decoder arbitrary bytes: it never
-// panics, an entry it accepts has a record to clean up, and re-encoding an
-// accepted entry decodes to the same entry (so a rewrite loses nothing).
-func FuzzJournalEntry(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "journal-*"))
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no journal seeds in testdata: %v", err)
-	}
-	for _, p := range files {
-		b, err := os.ReadFile(p)
+// FuzzNormalizeDomain: whatever the input, NormalizeDomain either refuses
+// it with ErrInvalidName or returns a name that is lower-case LDH ASCII,
+// at most 253 octets in labels of 1 to 63, with at least two labels, an
+// optional "*." and no trailing dot, and that normalizes to itself. Seeds
+// are in testdata/fuzz/FuzzNormalizeDomain.
+func FuzzNormalizeDomain(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := NormalizeDomain(in)
 		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add("k", b)
-	}
-	f.Fuzz(func(t *testing.T, key string, raw []byte) {
-		e, err := decodeEntry(key, raw)
-		if err != nil {
-			if errors.Is(err, errNewerEntry) && e.Record.FQDN != "" {
-				t.Fatal("a newer entry came back with a record")
+			if !errors.Is(err, ErrInvalidName) {
+				t.Fatalf("NormalizeDomain(%q) error %v does not wrap ErrInvalidName", in, err)
 			}
 			return
 		}
-		r := e.Record
-		if r.FQDN == "" || r.Zone == "" || r.Value == "" || r.ID != key {
-			t.Fatalf("accepted entry without a full record: %+v", e)
+		if len(out) > 253 || strings.HasSuffix(out, ".") {
+			t.Fatalf("NormalizeDomain(%q) = %q: too long or absolute", in, out)
 		}
-		if e.Version > journalVersion {
-			t.Fatalf("accepted version %d > %d", e.Version, journalVersion)
+		labels := strings.Split(strings.TrimPrefix(out, "*."), ".")
+		if len(labels) < 2 {
+			t.Fatalf("NormalizeDomain(%q) = %q: fewer than two labels", in, out)
 		}
-		again, err := decodeEntry(key, encodeEntry(e))
-		if err != nil {
-			t.Fatalf("re-decoding %+v: %v", e, err)
+		for _, l := range labels {
+			if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+				t.Fatalf("NormalizeDomain(%q) = %q: bad label %q", in, out, l)
+			}
+			for i := 0; i < len(l); i++ {
+				if c := l[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+					t.Fatalf("NormalizeDomain(%q) = %q: byte %q in label %q", in, out, c, l)
+				}
+			}
 		}
-		if again.Record.FQDN != r.FQDN || again.Record.Zone != r.Zone || again.Record.Value != r.Value ||
-			again.Record.TTL != r.TTL || !bytes.Equal(again.Record.State, r.State) ||
-			again.Owner != e.Owner || again.Provider != e.Provider || again.Identifier != e.Identifier ||
-			!again.Created.Equal(e.Created) {
-			t.Fatalf("round trip changed the entry:\n%+v\n%+v", e, again)
+		again, err := NormalizeDomain(out)
+		if err != nil || again != out {
+			t.Fatalf("NormalizeDomain(%q) = %q, which normalizes to %q, %v", in, out, again, err)
 		}
 	})
 }

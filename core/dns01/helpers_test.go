@@ -251,3 +251,13 @@ func errContainsAll(t *testing.T, err error, parts ...string) {
 
 // txtValue is a challenge's record value for keyAuth (RFC 8555 §8.4).
 func txtValue(keyAuth string) string { return acme.DNS01Value(keyAuth) }
+
+// journalEntries lists j, failing the test if it cannot.
+func journalEntries(t testing.TB, j Journal) map[string][]byte {
+	t.Helper()
+	m, err := j.List(t.Context())
+	if err != nil {
+		t.Fatalf("listing the journal: %v", err)
+	}
+	return m
+}

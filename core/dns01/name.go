@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
@@ -45,6 +46,10 @@ func NormalizeDomain(name string) (string, error) {
 	name = strings.TrimSuffix(name, ".")
 	if name == "" {
 		return bad("empty")
+	}
+	if !utf8.ValidString(name) {
+		// The IDNA mapping would turn the bad bytes into U+FFFD.
+		return bad("not valid UTF-8")
 	}
 	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 		return bad("IP addresses cannot be validated by DNS-01")

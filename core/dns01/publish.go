@@ -126,7 +126,9 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 		s.forgetRefused(ctx, zb, failed)
 		return s.recordErrors(ctx, b, zb, failed, nil)
 	}
-	if syncer, ok := s.provider.(plugin.Syncer); ok {
+	// The host's plugin client has WaitForSync whatever the plugin
+	// declares; only a declared sync step is reported and called.
+	if syncer, ok := s.provider.(plugin.Syncer); ok && plugin.CapabilitiesOf(s.provider).Sync {
 		s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Syncing})
 		zb.mu.Lock()
 		recs := slices.Clone(zb.records)
@@ -224,8 +226,12 @@ func (s *Solver) CleanUp(ctx context.Context, b *Batch) error {
 				delete(zb.present, id)
 			}
 			zb.mu.Unlock()
+			stage := progress.CleanedUp
+			if plugin.CapabilitiesOf(s.provider).NoDelete {
+				stage = progress.LeftInPlace // never claim a removal that cannot happen
+			}
 			for _, id := range done {
-				s.notify(ctx, b, zb, id, progress.Event{Stage: progress.CleanedUp})
+				s.notify(ctx, b, zb, id, progress.Event{Stage: stage})
 			}
 			errs[i] = err
 		})

@@ -32,6 +32,9 @@ const (
 	Stored      Stage = "stored"      // order-level: files written (Detail: fullchain path)
 	CleaningUp  Stage = "cleaning-up" // removing challenge records
 	CleanedUp   Stage = "cleaned-up"  // a record is removed and unjournaled
+	// LeftInPlace: the provider cannot delete (plugin.Capabilities.NoDelete),
+	// so the record stays until its API replaces it; it is unjournaled.
+	LeftInPlace Stage = "left-in-place"
 )
 
 // Event is one progress report. Fields that do not apply are zero.

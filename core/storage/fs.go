@@ -39,6 +39,9 @@ type FS struct {
 	// beforeSwap, when set (tests), runs after a set's files are durable and
 	// before the symlink swap; an error aborts the swap like a crash would.
 	beforeSwap func() error
+	// writeFile, when set (tests), writes each member of a set instead of
+	// writeFileSync, so a test can fail a write midway.
+	writeFile func(path string, data []byte, mode os.FileMode) error
 }
 
 var _ Storage = (*FS)(nil)
@@ -192,8 +195,12 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	if err := os.Chmod(tmp, 0o700); err != nil {
 		return err
 	}
+	write := writeFileSync
+	if s.writeFile != nil {
+		write = s.writeFile
+	}
 	for name, f := range files {
-		if err := writeFileSync(filepath.Join(tmp, name), f.Data, fileMode(f.Private)); err != nil {
+		if err := write(filepath.Join(tmp, name), f.Data, fileMode(f.Private)); err != nil {
 			return fmt.Errorf("writing %s/%s: %w", key, name, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -142,8 +143,8 @@ func TestPutSetSwapsWholeSet(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(s.Root, "archive/_.example.com/1/cert.pem")); err != nil || string(b) != "cert v1" {
 		t.Errorf("archive v1 = %q, %v", b, err)
 	}
-	if names, _ := s.List(ctx, "live"); !slices.Equal(names, []string{"_.example.com"}) {
-		t.Errorf("List(live) = %v", names)
+	if names, err := s.List(ctx, "live"); err != nil || !slices.Equal(names, []string{"_.example.com"}) {
+		t.Errorf("List(live) = %v, %v", names, err)
 	}
 	// LocalPath names the file that Get reads, through the live link.
 	p, ok := s.LocalPath(LiveFileKey("_.example.com", CertFile))
@@ -183,8 +184,9 @@ func TestPutSetCrashKeepsOldSet(t *testing.T) {
 	}
 }
 
-// A write that fails midway (a set member cannot be written) leaves the old
-// set intact and no temp directory behind.
+// A write that fails midway, after one member is on disk and halfway
+// through the next (as when the disk fills), leaves the old set intact, no
+// temp directory and no partial version behind, and the next write works.
 func TestPutSetPartialWriteKeepsOldSet(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -197,21 +199,52 @@ func TestPutSetPartialWriteKeepsOldSet(t *testing.T) {
 	if err := s.PutSet(ctx, "live/example.org", bad); !errors.Is(err, ErrInvalidKey) {
 		t.Fatalf("PutSet bad member = %v", err)
 	}
-	// A failure after the version directory is complete but before the swap.
-	s2 := &FS{Root: s.Root, beforeSwap: func() error { return os.ErrPermission }}
-	if err := s2.PutSet(ctx, "live/example.org", certSet("new")); err == nil {
-		t.Fatal("PutSet succeeded despite failure")
+	written := 0
+	s.writeFile = func(path string, data []byte, mode os.FileMode) error {
+		if written++; written < 2 {
+			return writeFileSync(path, data, mode)
+		}
+		// Half the file reaches the disk, then the disk is full.
+		if err := os.WriteFile(path, data[:len(data)/2], mode); err != nil {
+			return err
+		}
+		return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
 	}
+	if err := s.PutSet(ctx, "live/example.org", certSet("new")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("PutSet with the disk filling up = %v, want ENOSPC", err)
+	}
+	if written != 2 {
+		t.Fatalf("%d members written; the failure must come midway", written)
+	}
+	checkOnlyVersions(t, s, "example.org", "1")
 	for name, data := range readSet(t, s, "live/example.org") {
 		if want := string(certSet("good")[name].Data); data != want {
 			t.Errorf("%s = %q, want %q", name, data, want)
 		}
 	}
-	ents, _ := os.ReadDir(filepath.Join(s.Root, "archive/example.org"))
+	s.writeFile = nil
+	if err := s.PutSet(ctx, "live/example.org", certSet("v2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSet(t, s, "live/example.org")["cert.pem"]; got != "cert v2" {
+		t.Errorf("after the failed write, the next one gave cert.pem %q", got)
+	}
+}
+
+// checkOnlyVersions fails unless archive/<name> holds exactly the given
+// version directories: no temp directory, no partial version.
+func checkOnlyVersions(t *testing.T, s *FS, name string, versions ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(s.Root, "archive", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
 	for _, e := range ents {
-		if e.Name()[0] == '.' {
-			t.Errorf("temp directory %s left behind", e.Name())
-		}
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, versions) {
+		t.Errorf("archive/%s holds %q, want only %q", name, got, versions)
 	}
 }
 

@@ -12,6 +12,7 @@ import "path"
 //	archive/<name>/<N>/...            every set written (FS keeps them)
 //	journal/<id>                      a challenge record to clean up (dns01)
 //	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
+//	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
 //
 // Locks: cert-<name> serializes the orders of one certificate;
 // owner-<id> is held by one running order, and its journal entries name it.
@@ -21,6 +22,8 @@ const (
 	ArchiveDir  = "archive"
 	JournalDir  = "journal"
 	RenewalDir  = "renewal"
+	// PluginLockKey is the plugin lock file (plugin/host.Lock).
+	PluginLockKey = "plugins.lock.json"
 )
 
 // Files of an account, under AccountKey.

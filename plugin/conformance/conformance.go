@@ -15,6 +15,8 @@
 //   - a cancelled or expired context makes a call return promptly with an
 //     error;
 //   - results match record IDs one to one;
+//   - cleanup restores a value it did not create (a user's record at the
+//     same name) exactly, TTL included;
 //   - a zone the provider does not host, or a name outside the record's
 //     zone, gives a per-record [plugin.CodeZoneNotFound] error (or a call
 //     error), never success.
@@ -29,6 +31,15 @@
 //		})
 //	}
 //
+// A provider whose API cannot meet the whole contract declares its limits
+// in [Config.Capabilities] (the same ones its plugin declares): with
+// NoDelete the kit expects every value to stay after CleanUp, with
+// MaxValuesPerName it never puts more values at one name, and with
+// ProvisionedNames it writes only [Config.Names] or the names it hands to
+// [Config.Provision]. Declared limits are checked, not trusted: a provider
+// that deletes while declaring NoDelete, or keeps fewer values than it
+// declares, fails.
+//
 // Every check is a subtest named after it (TestConformance/mydns/two-values-coexist)
 // and asserts real outcomes at the nameservers. Records the kit created are
 // swept when the test ends, through a fresh instance.
@@ -39,7 +50,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,7 +119,51 @@ type Config struct {
 	// Serial runs the checks one after another instead of in parallel,
 	// for providers whose API rate limits are tight.
 	Serial bool
+
+	// Capabilities are the limits the provider declares (NoDelete,
+	// MaxValuesPerName, ProvisionedNames; other fields are ignored). The
+	// kit checks the behaviour they describe. A provider that reports its
+	// capabilities (a plugin binary through the host) must report these.
+	Capabilities plugin.Capabilities
+	// Names, when set, are the only names the kit writes: absolute names
+	// within Zone that the provider can write, at least NamesNeeded(cfg)
+	// of them, each used by one check. Use it for a provider that writes
+	// only names provisioned in advance.
+	Names []string
+	// Provision, when set, is called with every name the kit makes up
+	// (under Prefix), before the kit writes there, to set the name up (to
+	// register an account for it, say). It is ignored when Names is set.
+	Provision func(ctx context.Context, fqdn string) error
+	// Foreign, when set, creates a TXT value at fqdn outside the provider,
+	// as a user's own record, and returns a function removing it. The
+	// foreign-rrset-restored check then proves CleanUp leaves it exactly as
+	// it was. Without it, the check creates that value with the provider,
+	// in an earlier call and with another TTL.
+	Foreign func(ctx context.Context, fqdn, value string, ttl uint32) (remove func(context.Context) error, err error)
+	// Skip names checks not to run, each with the reason (a known defect
+	// and its issue, say); they are reported as skipped with that reason.
+	// An unknown check name is a Config error.
+	Skip map[string]string
 }
+
+// NamesNeeded is how many names a run with cfg writes: the length
+// Config.Names must have.
+func NamesNeeded(cfg Config) int {
+	c := cfg.Concurrency
+	if c <= 0 {
+		c = defaultConcurrency
+	}
+	n := 0
+	for _, ch := range checks() {
+		n += ch.names
+		if ch.perWorker {
+			n += 2 * c
+		}
+	}
+	return n
+}
+
+const defaultConcurrency = 4
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Target.Open == nil {
@@ -140,7 +197,28 @@ func (c Config) withDefaults() (Config, error) {
 		c.Prefix = "zc-conformance-" + hex.EncodeToString(b[:])
 	}
 	if c.Concurrency <= 0 {
-		c.Concurrency = 4
+		c.Concurrency = defaultConcurrency
+	}
+	if c.Capabilities.MaxValuesPerName < 0 {
+		return c, errors.New("conformance: Config.Capabilities.MaxValuesPerName is negative")
+	}
+	for i, n := range c.Names {
+		if _, ok := dns.IsDomainName(n); !ok || !dns.IsSubDomain(c.Zone, dns.CanonicalName(n)) {
+			return c, fmt.Errorf("conformance: Config.Names[%d] %q is not a name within %s", i, n, c.Zone)
+		}
+		c.Names[i] = dns.CanonicalName(n)
+	}
+	for name, why := range c.Skip {
+		known := false
+		for _, ch := range checks() {
+			known = known || ch.name == name
+		}
+		if !known || why == "" {
+			return c, fmt.Errorf("conformance: Config.Skip[%q]: want a check name and a reason", name)
+		}
+	}
+	if len(c.Names) > 0 && len(c.Names) < NamesNeeded(c) {
+		return c, fmt.Errorf("conformance: Config.Names has %d names; the checks need %d (see NamesNeeded)", len(c.Names), NamesNeeded(c))
 	}
 	return c, nil
 }
@@ -155,10 +233,13 @@ func Run(t *testing.T, cfg Config) {
 		t.Fatal(err)
 	}
 	t.Run(cfg.Target.Name, func(t *testing.T) {
-		h := &harness{cfg: cfg}
+		h := &harness{cfg: cfg, names: slices.Clone(cfg.Names)}
 		t.Cleanup(func() { h.sweep(t) })
 		for _, c := range checks() {
 			t.Run(c.name, func(t *testing.T) {
+				if why, ok := cfg.Skip[c.name]; ok {
+					t.Skip("skipped by Config.Skip: " + why)
+				}
 				if !cfg.Serial {
 					t.Parallel()
 				}

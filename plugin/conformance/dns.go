@@ -23,6 +23,22 @@ const queryTimeout = 2 * time.Second
 // (RFC 8555 §8.4 values never exceed one string, but providers may split).
 // NXDOMAIN and an empty answer both mean no values.
 func queryTXT(ctx context.Context, server, name string) ([]string, error) {
+	rrs, err := queryTXTRRs(ctx, server, name)
+	values := make([]string, len(rrs))
+	for i, rr := range rrs {
+		values[i] = rr.value
+	}
+	return values, err
+}
+
+// txtRR is one TXT value as served, with its TTL.
+type txtRR struct {
+	value string
+	ttl   uint32
+}
+
+// queryTXTRRs is queryTXT keeping each value's TTL.
+func queryTXTRRs(ctx context.Context, server, name string) ([]txtRR, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeTXT)
 	m.RecursionDesired = false
@@ -42,10 +58,10 @@ func queryTXT(ctx context.Context, server, name string) ([]string, error) {
 	if !r.Authoritative {
 		return nil, errors.New("answer is not authoritative (is it a nameserver of the zone?)")
 	}
-	var values []string
+	var values []txtRR
 	for _, rr := range r.Answer {
 		if txt, ok := rr.(*dns.TXT); ok && strings.EqualFold(txt.Hdr.Name, name) {
-			values = append(values, strings.Join(txt.Txt, ""))
+			values = append(values, txtRR{value: strings.Join(txt.Txt, ""), ttl: txt.Hdr.Ttl})
 		}
 	}
 	return values, nil
@@ -57,6 +73,9 @@ type expect struct {
 	present []string // served…
 	once    bool     // …exactly once each
 	absent  []string // not served
+	// leftInPlace: present holds values cleaned up by a provider that
+	// declares it cannot delete.
+	leftInPlace bool
 }
 
 // judge returns what is wrong with values for e, or "" when e holds.
@@ -68,6 +87,8 @@ func (e expect) judge(values []string) string {
 	var issues []string
 	for _, v := range e.present {
 		switch n := count[v]; {
+		case n == 0 && e.leftInPlace:
+			issues = append(issues, fmt.Sprintf("missing %q, though the provider declares it cannot delete", v))
 		case n == 0:
 			issues = append(issues, fmt.Sprintf("missing %q", v))
 		case e.once && n > 1:

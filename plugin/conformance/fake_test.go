@@ -2,47 +2,65 @@ package conformance_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 )
 
 // store is a fake DNS service: the records it holds are what the dnstest
 // server answers, so the kit sees a provider's effects only through DNS.
 type store struct {
 	zone string
+	// keep, when positive, is how many values the store keeps per name:
+	// adding one more drops the oldest (acme-dns keeps two).
+	keep int
 
-	mu   sync.Mutex
-	next int
-	recs []stored
+	mu       sync.Mutex
+	next     int
+	recs     []stored
+	accounts map[string]bool // names provisioned, for providers that need it
 }
 
-type stored struct{ id, fqdn, value string }
+type stored struct {
+	id, fqdn, value string
+	ttl             uint32
+}
 
-func (s *store) txt(fqdn string) []string {
+func (s *store) values(fqdn string) []dnstest.Value {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
+	var out []dnstest.Value
 	for _, r := range s.recs {
 		if r.fqdn == fqdn {
-			out = append(out, r.value)
+			out = append(out, dnstest.Value{Text: r.value, TTL: r.ttl})
 		}
 	}
 	return out
 }
 
 // add stores value at fqdn and returns its id. A sound add reuses an
-// identical record; flaws replace the name's values or add copies.
-func (s *store) add(fqdn, value string, f flaw) string {
+// identical record; flaws replace the name's values, add copies or set
+// every value's TTL to the new one.
+func (s *store) add(fqdn, value string, ttl uint32, f flaw) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch f {
 	case replaces:
 		s.removeLocked(func(r stored) bool { return r.fqdn == fqdn })
-	case duplicates:
+	case duplicates, noDelete:
+	case clobbersTTL:
+		for i := range s.recs {
+			if s.recs[i].fqdn == fqdn {
+				s.recs[i].ttl = ttl
+			}
+		}
+		fallthrough
 	default:
 		for _, r := range s.recs {
 			if r.fqdn == fqdn && r.value == value {
@@ -52,8 +70,29 @@ func (s *store) add(fqdn, value string, f flaw) string {
 	}
 	s.next++
 	id := "txt-" + strconv.Itoa(s.next)
-	s.recs = append(s.recs, stored{id: id, fqdn: fqdn, value: value})
+	s.recs = append(s.recs, stored{id: id, fqdn: fqdn, value: value, ttl: ttl})
+	if s.keep > 0 {
+		n := 0
+		for i := len(s.recs) - 1; i >= 0; i-- {
+			if s.recs[i].fqdn == fqdn {
+				if n++; n > s.keep {
+					s.recs = append(s.recs[:i], s.recs[i+1:]...)
+				}
+			}
+		}
+	}
 	return id
+}
+
+func (s *store) has(match func(stored) bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.recs {
+		if match(r) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *store) remove(match func(stored) bool) {
@@ -72,18 +111,57 @@ func (s *store) removeLocked(match func(stored) bool) {
 	s.recs = kept
 }
 
-// flaw is a deliberate violation of the plugin.Provider contract.
+// snapshot and restore model an API that writes a name's whole record set
+// back (read, modify, write) without any concurrency control.
+func (s *store) snapshot() []stored {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stored(nil), s.recs...)
+}
+
+func (s *store) restore(recs []stored) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs = recs
+}
+
+func (s *store) provision(fqdn string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.accounts == nil {
+		s.accounts = map[string]bool{}
+	}
+	s.accounts[fqdn] = true
+}
+
+func (s *store) provisioned(fqdn string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accounts[fqdn]
+}
+
+// flaw is a deliberate violation of the plugin.Provider contract, or, for
+// noDelete, the behaviour of a limited API that declares its limits.
 type flaw string
 
 const (
-	sound       flaw = "sound"
-	replaces    flaw = "replaces"      // Present replaces the values at the name
-	deletesAll  flaw = "deletes-all"   // CleanUp deletes every value at the name
-	duplicates  flaw = "duplicates"    // Present adds another copy each time
-	ignoresCtx  flaw = "ignores-ctx"   // a dead context does not stop a call
-	noZoneCheck flaw = "no-zone-check" // writes records for zones it does not host
-	memoryBased flaw = "memory-state"  // keeps record ids in memory, returns no State
+	sound          flaw = "sound"
+	replaces       flaw = "replaces"         // Present replaces the values at the name
+	deletesAll     flaw = "deletes-all"      // CleanUp deletes every value at the name
+	duplicates     flaw = "duplicates"       // Present adds another copy each time
+	ignoresCtx     flaw = "ignores-ctx"      // a dead context does not stop a call
+	noZoneCheck    flaw = "no-zone-check"    // writes records for zones it does not host
+	memoryBased    flaw = "memory-state"     // keeps record ids in memory, returns no State
+	silent         flaw = "silent"           // Present reports success and publishes nothing
+	errsWhenAbsent flaw = "errs-when-absent" // CleanUp of a value not there is an error
+	racy           flaw = "racy"             // read-modify-write of the whole store, unguarded
+	clobbersTTL    flaw = "clobbers-ttl"     // Present sets every value at the name to its TTL
+	noDelete       flaw = "no-delete"        // acme-dns: no delete, provisioned names only
 )
+
+// racyHold is how long a racy call holds its snapshot before writing it
+// back; concurrent calls started together all read before any writes.
+const racyHold = 300 * time.Millisecond
 
 // memProvider is an in-process provider over a store, sound or flawed.
 type memProvider struct {
@@ -100,17 +178,48 @@ func newProvider(s *store, f flaw) *memProvider {
 
 var _ plugin.Provider = (*memProvider)(nil)
 
+func (p *memProvider) hold(ctx context.Context) ([]stored, error) {
+	snap := p.s.snapshot()
+	t := time.NewTimer(racyHold)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return snap, nil
+	}
+}
+
 func (p *memProvider) Present(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
 	if err := ctx.Err(); err != nil && p.flaw != ignoresCtx {
 		return nil, err
 	}
+	var snap []stored
+	if p.flaw == racy {
+		var err error
+		if snap, err = p.hold(ctx); err != nil {
+			return nil, err
+		}
+	}
 	res := make([]plugin.Result, 0, len(recs))
 	for _, r := range recs {
-		if p.flaw != noZoneCheck && (r.Zone != p.s.zone || !dns.IsSubDomain(r.Zone, r.FQDN)) {
-			res = append(res, plugin.Result{ID: r.ID, Err: plugin.Errorf(plugin.CodeZoneNotFound, false, "zone %s is not hosted here", r.Zone)})
+		if p.flaw != noZoneCheck && (r.Zone != p.s.zone || !dns.IsSubDomain(r.Zone, r.FQDN)) ||
+			p.flaw == noDelete && !p.s.provisioned(r.FQDN) {
+			res = append(res, plugin.Result{ID: r.ID, Err: plugin.Errorf(plugin.CodeZoneNotFound, false, "%s is not hosted here", r.FQDN)})
 			continue
 		}
-		id := p.s.add(r.FQDN, r.Value, p.flaw)
+		if p.flaw == silent {
+			res = append(res, plugin.Result{ID: r.ID, State: []byte("nothing")})
+			continue
+		}
+		if p.flaw == racy {
+			if !slices.ContainsFunc(snap, func(s stored) bool { return s.fqdn == r.FQDN && s.value == r.Value }) {
+				snap = append(snap, stored{id: "racy-" + r.ID + "-" + r.Value[:8], fqdn: r.FQDN, value: r.Value, ttl: r.TTL})
+			}
+			res = append(res, plugin.Result{ID: r.ID, State: []byte("racy-" + r.ID + "-" + r.Value[:8])})
+			continue
+		}
+		id := p.s.add(r.FQDN, r.Value, r.TTL, p.flaw)
 		state := []byte(id)
 		if p.flaw == memoryBased {
 			p.mu.Lock()
@@ -120,6 +229,9 @@ func (p *memProvider) Present(ctx context.Context, recs []plugin.Record) ([]plug
 		}
 		res = append(res, plugin.Result{ID: r.ID, State: state})
 	}
+	if p.flaw == racy {
+		p.s.restore(snap)
+	}
 	return res, nil
 }
 
@@ -127,9 +239,29 @@ func (p *memProvider) CleanUp(ctx context.Context, recs []plugin.Record) ([]plug
 	if err := ctx.Err(); err != nil && p.flaw != ignoresCtx {
 		return nil, err
 	}
+	var snap []stored
+	if p.flaw == racy {
+		var err error
+		if snap, err = p.hold(ctx); err != nil {
+			return nil, err
+		}
+	}
 	res := make([]plugin.Result, 0, len(recs))
 	for _, r := range recs {
+		match := func(s stored) bool { return s.fqdn == r.FQDN && s.value == r.Value }
 		switch {
+		case p.flaw == noDelete:
+		case p.flaw == racy:
+			kept := snap[:0]
+			for _, s := range snap {
+				if !match(s) {
+					kept = append(kept, s)
+				}
+			}
+			snap = kept
+		case p.flaw == errsWhenAbsent && !p.s.has(match):
+			res = append(res, plugin.Result{ID: r.ID, Err: plugin.Errorf(plugin.CodeOther, false, "no such record")})
+			continue
 		case p.flaw == deletesAll:
 			p.s.remove(func(s stored) bool { return s.fqdn == r.FQDN })
 		case p.flaw == memoryBased:
@@ -138,11 +270,14 @@ func (p *memProvider) CleanUp(ctx context.Context, recs []plugin.Record) ([]plug
 			p.mu.Unlock()
 			p.s.remove(func(s stored) bool { return id != "" && s.id == id })
 		case len(r.State) > 0:
-			p.s.remove(func(s stored) bool { return s.id == string(r.State) && s.fqdn == r.FQDN && s.value == r.Value })
+			p.s.remove(func(s stored) bool { return s.id == string(r.State) && match(s) })
 		default:
-			p.s.remove(func(s stored) bool { return s.fqdn == r.FQDN && s.value == r.Value })
+			p.s.remove(match)
 		}
 		res = append(res, plugin.Result{ID: r.ID})
+	}
+	if p.flaw == racy {
+		p.s.restore(snap)
 	}
 	return res, nil
 }

@@ -21,11 +21,61 @@ type harness struct {
 
 	mu     sync.Mutex
 	ledger map[[2]string]plugin.Record // (fqdn, value) → record with the latest State
+	names  []string                    // Config.Names not yet taken
 }
 
-// name returns an absolute name below the run's prefix.
-func (h *harness) name(label string) string {
-	return "_acme-challenge." + label + "." + h.cfg.Prefix + "." + h.cfg.Zone
+// name returns a fresh name for one check: the next of Config.Names, or an
+// absolute name below the run's prefix, set up by Config.Provision.
+func (h *harness) name(t *testing.T, label string) string {
+	t.Helper()
+	if len(h.cfg.Names) > 0 {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.names) == 0 {
+			t.Fatalf("Config.Names ran out at %q; NamesNeeded is out of date", label)
+		}
+		n := h.names[0]
+		h.names = h.names[1:]
+		return n
+	}
+	n := "_acme-challenge." + label + "." + h.cfg.Prefix + "." + h.cfg.Zone
+	if h.cfg.Provision != nil {
+		ctx, cancel := context.WithTimeout(t.Context(), h.cfg.Timeout)
+		defer cancel()
+		if err := h.cfg.Provision(ctx, n); err != nil {
+			t.Fatalf("provisioning %s: %v", n, err)
+		}
+	}
+	return n
+}
+
+// caps are the limits under test.
+func (h *harness) caps() plugin.Capabilities { return h.cfg.Capabilities }
+
+// cleaned is what a name looks like after CleanUp of values: gone, or,
+// from a provider that cannot delete, still there (and one that deletes
+// while declaring it cannot is caught).
+func (h *harness) cleaned(fqdn string, values ...string) expect {
+	if h.caps().NoDelete {
+		return expect{fqdn: fqdn, present: values, leftInPlace: true}
+	}
+	return expect{fqdn: fqdn, absent: values}
+}
+
+// cleanedKeeping is cleaned for some values at a name while others stay.
+func (h *harness) cleanedKeeping(fqdn string, cleaned, kept []string) expect {
+	e := h.cleaned(fqdn, cleaned...)
+	e.present = append(e.present, kept...)
+	return e
+}
+
+// needValues skips a check that puts n values at one name when the
+// provider keeps fewer.
+func (h *harness) needValues(t *testing.T, n int) {
+	t.Helper()
+	if m := h.caps().MaxValuesPerName; m > 0 && m < n {
+		t.Skipf("needs %d values at one name; the provider keeps %d", n, m)
+	}
 }
 
 // value returns a fresh value shaped like a DNS-01 key authorization
@@ -57,6 +107,12 @@ func (h *harness) openClosable(t *testing.T) (plugin.Provider, func()) {
 	if err != nil {
 		t.Fatalf("opening %s: %v", h.cfg.Target.Name, err)
 	}
+	if r, ok := p.(plugin.CapabilityReporter); ok {
+		if got, want := limits(r.Capabilities()), limits(h.caps()); got != want {
+			_ = c.Close()
+			t.Fatalf("%s declares %s, but Config.Capabilities says %s", h.cfg.Target.Name, got, want)
+		}
+	}
 	var once sync.Once
 	closeFn := func() {
 		once.Do(func() {
@@ -67,6 +123,11 @@ func (h *harness) openClosable(t *testing.T) (plugin.Provider, func()) {
 	}
 	t.Cleanup(closeFn)
 	return p, closeFn
+}
+
+// limits describes the declared limits, for messages and comparison.
+func limits(c plugin.Capabilities) string {
+	return fmt.Sprintf("no-delete=%t max-values-per-name=%d provisioned-names=%t", c.NoDelete, c.MaxValuesPerName, c.ProvisionedNames)
 }
 
 type callFunc func(context.Context, []plugin.Record) ([]plugin.Result, error)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -37,36 +38,127 @@ func Find(name string, dirs []string, lookupEnv func(string) (string, bool)) (st
 	if err := validName(name); err != nil {
 		return "", err
 	}
+	bin := BinaryPrefix + name
+	search := SearchPath(dirs, lookupEnv)
+	for _, d := range search {
+		if p := filepath.Join(d.Dir, bin); isExecutable(p) {
+			return p, nil
+		}
+	}
+	dirsOnly := make([]string, len(search))
+	for i, d := range search {
+		dirsOnly[i] = d.Dir
+	}
+	return "", fmt.Errorf("%w: %s in %s", ErrNotFound, bin, strings.Join(dirsOnly, string(filepath.ListSeparator)))
+}
+
+// SearchDir is one directory of the plugin search path and why it is on it.
+type SearchDir struct {
+	Dir    string
+	Source string // "--plugin-dir", "user plugin directory", "next to zonecert", "$PATH"
+}
+
+// SearchPath is where Find looks, in order; the first match wins.
+func SearchPath(dirs []string, lookupEnv func(string) (string, bool)) []SearchDir {
 	if lookupEnv == nil {
 		lookupEnv = noEnv
 	}
-	bin := BinaryPrefix + name
-	var search []string
-	search = append(search, dirs...)
+	var search []SearchDir
+	for _, d := range dirs {
+		search = append(search, SearchDir{d, "--plugin-dir"})
+	}
 	if x, ok := lookupEnv("XDG_DATA_HOME"); ok && filepath.IsAbs(x) {
-		search = append(search, filepath.Join(x, "zonecert", "plugins"))
+		search = append(search, SearchDir{filepath.Join(x, "zonecert", "plugins"), "user plugin directory"})
 	} else if h, ok := lookupEnv("HOME"); ok && filepath.IsAbs(h) {
-		search = append(search, filepath.Join(h, ".local", "share", "zonecert", "plugins"))
+		search = append(search, SearchDir{filepath.Join(h, ".local", "share", "zonecert", "plugins"), "user plugin directory"})
 	}
 	if exe, err := os.Executable(); err == nil {
-		search = append(search, filepath.Dir(exe))
+		search = append(search, SearchDir{filepath.Dir(exe), "next to zonecert"})
 	}
 	if p, ok := lookupEnv("PATH"); ok {
 		for _, d := range filepath.SplitList(p) {
 			// Relative PATH entries would resolve against the working
 			// directory, which is how binaries get planted.
 			if filepath.IsAbs(d) {
-				search = append(search, d)
+				search = append(search, SearchDir{d, "$PATH"})
 			}
 		}
 	}
-	for _, d := range search {
-		p := filepath.Join(d, bin)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-			return p, nil
+	return search
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// Candidate is one plugin binary found on the search path.
+type Candidate struct {
+	Name string
+	Path string
+	SearchDir
+	// Wins is true for the binary Find returns for Name; the others are
+	// shadowed by it.
+	Wins bool
+}
+
+// FindAll lists every plugin binary on the search path, by name and then
+// in search order, marking the one Find picks for each name. A directory
+// on the path twice is listed once.
+func FindAll(dirs []string, lookupEnv func(string) (string, bool)) []Candidate {
+	var out []Candidate
+	seenDir := map[string]bool{}
+	won := map[string]bool{}
+	for _, d := range SearchPath(dirs, lookupEnv) {
+		clean := filepath.Clean(d.Dir)
+		if seenDir[clean] {
+			continue
+		}
+		seenDir[clean] = true
+		entries, err := os.ReadDir(d.Dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			name, ok := strings.CutPrefix(e.Name(), BinaryPrefix)
+			if !ok || validName(name) != nil {
+				continue
+			}
+			p := filepath.Join(d.Dir, e.Name())
+			if !isExecutable(p) {
+				continue
+			}
+			out = append(out, Candidate{Name: name, Path: p, SearchDir: d, Wins: !won[name]})
+			won[name] = true
 		}
 	}
-	return "", fmt.Errorf("%w: %s in %s", ErrNotFound, bin, strings.Join(search, string(filepath.ListSeparator)))
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Describe runs `<path> describe` with only the base environment (PATH,
+// HOME, TMPDIR and proxies from lookupEnv) and returns the metadata the
+// plugin prints. Capabilities found at Configure (sync, list_zones) read
+// false here; the declared limits are exact.
+func Describe(ctx context.Context, path string, lookupEnv func(string) (string, bool)) (plugin.Metadata, error) {
+	if lookupEnv == nil {
+		lookupEnv = noEnv
+	}
+	return describe(ctx, path, pluginEnv(nil, lookupEnv))
+}
+
+// FileSHA256 is the hex SHA-256 of the file at path, as pins hold it.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func validName(name string) error {
@@ -95,7 +187,7 @@ func parsePin(pin string) ([]byte, error) {
 // checkPin verifies path against the pin before anything executes it
 // (describe runs the binary too); go-plugin's SecureConfig checks again at
 // launch.
-func checkPin(path string, want []byte) error {
+func checkPin(path string, want []byte, hint string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -105,9 +197,12 @@ func checkPin(path string, want []byte) error {
 	if _, err := io.Copy(h, f); err != nil {
 		return fmt.Errorf("hashing %s: %w", path, err)
 	}
+	if hint == "" {
+		hint = "update the pin if you upgraded the plugin"
+	}
 	if got := h.Sum(nil); !bytes.Equal(got, want) {
-		return fmt.Errorf("%w: %s has SHA-256 %x, pinned %x; refusing to run it (update the pin if you upgraded the plugin)",
-			ErrPinMismatch, path, got, want)
+		return fmt.Errorf("%w: %s has SHA-256 %x, pinned %x; refusing to run it (%s)",
+			ErrPinMismatch, path, got, want, hint)
 	}
 	return nil
 }

@@ -60,6 +60,9 @@ type Config struct {
 	Dirs []string
 	// SHA256 optionally pins the binary (hex). A mismatch refuses to run it.
 	SHA256 string
+	// PinHint, when set, ends the message of a pin mismatch: how to accept
+	// the new binary (the lock file's command, say).
+	PinHint string
 	// Settings by name, sent with Configure (over mTLS, never in args).
 	Settings map[string]string
 	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
@@ -111,9 +114,10 @@ type Client struct {
 }
 
 var (
-	_ plugin.Provider   = (*Client)(nil)
-	_ plugin.Syncer     = (*Client)(nil)
-	_ plugin.ZoneLister = (*Client)(nil)
+	_ plugin.Provider           = (*Client)(nil)
+	_ plugin.CapabilityReporter = (*Client)(nil)
+	_ plugin.Syncer             = (*Client)(nil)
+	_ plugin.ZoneLister         = (*Client)(nil)
 )
 
 // instance is one plugin process.
@@ -157,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
-		if err := checkPin(c.path, pin); err != nil {
+		if err := checkPin(c.path, pin, cfg.PinHint); err != nil {
 			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
 		c.pin = pin
@@ -323,6 +327,11 @@ func (c *Client) Metadata() plugin.Metadata {
 	defer c.mu.Unlock()
 	return c.meta
 }
+
+// Capabilities implements plugin.CapabilityReporter: what the plugin
+// declared after Configure. Client has WaitForSync and ListZones whatever
+// the plugin supports, so callers must ask this rather than assert types.
+func (c *Client) Capabilities() plugin.Capabilities { return c.Metadata().Capabilities }
 
 // Present implements plugin.Provider. Batches larger than the plugin's
 // MaxBatch are split. Results come back in the order of recs, one per

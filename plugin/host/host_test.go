@@ -126,7 +126,7 @@ func TestCapabilities(t *testing.T) {
 	t.Run("full", func(t *testing.T) {
 		t.Parallel()
 		c := startTest(t, Config{Settings: map[string]string{"zones": "a.test.,b.test."}})
-		if caps := c.Metadata().Capabilities; !caps.Sync || !caps.ListZones {
+		if caps := plugin.CapabilitiesOf(c); !caps.Sync || !caps.ListZones {
 			t.Fatalf("capabilities = %+v", caps)
 		}
 		zones, err := c.ListZones(ctx)
@@ -142,6 +142,11 @@ func TestCapabilities(t *testing.T) {
 		c := startTest(t, Config{Settings: map[string]string{"basic": "true"}})
 		if caps := c.Metadata().Capabilities; caps.Sync || caps.ListZones {
 			t.Fatalf("capabilities = %+v", caps)
+		}
+		// The Client has every method; only its declared capabilities say
+		// what the plugin does.
+		if caps := plugin.CapabilitiesOf(c); caps.Sync || caps.ListZones {
+			t.Fatalf("CapabilitiesOf = %+v; want the plugin's declaration", caps)
 		}
 		if _, err := c.ListZones(ctx); !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("ListZones err = %v, want ErrUnsupported", err)

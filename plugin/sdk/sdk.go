@@ -82,6 +82,15 @@ type Plugin[S any] struct {
 	PassEnv []string
 	// MaxBatch is the most records per call; 0 means unlimited.
 	MaxBatch int
+	// NoDelete, MaxValuesPerName and ProvisionedNames declare what the API
+	// cannot do (see [plugin.Capabilities]); `describe` prints them, the
+	// host schedules around them and the conformance kit holds the plugin
+	// to them. Declare only what is true: the kit fails a plugin that
+	// deletes while declaring NoDelete, or keeps fewer values than
+	// MaxValuesPerName.
+	NoDelete         bool
+	MaxValuesPerName int
+	ProvisionedNames bool
 	// New builds the provider from decoded, validated settings. It may
 	// return field-level problems as a *SettingsError.
 	New func(ctx context.Context, settings S, log *slog.Logger) (Provider, error)

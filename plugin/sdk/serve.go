@@ -147,6 +147,9 @@ func newBackend[S any](p Plugin[S], stderr io.Writer, lookupEnv func(string) (st
 	if p.New == nil {
 		return nil, errors.New("Plugin.New is nil")
 	}
+	if p.MaxBatch < 0 || p.MaxValuesPerName < 0 {
+		return nil, errors.New("Plugin.MaxBatch and Plugin.MaxValuesPerName must not be negative")
+	}
 	fields, err := parseSchema(reflect.TypeFor[S]())
 	if err != nil {
 		return nil, err
@@ -157,8 +160,11 @@ func newBackend[S any](p Plugin[S], stderr io.Writer, lookupEnv func(string) (st
 		ProtocolVersion: plugin.ProtocolVersion,
 		Description:     p.Description,
 		Settings:        make([]plugin.SettingSpec, 0, len(fields)),
-		Capabilities:    plugin.Capabilities{MaxBatch: p.MaxBatch},
-		PassEnv:         p.PassEnv,
+		Capabilities: plugin.Capabilities{
+			MaxBatch: p.MaxBatch, NoDelete: p.NoDelete,
+			MaxValuesPerName: p.MaxValuesPerName, ProvisionedNames: p.ProvisionedNames,
+		},
+		PassEnv: p.PassEnv,
 	}
 	for _, f := range fields {
 		meta.Settings = append(meta.Settings, f.spec)

@@ -127,6 +127,29 @@ func TestPresentAppendsAndCleanUpIsExact(t *testing.T) {
 	}
 }
 
+// TestOtherRecordsUntouched: another party's TXT record at the challenge
+// name (its own TTL and content form) comes out of Present and CleanUp, with
+// and without state, exactly as it went in: Cloudflare keeps a TTL per
+// record, and the provider only creates and deletes its own.
+func TestOtherRecordsUntouched(t *testing.T) {
+	t.Parallel()
+	fake := startFake(t, 0)
+	zid := fake.AddZone("example.com")
+	name := "_acme-challenge.example.com."
+	fake.AddRecord(zid, name, "TXT", `"someone-else" "second string"`)
+	before := fake.Records(name, "TXT")
+	p := newTestProvider(t, fake, Settings{})
+	ctx := t.Context()
+	states := okResults(t)(p.Present(ctx, []sdk.Record{rec("a", name, "value-A"), rec("b", name, "value-B")}))
+	a := rec("a", name, "value-A")
+	a.State = states["a"]
+	okResults(t)(p.CleanUp(ctx, []sdk.Record{a}))
+	okResults(t)(p.CleanUp(ctx, []sdk.Record{rec("b", name, "value-B")})) // stateless: by content
+	if after := fake.Records(name, "TXT"); !slices.Equal(after, before) {
+		t.Fatalf("records after cleanup %+v; want %+v as before", after, before)
+	}
+}
+
 func TestStateNamesRecord(t *testing.T) {
 	t.Parallel()
 	fake := startFake(t, 0)

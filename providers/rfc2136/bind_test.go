@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/sdk"
@@ -91,6 +93,25 @@ func txt(t *testing.T, b *testenv.BIND, name string) []string {
 	return got
 }
 
+// txtRRs returns the TXT RRs the primary serves at name.
+func txtRRs(t *testing.T, b *testenv.BIND, name string) []*dns.TXT {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	c := &dns.Client{Net: "tcp", Timeout: 5 * time.Second}
+	r, _, err := c.ExchangeContext(t.Context(), m, netip.AddrPortFrom(b.Primary, 53).String())
+	if err != nil {
+		t.Fatalf("TXT %s: %v", name, err)
+	}
+	var out []*dns.TXT
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			out = append(out, txt)
+		}
+	}
+	return out
+}
+
 func rec(id, fqdn, zone, value string) sdk.Record {
 	return sdk.Record{ID: id, FQDN: fqdn, Zone: zone, Value: value}
 }
@@ -126,14 +147,24 @@ func TestBINDAppendAndExactDelete(t *testing.T) {
 
 	t.Run("cleanup leaves records it did not create", func(t *testing.T) {
 		t.Parallel()
+		// Another party's set, with a TTL other than ours (60): a DNS
+		// RRset has one TTL, and BIND gives the whole set the TTL of an
+		// added RR (RFC 2181 §5.2).
 		name := "_acme-challenge.foreign.example.test."
-		if err := b.Update(t.Context(), "example.test", []string{name + ` 60 IN TXT "someone-else"`}, nil); err != nil {
+		if err := b.Update(t.Context(), "example.test", []string{name + ` 3600 IN TXT "someone-else" "second string"`}, nil); err != nil {
 			t.Fatal(err)
 		}
-		mustOK(t, call(t, p.Present, rec("a", name, "example.test.", "ours")))
+		want := txtRRs(t, b, name)
+		mustOK(t, call(t, p.Present, rec("a", name, "example.test.", "ours"), rec("w", name, "example.test.", "wildcard")))
+		for _, rr := range txtRRs(t, b, name) {
+			if rr.Hdr.Ttl != 3600 {
+				t.Errorf("during the order %v; want the set's TTL 3600 kept", rr)
+			}
+		}
 		mustOK(t, call(t, p.CleanUp, rec("b", name, "example.test.", "ours")))
-		if got, want := txt(t, b, name), []string{"someone-else"}; !slices.Equal(got, want) {
-			t.Fatalf("TXT = %q, want %q", got, want)
+		mustOK(t, call(t, p.CleanUp, rec("c", name, "example.test.", "wildcard")))
+		if got := txtRRs(t, b, name); len(got) != 1 || got[0].String() != want[0].String() {
+			t.Fatalf("after cleanup %v; want %v as it was", got, want)
 		}
 	})
 

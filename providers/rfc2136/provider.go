@@ -27,7 +27,7 @@ type Settings struct {
 	TSIGKey       string        `setting:"tsig_key" env:"RFC2136_TSIG_KEY" doc:"TSIG key name (empty: unsigned updates)"`
 	TSIGSecret    sdk.Secret    `setting:"tsig_secret,secret" env:"RFC2136_TSIG_SECRET" doc:"TSIG secret, base64"`
 	TSIGAlgorithm string        `setting:"tsig_algorithm" env:"RFC2136_TSIG_ALGORITHM" default:"hmac-sha256." doc:"TSIG algorithm: hmac-sha256., hmac-sha512., hmac-sha1. (also hmac-sha224., hmac-sha384.)"`
-	TTL           int           `setting:"ttl" env:"RFC2136_TTL" default:"120" doc:"TTL of the TXT records when the host does not ask for one"`
+	TTL           int           `setting:"ttl" env:"RFC2136_TTL" default:"120" doc:"TTL of a new TXT set when the host does not ask for one; an existing set keeps its own"`
 	Timeout       time.Duration `setting:"timeout" env:"RFC2136_DNS_TIMEOUT" default:"10s" doc:"time limit for one UPDATE exchange"`
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -25,6 +26,13 @@ func (p *provider) send(ctx context.Context, zone string, rrs []dns.RR, remove b
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
 	defer cancel()
 
+	c := &dns.Client{Net: "tcp", Timeout: p.cfg.timeout}
+	if p.cfg.key != "" {
+		c.TsigSecret = map[string]string{p.cfg.key: p.cfg.secret}
+	}
+	if !remove {
+		p.keepSetTTLs(ctx, c, rrs)
+	}
 	m := new(dns.Msg)
 	m.SetUpdate(zone)
 	if remove {
@@ -32,9 +40,7 @@ func (p *provider) send(ctx context.Context, zone string, rrs []dns.RR, remove b
 	} else {
 		m.Insert(rrs)
 	}
-	c := &dns.Client{Net: "tcp", Timeout: p.cfg.timeout}
 	if p.cfg.key != "" {
-		c.TsigSecret = map[string]string{p.cfg.key: p.cfg.secret}
 		// The TSIG RR must come last, after every other change (RFC 8945 §5.1).
 		m.SetTsig(p.cfg.key, p.cfg.alg, tsigFudge, time.Now().Unix())
 	}
@@ -51,6 +57,70 @@ func (p *provider) send(ctx context.Context, zone string, rrs []dns.RR, remove b
 	}
 	p.log.LogAttrs(ctx, slog.LevelDebug, "dynamic update", attrs...)
 	return perr
+}
+
+// keepSetTTLs gives each RR the TTL of the TXT RRset already at its name.
+// An RRset has one TTL (RFC 2181 §5.2), and servers such as BIND give the
+// whole set the TTL of an added RR, so adding ours with another TTL would
+// change another party's records, and deleting ours later could not restore
+// it. It asks the server the update goes to, over one TCP connection,
+// signed like the update. When it cannot read the sets, the RRs keep our
+// TTL, and the UPDATE that follows reports what is wrong with the server.
+func (p *provider) keepSetTTLs(ctx context.Context, c *dns.Client, rrs []dns.RR) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
+	defer cancel()
+	ttls, err := p.readSetTTLs(ctx, c, rrs)
+	if err != nil {
+		p.log.LogAttrs(ctx, slog.LevelWarn, "cannot read the TXT records at the challenge names; a set already there may get our TTL",
+			slog.String("server", p.cfg.server), slog.String("error", err.Error()))
+	}
+	for _, rr := range rrs {
+		if ttl, ok := ttls[rr.Header().Name]; ok && ttl >= 0 {
+			rr.Header().Ttl = uint32(ttl)
+		}
+	}
+}
+
+// readSetTTLs returns the TTL of the TXT RRset at each RR's name, -1 where
+// there is none. On error it returns what it read so far.
+func (p *provider) readSetTTLs(ctx context.Context, c *dns.Client, rrs []dns.RR) (map[string]int64, error) {
+	ttls := map[string]int64{}
+	conn, err := c.DialContext(ctx, p.cfg.server)
+	if err != nil {
+		return ttls, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for _, rr := range rrs {
+		name := rr.Header().Name
+		if _, asked := ttls[name]; asked {
+			continue
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeTXT)
+		m.RecursionDesired = false
+		if p.cfg.key != "" {
+			m.SetTsig(p.cfg.key, p.cfg.alg, tsigFudge, time.Now().Unix())
+		}
+		// A fresh dns.Conn per query: one carries the previous MAC into the
+		// next signature, as for a zone transfer's message stream.
+		qc := &dns.Conn{Conn: conn.Conn, TsigSecret: conn.TsigSecret}
+		r, _, err := c.ExchangeWithConnContext(ctx, m, qc)
+		switch {
+		case err != nil:
+			return ttls, fmt.Errorf("TXT %s: %w", name, err)
+		case r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError:
+			return ttls, fmt.Errorf("TXT %s: %s", name, rcodeName(r.Rcode))
+		}
+		ttls[name] = -1
+		for _, a := range r.Answer {
+			if a.Header().Rrtype == dns.TypeTXT && dns.CanonicalName(a.Header().Name) == name {
+				ttls[name] = int64(a.Header().Ttl)
+			}
+		}
+	}
+	return ttls, nil
 }
 
 // exchange sends m and reads the reply. The connection is closed when ctx

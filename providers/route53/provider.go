@@ -24,7 +24,7 @@ import (
 type Settings struct {
 	HostedZoneID string `setting:"hosted_zone_id" env:"AWS_HOSTED_ZONE_ID" doc:"Use this hosted zone for every record instead of looking it up by name"`
 	PrivateZone  bool   `setting:"private_zone" env:"AWS_PRIVATE_ZONE" default:"false" doc:"Look up the private hosted zone of the record's zone instead of the public one"`
-	TTL          int    `setting:"ttl" env:"AWS_TTL" default:"10" doc:"TTL in seconds of the TXT record sets written, when the host does not set one"`
+	TTL          int    `setting:"ttl" env:"AWS_TTL" default:"10" doc:"TTL in seconds of the TXT record sets created, when the host does not set one; an existing set keeps its own"`
 }
 
 // defaultMaxAttempts is the attempts per API call; Route 53 allows five

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
@@ -44,8 +45,8 @@ func TestPresentMerges(t *testing.T) {
 	if got := txtValues(f, id, name); !equal(got, "someone-else", "wildcard", "apex", "third") {
 		t.Fatalf("after second Present: %v", got)
 	}
-	if ttl, _, _ := f.RRSet(id, name, "TXT"); ttl != 10 {
-		t.Errorf("ttl %d; want the configured 10", ttl)
+	if ttl, _, _ := f.RRSet(id, name, "TXT"); ttl != 300 {
+		t.Errorf("ttl %d; want the existing set's 300 kept", ttl)
 	}
 	if got := served(t, f, name); !equal(got, "someone-else", "wildcard", "apex", "third") {
 		t.Errorf("nameserver serves %v", got)
@@ -84,6 +85,53 @@ func TestCleanUpExact(t *testing.T) {
 	mustOK(t, recs, res, err)
 	if n := f.Calls()[fakeroute53.OpChangeResourceRecordSets]; n != 0 {
 		t.Errorf("cleaning up absent values made %d changes", n)
+	}
+}
+
+// TestForeignSetRestored: another party's TXT set at the challenge name
+// (TTL 60, a value of two character strings) comes out of Present and
+// CleanUp exactly as it went in: values byte for byte and TTL, in the API and
+// on the nameservers. A set zonecert creates gets the configured TTL.
+func TestForeignSetRestored(t *testing.T) {
+	t.Parallel()
+	f := fakeroute53.New(t, fakeroute53.Options{})
+	id := f.AddZone(zone, false)
+	const foreign = `"v=verify1" "part two"`
+	if err := f.PutRRSet(id, name, "TXT", 60, foreign); err != nil {
+		t.Fatal(err)
+	}
+	p := goodProvider(t, f, Settings{})
+	other := "_acme-challenge.www.example.test."
+	recs := []plugin.Record{rec("1", name, zone, "wildcard"), rec("2", name, zone, "apex"), rec("3", other, zone, "www")}
+	res, err := p.Present(t.Context(), recs)
+	recs = mustOK(t, recs, res, err)
+	if ttl, _, _ := f.RRSet(id, name, "TXT"); ttl != 60 {
+		t.Errorf("during the order the foreign set has TTL %d; want its own 60", ttl)
+	}
+	if ttl, _, _ := f.RRSet(id, other, "TXT"); ttl != 10 {
+		t.Errorf("a new set has TTL %d; want the configured 10", ttl)
+	}
+	for _, r := range recs { // one at a time, as separate orders would
+		res, err := p.CleanUp(t.Context(), []plugin.Record{r})
+		mustOK(t, []plugin.Record{r}, res, err)
+	}
+	ttl, values, ok := f.RRSet(id, name, "TXT")
+	if !ok || ttl != 60 || !slices.Equal(values, []string{foreign}) {
+		t.Errorf("after CleanUp the foreign set is %d %q (present %v); want 60 [%s]", ttl, values, ok, foreign)
+	}
+	if _, _, ok := f.RRSet(id, other, "TXT"); ok {
+		t.Error("the set zonecert created is still there")
+	}
+	f.Pending() // publish
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	in, err := dns.Exchange(m, f.DNSAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(in.Answer) != 1 || in.Answer[0].Header().Ttl != 60 ||
+		!slices.Equal(in.Answer[0].(*dns.TXT).Txt, []string{"v=verify1", "part two"}) {
+		t.Errorf("nameserver answers %v; want the foreign record as it was", in.Answer)
 	}
 }
 

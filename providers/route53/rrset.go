@@ -188,11 +188,19 @@ func (p *provider) plan(current map[string]*txtSet, batch []plugin.Record, remov
 		}
 		if !remove {
 			values := slices.Clone(cur.values)
-			ttl := int64(-1)
-			for _, r := range byName[name] {
-				if ttl < 0 || p.recordTTL(r) < ttl {
-					ttl = p.recordTTL(r)
+			// A set has one TTL. One that exists keeps it: its other
+			// values may be another party's, and CleanUp must leave them
+			// exactly as found, which no later call could know to restore.
+			ttl := cur.ttl
+			if len(cur.values) == 0 {
+				ttl = -1
+				for _, r := range byName[name] {
+					if ttl < 0 || p.recordTTL(r) < ttl {
+						ttl = p.recordTTL(r)
+					}
 				}
+			}
+			for _, r := range byName[name] {
 				q := quoteTXT(r.Value)
 				if !has(r.Value) && !slices.Contains(values, q) {
 					values = append(values, q)

@@ -372,3 +372,30 @@ func TestServerRefusesWhatItDoesNotDo(t *testing.T) {
 		}
 	})
 }
+
+// TestOtherValuesUntouched: presenting and removing a value leaves every
+// other value at the name exactly as it was served, TTL included (another
+// order's value here, since this server holds only what zonecert presents).
+func TestOtherValuesUntouched(t *testing.T) {
+	t.Parallel()
+	p := start(t, nil)
+	name := "_acme-challenge.other." + zone
+	present(t, p, sdk.Record{ID: "theirs", FQDN: name, Zone: zone, Value: "their value", TTL: 300})
+	before := rrStrings(query(t, p, "tcp", name, dns.TypeTXT, false).Answer)
+	res := present(t, p, sdk.Record{ID: "ours", FQDN: name, Zone: zone, Value: "ours", TTL: 5})
+	during := query(t, p, "tcp", name, dns.TypeTXT, false).Answer
+	if len(during) != 2 {
+		t.Fatalf("served %v; want both values", during)
+	}
+	for _, rr := range during {
+		if rr.(*dns.TXT).Txt[0] == "their value" && rr.Header().Ttl != 300 {
+			t.Errorf("their value served as %v during the order; want TTL 300", rr)
+		}
+	}
+	if out, err := p.CleanUp(t.Context(), []sdk.Record{{ID: "ours", State: res[0].State}}); err != nil || out[0].Err != nil {
+		t.Fatalf("CleanUp = %+v, %v", out, err)
+	}
+	if after := rrStrings(query(t, p, "tcp", name, dns.TypeTXT, false).Answer); !slices.Equal(after, before) {
+		t.Errorf("after cleanup %q; want %q as before", after, before)
+	}
+}

@@ -96,7 +96,7 @@ func (f *fakeAPI) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	if throttled {
-		w.Header().Set("Retry-After", "2")
+		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests")
 		return
 	}

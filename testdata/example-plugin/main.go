@@ -20,8 +20,8 @@ func main() {
 		Version:     version,
 		Description: "ExampleDNS REST API (TXT records by token)",
 		MaxBatch:    100,
-		New: func(ctx context.Context, s Settings, log *slog.Logger) (sdk.Provider, error) {
-			return New(ctx, s, log)
+		New: func(ctx context.Context, s Settings, _ *slog.Logger) (sdk.Provider, error) {
+			return New(ctx, s)
 		},
 	})
 }

@@ -11,9 +11,6 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${ZONECERT_BIN:-$ROOT/bin}
 PEBBLE=${ZONECERT_PEBBLE:-$ROOT/.tools/pebble}
 DEMO=$ROOT/.demo
-ACME_PORT=${ZONECERT_DEMO_ACME_PORT:-14000}
-MGMT_PORT=${ZONECERT_DEMO_MGMT_PORT:-15000}
-DNS_PORT=${ZONECERT_DEMO_DNS_PORT:-5353}
 ZONE=demo.zonecert.test
 
 for f in "$BIN/zonecert" "$BIN/zonecert-dns-standalone" "$PEBBLE"; do
@@ -22,6 +19,21 @@ done
 
 mkdir -p "$DEMO"
 chmod 700 "$DEMO"
+
+# Ports: free ones (TCP and UDP on 127.0.0.1), unless set in the environment;
+# a port that is set must be free. Whatever else listens is never used: the
+# demo checks that the Pebble answering is the one it started.
+(cd "$ROOT" && go build -o "$DEMO/demonet" ./cmd/zonecert/internal/demonet)
+free=($("$DEMO/demonet" ports 3))
+ACME_PORT=${ZONECERT_DEMO_ACME_PORT:-${free[0]}}
+MGMT_PORT=${ZONECERT_DEMO_MGMT_PORT:-${free[1]}}
+DNS_PORT=${ZONECERT_DEMO_DNS_PORT:-${free[2]}}
+for v in ZONECERT_DEMO_ACME_PORT ZONECERT_DEMO_MGMT_PORT ZONECERT_DEMO_DNS_PORT; do
+	if [ -n "${!v:-}" ] && ! "$DEMO/demonet" free "${!v}"; then
+		echo "demo: $v=${!v} is taken; unset it to let the demo pick a free port" >&2
+		exit 1
+	fi
+done
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -53,10 +65,19 @@ PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=10 \
 	"$PEBBLE" -strict -config "$DEMO/pebble/config.json" -dnsserver "127.0.0.1:$DNS_PORT" \
 	>"$DEMO/pebble.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$ACME_PORT") 2>/dev/null; then break; fi
+# Ready once it answers over TLS with the certificate made above, which
+# only this Pebble holds; a process on the port that is not it never passes.
+for i in $(seq 100); do
 	if ! kill -0 "${pids[0]}" 2>/dev/null; then
-		echo "demo: Pebble exited; see $DEMO/pebble.log" >&2; tail -5 "$DEMO/pebble.log" >&2; exit 1
+		echo "demo: Pebble exited; see $DEMO/pebble.log" >&2; tail -5 "$DEMO/pebble.log" >&2
+		if grep -q "address already in use" "$DEMO/pebble.log"; then
+			echo "demo: port $ACME_PORT or $MGMT_PORT on 127.0.0.1 was taken before Pebble could listen; run make demo again" >&2
+		fi
+		exit 1
+	fi
+	if "$DEMO/demonet" probe "https://127.0.0.1:$ACME_PORT/dir" "$DEMO/pebble/cert.pem" 2>"$DEMO/probe.err"; then break; fi
+	if [ "$i" = 100 ]; then
+		echo "demo: the demo's Pebble does not answer on 127.0.0.1:$ACME_PORT: $(cat "$DEMO/probe.err")" >&2; exit 1
 	fi
 	sleep 0.1
 done

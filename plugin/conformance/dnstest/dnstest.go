@@ -25,6 +25,19 @@ import (
 // value twice is visible as such.
 type TXTFunc func(fqdn string) []string
 
+// Value is one TXT value with the TTL it is served with.
+type Value struct {
+	Text string
+	TTL  uint32
+}
+
+// ValuesFunc is TXTFunc with a TTL per value, for fakes of APIs that
+// store TTLs.
+type ValuesFunc func(fqdn string) []Value
+
+// DefaultTTL is the TTL Start serves every value with.
+const DefaultTTL = 60
+
 // Server is a running authoritative server; it stops when the test ends.
 type Server struct {
 	addr string
@@ -37,8 +50,22 @@ func (s *Server) Addr() string { return s.addr }
 // Zone is the absolute zone apex the server is authoritative for.
 func (s *Server) Zone() string { return s.zone }
 
-// Start serves zone from txt until t's cleanup. It fails t if it cannot listen.
+// Start serves zone from txt until t's cleanup, each value with
+// DefaultTTL. It fails t if it cannot listen.
 func Start(t testing.TB, zone string, txt TXTFunc) *Server {
+	t.Helper()
+	return StartValues(t, zone, func(fqdn string) []Value {
+		texts := txt(fqdn)
+		out := make([]Value, len(texts))
+		for i, v := range texts {
+			out[i] = Value{Text: v, TTL: DefaultTTL}
+		}
+		return out
+	})
+}
+
+// StartValues is Start serving each value with its own TTL.
+func StartValues(t testing.TB, zone string, txt ValuesFunc) *Server {
 	t.Helper()
 	zone = dns.CanonicalName(zone)
 	pc, ln, err := ListenPair()
@@ -88,7 +115,7 @@ func ListenPair() (net.PacketConn, net.Listener, error) {
 
 type handler struct {
 	zone string
-	txt  TXTFunc
+	txt  ValuesFunc
 }
 
 func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -108,7 +135,7 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	m.Authoritative = true
-	var values []string
+	var values []Value
 	if name != h.zone {
 		values = h.txt(name)
 	}
@@ -118,8 +145,8 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	case q.Qtype == dns.TypeTXT || q.Qtype == dns.TypeANY:
 		for _, v := range values {
 			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-				Txt: split255(v),
+				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: v.TTL},
+				Txt: split255(v.Text),
 			})
 		}
 	}

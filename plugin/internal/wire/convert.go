@@ -94,6 +94,10 @@ func MetadataToProto(m plugin.Metadata) *providerv1.Metadata {
 			MaxBatch:  uint32(max(m.Capabilities.MaxBatch, 0)),
 			Sync:      m.Capabilities.Sync,
 			ListZones: m.Capabilities.ListZones,
+			NoDelete:  m.Capabilities.NoDelete,
+			// A negative cap is meaningless; it travels as "no limit".
+			MaxValuesPerName: uint32(max(m.Capabilities.MaxValuesPerName, 0)),
+			ProvisionedNames: m.Capabilities.ProvisionedNames,
 		},
 	}
 	for _, s := range m.Settings {
@@ -117,6 +121,10 @@ func MetadataFromProto(m *providerv1.Metadata) plugin.Metadata {
 			MaxBatch:  int(m.GetCapabilities().GetMaxBatch()),
 			Sync:      m.GetCapabilities().GetSync(),
 			ListZones: m.GetCapabilities().GetListZones(),
+			NoDelete:  m.GetCapabilities().GetNoDelete(),
+			// Fields an older plugin does not send read as zero: no limits.
+			MaxValuesPerName: int(m.GetCapabilities().GetMaxValuesPerName()),
+			ProvisionedNames: m.GetCapabilities().GetProvisionedNames(),
 		},
 	}
 	for _, s := range m.GetSettings() {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/zonecert/zonecert/plugin"
+	providerv1 "github.com/zonecert/zonecert/plugin/proto/provider/v1"
 )
 
 func TestErrorsCrossTheWire(t *testing.T) {
@@ -50,7 +51,7 @@ func TestConversionsRoundTrip(t *testing.T) {
 			{Name: "s", Env: []string{"S"}, Type: plugin.TypeDuration, Required: true, Secret: true, Default: "1s", Doc: "doc"},
 			{Name: "i", Type: plugin.TypeInt}, {Name: "b", Type: plugin.TypeBool}, {Name: "t", Type: plugin.TypeString},
 		},
-		Capabilities: plugin.Capabilities{MaxBatch: 7, Sync: true, ListZones: true},
+		Capabilities: plugin.Capabilities{MaxBatch: 7, Sync: true, ListZones: true, NoDelete: true, MaxValuesPerName: 2, ProvisionedNames: true},
 	}
 	got := MetadataFromProto(MetadataToProto(m))
 	if fmt.Sprint(got) != fmt.Sprint(m) {
@@ -64,5 +65,18 @@ func TestConversionsRoundTrip(t *testing.T) {
 		if codeFromProto(codeToProto(c)) != c {
 			t.Errorf("code %v does not round-trip", c)
 		}
+	}
+}
+
+// TestOldPluginHasNoLimits: a plugin built before the limit fields existed
+// sends none, which must read as "no limits", not as a zero cap.
+func TestOldPluginHasNoLimits(t *testing.T) {
+	old := &providerv1.Metadata{Name: "old", ProtocolVersion: 1, Capabilities: &providerv1.Capabilities{MaxBatch: 5, Sync: true}}
+	got := MetadataFromProto(old).Capabilities
+	if got.Limited() || got.MaxBatch != 5 || !got.Sync {
+		t.Fatalf("capabilities of an old plugin = %+v", got)
+	}
+	if caps := MetadataFromProto(&providerv1.Metadata{}).Capabilities; caps != (plugin.Capabilities{}) {
+		t.Fatalf("capabilities without the message = %+v", caps)
 	}
 }

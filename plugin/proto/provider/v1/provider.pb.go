@@ -439,9 +439,23 @@ type Capabilities struct {
 	// sync: the plugin implements WaitForSync.
 	Sync bool `protobuf:"varint,2,opt,name=sync,proto3" json:"sync,omitempty"`
 	// list_zones: the plugin implements ListZones.
-	ListZones     bool `protobuf:"varint,3,opt,name=list_zones,json=listZones,proto3" json:"list_zones,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ListZones bool `protobuf:"varint,3,opt,name=list_zones,json=listZones,proto3" json:"list_zones,omitempty"`
+	// no_delete: the API cannot delete a value. CleanUp succeeds without
+	// removing anything; values stay until the API drops them (for example
+	// by keeping only the newest ones). The host reports them as left in
+	// place, never as removed.
+	NoDelete bool `protobuf:"varint,4,opt,name=no_delete,json=noDelete,proto3" json:"no_delete,omitempty"`
+	// max_values_per_name is the most TXT values the API keeps at one name
+	// (0: no limit); presenting one more drops the oldest. The host never
+	// puts more values at one name in one wait, and schedules the rest in
+	// later rounds.
+	MaxValuesPerName uint32 `protobuf:"varint,5,opt,name=max_values_per_name,json=maxValuesPerName,proto3" json:"max_values_per_name,omitempty"`
+	// provisioned_names: only names set up in advance (an account or
+	// credentials per name) can be written; others are refused with
+	// ERROR_CODE_ZONE_NOT_FOUND.
+	ProvisionedNames bool `protobuf:"varint,6,opt,name=provisioned_names,json=provisionedNames,proto3" json:"provisioned_names,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -491,6 +505,27 @@ func (x *Capabilities) GetSync() bool {
 func (x *Capabilities) GetListZones() bool {
 	if x != nil {
 		return x.ListZones
+	}
+	return false
+}
+
+func (x *Capabilities) GetNoDelete() bool {
+	if x != nil {
+		return x.NoDelete
+	}
+	return false
+}
+
+func (x *Capabilities) GetMaxValuesPerName() uint32 {
+	if x != nil {
+		return x.MaxValuesPerName
+	}
+	return 0
+}
+
+func (x *Capabilities) GetProvisionedNames() bool {
+	if x != nil {
+		return x.ProvisionedNames
 	}
 	return false
 }
@@ -1215,12 +1250,15 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\brequired\x18\x04 \x01(\bR\brequired\x12\x16\n" +
 	"\x06secret\x18\x05 \x01(\bR\x06secret\x12#\n" +
 	"\rdefault_value\x18\x06 \x01(\tR\fdefaultValue\x12\x10\n" +
-	"\x03doc\x18\a \x01(\tR\x03doc\"^\n" +
+	"\x03doc\x18\a \x01(\tR\x03doc\"\xd7\x01\n" +
 	"\fCapabilities\x12\x1b\n" +
 	"\tmax_batch\x18\x01 \x01(\rR\bmaxBatch\x12\x12\n" +
 	"\x04sync\x18\x02 \x01(\bR\x04sync\x12\x1d\n" +
 	"\n" +
-	"list_zones\x18\x03 \x01(\bR\tlistZones\"\xa1\x01\n" +
+	"list_zones\x18\x03 \x01(\bR\tlistZones\x12\x1b\n" +
+	"\tno_delete\x18\x04 \x01(\bR\bnoDelete\x12-\n" +
+	"\x13max_values_per_name\x18\x05 \x01(\rR\x10maxValuesPerName\x12+\n" +
+	"\x11provisioned_names\x18\x06 \x01(\bR\x10provisionedNames\"\xa1\x01\n" +
 	"\x10ConfigureRequest\x12P\n" +
 	"\bsettings\x18\x01 \x03(\v24.zonecert.provider.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +

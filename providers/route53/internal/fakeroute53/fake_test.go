@@ -544,3 +544,39 @@ func TestTXTOctalEscapes(t *testing.T) {
 		t.Fatalf("served %v; want \"a b!\"", in.Answer)
 	}
 }
+
+// TestTTLPerSet: as in Route 53, a record set has one TTL. An UPSERT sets it
+// for every value, ListResourceRecordSets reports it, and the nameservers
+// answer every value with it. This is what makes a provider that UPSERTs
+// its value into another party's set change that party's TTL.
+func TestTTLPerSet(t *testing.T) {
+	t.Parallel()
+	s := fakeroute53.New(t, fakeroute53.Options{})
+	id := s.AddZone("example.test", false)
+	c := client(s, fakeroute53.AccessKeyID, fakeroute53.SecretAccessKey)
+	name := "_acme-challenge.example.test."
+	if err := s.PutRRSet(id, name, "TXT", 60, `"theirs"`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := change(t, c, id, txtChange(types.ChangeActionUpsert, name, 10, `"theirs"`, `"ours"`)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.ListResourceRecordSets(t.Context(), &route53.ListResourceRecordSetsInput{
+		HostedZoneId: aws.String(id), StartRecordName: aws.String(name), StartRecordType: types.RRTypeTxt, MaxItems: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ResourceRecordSets) != 1 || aws.ToInt64(out.ResourceRecordSets[0].TTL) != 10 || len(out.ResourceRecordSets[0].ResourceRecords) != 2 {
+		t.Fatalf("listed %+v; want one set of two values with TTL 10", out.ResourceRecordSets)
+	}
+	s.Pending() // publish
+	in := query(t, s.DNSAddr(), name, dns.TypeTXT)
+	if len(in.Answer) != 2 {
+		t.Fatalf("answer %v; want two values", in.Answer)
+	}
+	for _, rr := range in.Answer {
+		if rr.Header().Ttl != 10 {
+			t.Errorf("%v: want TTL 10 for every value of the set", rr)
+		}
+	}
+}

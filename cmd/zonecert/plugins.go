@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/host"
+)
+
+// pluginsFlags are the flags `plugins` and `plugins lock` share.
+type pluginsFlags struct {
+	dirs []string
+	path string
+	json bool
+}
+
+func (f *pluginsFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.dirs, "plugin-dir", nil, "directory searched first for zonecert-dns-<name> (repeatable), as for obtain")
+	fl.StringVar(&f.path, "path", "", "state directory holding the lock file (default as for obtain)")
+}
+
+func (f *pluginsFlags) statePath(e env) (string, error) {
+	if f.path != "" {
+		return f.path, nil
+	}
+	return defaultStatePath(e)
+}
+
+func newPluginsCmd(e env) *cobra.Command {
+	var f pluginsFlags
+	cmd := &cobra.Command{
+		Use:   "plugins",
+		Short: "List the DNS provider plugins zonecert can find, and which one wins",
+		Long: `List every zonecert-dns-<name> binary on the plugin search path: --plugin-dir,
+the user plugin directory ($XDG_DATA_HOME/zonecert/plugins), the directory of
+zonecert itself, then $PATH. For each: name, version, protocol version, the
+capabilities it declares, path, SHA-256, whether the lock file pins it, and
+which binary wins (the first found) and why.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runPlugins(cmd.Context(), e, &f) },
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON")
+	var lf pluginsFlags
+	lock := &cobra.Command{
+		Use:   "lock [NAME...]",
+		Short: "Pin plugins by SHA-256 in the state directory's lock file",
+		Long: `Write the SHA-256 of each named plugin (every plugin found, without names) to
+plugins.lock.json in the state directory. obtain then refuses a locked plugin
+whose binary changed, until it is locked again. A --plugin-sha256 flag still
+pins a run and wins over the lock file.`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runPluginsLock(cmd.Context(), e, &lf, args) },
+	}
+	lf.register(lock)
+	cmd.AddCommand(lock)
+	return cmd
+}
+
+// pluginInfo is one line of `zonecert plugins`.
+type pluginInfo struct {
+	Name            string               `json:"name"`
+	Version         string               `json:"version,omitempty"`
+	ProtocolVersion int                  `json:"protocol_version,omitempty"`
+	Capabilities    *plugin.Capabilities `json:"capabilities,omitempty"`
+	Path            string               `json:"path"`
+	SHA256          string               `json:"sha256"`
+	FoundIn         string               `json:"found_in"`
+	Wins            bool                 `json:"wins"`
+	Why             string               `json:"why"`
+	Lock            string               `json:"lock"`
+	Error           string               `json:"error,omitempty"`
+}
+
+func runPlugins(ctx context.Context, e env, f *pluginsFlags) error {
+	state, err := f.statePath(e)
+	if err != nil {
+		return usageError{err}
+	}
+	lock, lockPath, err := readLock(ctx, state)
+	if err != nil {
+		return err
+	}
+	cands := host.FindAll(f.dirs, e.lookupEnv)
+	winner := map[string]host.Candidate{}
+	for _, c := range cands {
+		if c.Wins {
+			winner[c.Name] = c
+		}
+	}
+	infos := make([]pluginInfo, 0, len(cands))
+	for _, c := range cands {
+		info := pluginInfo{Name: c.Name, Path: c.Path, FoundIn: c.Source + " " + c.Dir, Wins: c.Wins}
+		if c.Wins {
+			info.Why = "first on the search path (" + c.Source + ")"
+		} else {
+			w := winner[c.Name]
+			info.Why = fmt.Sprintf("shadowed by %s (%s comes first)", w.Path, w.Source)
+		}
+		if info.SHA256, err = host.FileSHA256(c.Path); err != nil {
+			info.Error = err.Error()
+		}
+		if meta, err := host.Describe(ctx, c.Path, e.lookupEnv); err != nil {
+			info.Error = err.Error()
+		} else {
+			info.Version, info.ProtocolVersion, info.Capabilities = meta.Version, meta.ProtocolVersion, &meta.Capabilities
+			if meta.Name != c.Name {
+				info.Error = fmt.Sprintf("describes itself as %q", meta.Name)
+			}
+		}
+		info.Lock = lockStatus(lock, c.Name, info.SHA256)
+		infos = append(infos, info)
+	}
+	if f.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"lock_file": lockPath, "plugins": infos})
+	}
+	printPlugins(e.stdout, infos, lockPath)
+	return nil
+}
+
+func lockStatus(lock *host.Lock, name, sum string) string {
+	entry, ok := lock.Plugins[name]
+	switch {
+	case !ok:
+		return "not locked"
+	case entry.SHA256 == sum:
+		return "locked"
+	default:
+		return fmt.Sprintf("CHANGED since locked (run `zonecert plugins lock %s` to accept it)", name)
+	}
+}
+
+func printPlugins(w io.Writer, infos []pluginInfo, lockPath string) {
+	if len(infos) == 0 {
+		fmt.Fprintln(w, "No plugins found (zonecert-dns-<name> on the plugin search path; see zonecert plugins --help).")
+		return
+	}
+	for i, p := range infos {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		head := p.Name
+		if p.Version != "" {
+			head += fmt.Sprintf(" %s (protocol %d)", p.Version, p.ProtocolVersion)
+		}
+		if !p.Wins {
+			head += " [shadowed]"
+		}
+		fmt.Fprintln(w, head)
+		line := func(k, v string) {
+			if v != "" {
+				fmt.Fprintf(w, "  %-13s %s\n", k+":", v)
+			}
+		}
+		line("path", p.Path)
+		line("sha256", p.SHA256)
+		if p.Capabilities != nil {
+			line("capabilities", capabilityList(*p.Capabilities))
+		}
+		line("wins", yesNo(p.Wins, p.Why))
+		line("lock", p.Lock)
+		line("error", p.Error)
+	}
+	fmt.Fprintf(w, "\nLock file: %s\n", lockPath)
+}
+
+func yesNo(ok bool, why string) string {
+	if ok {
+		return "yes: " + why
+	}
+	return "no: " + why
+}
+
+// capabilityList describes what a plugin declares in `describe`.
+func capabilityList(c plugin.Capabilities) string {
+	var parts []string
+	if c.MaxBatch > 0 {
+		parts = append(parts, fmt.Sprintf("max-batch=%d", c.MaxBatch))
+	}
+	if c.NoDelete {
+		parts = append(parts, "no-delete")
+	}
+	if c.MaxValuesPerName > 0 {
+		parts = append(parts, fmt.Sprintf("max-values-per-name=%d", c.MaxValuesPerName))
+	}
+	if c.ProvisionedNames {
+		parts = append(parts, "provisioned-names")
+	}
+	if len(parts) == 0 {
+		return "full contract (sync and list-zones are known once configured)"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func runPluginsLock(ctx context.Context, e env, f *pluginsFlags, names []string) error {
+	state, err := f.statePath(e)
+	if err != nil {
+		return usageError{err}
+	}
+	lock, lockPath, err := readLock(ctx, state)
+	if err != nil {
+		return err
+	}
+	cands := host.FindAll(f.dirs, e.lookupEnv)
+	winner := map[string]host.Candidate{}
+	all := len(names) == 0
+	for _, c := range cands {
+		if c.Wins {
+			winner[c.Name] = c
+			if all {
+				names = append(names, c.Name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return usageError{errors.New("no plugins found to lock")}
+	}
+	for _, name := range names {
+		c, ok := winner[name]
+		if !ok {
+			_, err := host.Find(name, f.dirs, e.lookupEnv)
+			return usageError{fmt.Errorf("cannot lock %q: %w", name, err)}
+		}
+		sum, err := host.FileSHA256(c.Path)
+		if err != nil {
+			return err
+		}
+		meta, err := host.Describe(ctx, c.Path, e.lookupEnv)
+		if err == nil && meta.Name != name {
+			err = fmt.Errorf("%s describes itself as %q", c.Path, meta.Name)
+		}
+		if err != nil && all {
+			// Locking everything skips what is not a working plugin.
+			fmt.Fprintf(e.stderr, "not locking %s: %v\n", name, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("not locking %s: %w", name, err)
+		}
+		lock.Plugins[name] = host.LockEntry{SHA256: sum, Path: c.Path, Version: meta.Version, Locked: time.Now().UTC()}
+		fmt.Fprintf(e.stdout, "locked %s %s: %s (%s)\n", name, meta.Version, sum, c.Path)
+	}
+	b, err := lock.Marshal()
+	if err != nil {
+		return err
+	}
+	store, err := storage.NewFS(state)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := store.Put(ctx, storage.PluginLockKey, b, false); err != nil {
+		return fmt.Errorf("writing the lock file: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "Lock file: %s\n", lockPath)
+	return nil
+}
+
+// readLock reads the lock file of the state directory; a missing file is
+// an empty lock.
+func readLock(ctx context.Context, state string) (*host.Lock, string, error) {
+	store, err := storage.NewFS(state)
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	path, _ := store.LocalPath(storage.PluginLockKey)
+	b, err := store.Get(ctx, storage.PluginLockKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return &host.Lock{Version: host.LockVersion, Plugins: map[string]host.LockEntry{}}, path, nil
+	}
+	if err != nil {
+		return nil, path, err
+	}
+	lock, err := host.ParseLock(b)
+	if err != nil {
+		return nil, path, fmt.Errorf("%s: %w", path, err)
+	}
+	return lock, path, nil
+}
+
+// pinsFor keeps the --plugin-sha256 pins of the plugin name: renew's pins
+// cover all its lineages, and each lineage's run checks only its own.
+func pinsFor(name string, pins []string) []string {
+	var out []string
+	for _, p := range pins {
+		if n, _, ok := cutPin(p); !ok || n == name {
+			out = append(out, p) // a malformed pin still reaches the check that reports it
+		}
+	}
+	return out
+}
+
+// withLock applies the lock file's pin for cfg.Name, unless a
+// --plugin-sha256 flag already pinned it: the flag is explicit and wins.
+func withLock(ctx context.Context, state string, cfg host.Config) (host.Config, error) {
+	lock, path, err := readLock(ctx, state)
+	if err != nil {
+		return cfg, err
+	}
+	entry, ok := lock.Plugins[cfg.Name]
+	if !ok || cfg.SHA256 != "" {
+		return cfg, nil
+	}
+	cfg.SHA256 = entry.SHA256
+	cfg.PinHint = fmt.Sprintf("it was locked in %s; run `zonecert plugins lock %s` to accept the new binary", filepath.Clean(path), cfg.Name)
+	return cfg, nil
+}

@@ -1,0 +1,150 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err       error
+		code      Code
+		retryable bool
+	}{
+		{&HTTPError{Status: 401}, CodeAuth, false},
+		{&HTTPError{Status: 403}, CodeAuth, false},
+		{&HTTPError{Status: 404}, CodeZoneNotFound, false},
+		{&HTTPError{Status: 409}, CodeConflict, false},
+		{&HTTPError{Status: 429, RetryAfter: 3 * time.Second}, CodeRateLimited, true},
+		{&HTTPError{Status: 400}, CodeOther, false},
+		{&HTTPError{Status: 502}, CodeOther, true},
+		{context.Canceled, CodeOther, false},
+		{errors.New("connection refused"), CodeOther, true},
+		{&Error{Code: CodeConflict, Message: "as given"}, CodeConflict, false},
+	}
+	for _, tt := range tests {
+		e := Classify(tt.err)
+		if e.Code != tt.code || e.Retryable != tt.retryable {
+			t.Errorf("Classify(%v) = %+v; want %v retryable=%v", tt.err, e, tt.code, tt.retryable)
+		}
+	}
+	if e := Classify(&HTTPError{Status: 429, RetryAfter: 3 * time.Second}); !strings.Contains(e.Message, "retry after 3s") {
+		t.Errorf("429 message %q lacks Retry-After", e.Message)
+	}
+	if Classify(nil) != nil {
+		t.Error("Classify(nil) != nil")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"":                              0,
+		"7":                             7 * time.Second,
+		"soon":                          0,
+		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second,
+	} {
+		if got := retryAfter(v, now); got != want {
+			t.Errorf("retryAfter(%q) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+// api is a RecordAPI over a test server, counting requests in flight.
+type api struct {
+	JSONAPI
+	inflight, peak atomic.Int32
+}
+
+func (a *api) CreateTXT(ctx context.Context, r Record) (string, error) {
+	n := a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	for p := a.peak.Load(); n > p && !a.peak.CompareAndSwap(p, n); p = a.peak.Load() {
+	}
+	var out struct{ ID string }
+	err := a.Do(ctx, http.MethodPost, "/create?v="+r.Value, nil, &out)
+	return out.ID, err
+}
+
+func (a *api) DeleteTXT(ctx context.Context, r Record, id string) error {
+	return a.Do(ctx, http.MethodDelete, "/delete/"+id, nil, nil)
+}
+
+func TestRESTBoundsRetriesAndStates(t *testing.T) {
+	var mu sync.Mutex
+	throttled := map[string]bool{}
+	release := make(chan struct{})
+	var arrived atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost:
+			v := r.URL.Query().Get("v")
+			mu.Lock()
+			first := !throttled[v]
+			throttled[v] = true
+			mu.Unlock()
+			if v == "slow" {
+				// Hold the first two until both are in: three slow
+				// requests press on the bound of two.
+				if arrived.Add(1) == 2 {
+					close(release)
+				}
+				<-release
+			}
+			if first && v == "throttled" {
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			if v == "denied" {
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
+			_, _ = w.Write([]byte(`{"id":"id-` + v + `"}`))
+		case strings.HasPrefix(r.URL.Path, "/delete/gone"):
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer srv.Close()
+	a := &api{JSONAPI: JSONAPI{Base: srv.URL}}
+	p := NewREST(a, RESTOptions{Concurrency: 2})
+	rec := func(id, v string) Record {
+		return Record{ID: id, FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: v}
+	}
+	res, err := p.Present(t.Context(), []Record{rec("1", "slow"), rec("2", "slow"), rec("3", "slow"), rec("4", "throttled"),
+		rec("5", "denied"), {ID: "6", FQDN: "x.other.test.", Zone: "example.test.", Value: "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak := a.peak.Load(); peak > 2 {
+		t.Errorf("%d requests in flight; the bound is 2", peak)
+	}
+	if string(res[0].State) != "id-slow" || res[3].Err != nil || string(res[3].State) != "id-throttled" {
+		t.Errorf("results %+v", res)
+	}
+	if res[4].Err == nil || res[4].Err.Code != CodeAuth || res[5].Err == nil || res[5].Err.Code != CodeZoneNotFound {
+		t.Errorf("errors: %+v, %+v", res[4].Err, res[5].Err)
+	}
+	res, err = p.CleanUp(t.Context(), []Record{
+		{ID: "a", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "v", State: []byte("gone")},
+		{ID: "b", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "v"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil {
+		t.Errorf("deleting a record already gone: %v", res[0].Err)
+	}
+	if res[1].Err == nil || !strings.Contains(res[1].Err.Message, "cannot look records up") {
+		t.Errorf("CleanUp without State or TXTFinder: %v", res[1].Err)
+	}
+}
