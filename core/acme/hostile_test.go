@@ -409,14 +409,16 @@ func TestHostileReadRetries(t *testing.T) {
 // TestHostileBadNonceUntilDeadline faces a CA that rejects every nonce: the
 // client signs again with a fresh nonce at once BadNonceRetries times, then
 // keeps trying with growing delays until the request's deadline, and reports
-// the badNonce problem. The fake proves no nonce was sent twice.
+// the badNonce problem wherever the deadline falls (in a wait or in a send).
+// The fake proves no nonce was sent twice. The counts are bounds that a
+// loaded machine cannot break: slowness only means fewer, later sends.
 func TestHostileBadNonceUntilDeadline(t *testing.T) {
 	t.Parallel()
 	f := newFakeCA(t)
 	f.handle("/order", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, 400, `{"type":"urn:ietf:params:acme:error:badNonce","detail":"stale"}`)
 	})
-	const deadline = 300 * time.Millisecond
+	const deadline = 2 * time.Second
 	c := f.client(t, func(o *Options) {
 		o.BadNonceRetries = 3
 		o.RetryBackoff = 40 * time.Millisecond
@@ -431,10 +433,10 @@ func TestHostileBadNonceUntilDeadline(t *testing.T) {
 		t.Errorf("gave up after %s, before the %s deadline", took, deadline)
 	}
 	ts := f.times("/order")
-	// 1 + 3 at once, then 40, 80, 160 ms apart: the deadline falls in the
-	// last wait (4 + 3 sends, give or take a scheduling delay).
-	if len(ts) < 6 || len(ts) > 8 {
-		t.Fatalf("sent %d times, want 1 + 3 at once + about 3 delayed", len(ts))
+	// 1 + 3 at once, then 40, 80, 160, 320, 640 ms apart: at most 5 delayed
+	// sends fit in 2 s, and at least one must have happened.
+	if len(ts) < 5 || len(ts) > 9 {
+		t.Fatalf("sent %d times, want 1 + 3 at once + 1 to 5 delayed", len(ts))
 	}
 	for i := 5; i < len(ts); i++ {
 		if gap, want := ts[i].Sub(ts[i-1]), 40*time.Millisecond<<(i-5); gap < want {

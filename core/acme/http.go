@@ -240,10 +240,19 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 	ctx, cancel := c.requestContext(ctx)
 	defer cancel()
 	badNonces, n := 0, 0
+	var lastBadNonce error
+	// The deadline may fall while a nonce is fetched or a retry is in
+	// flight: the caller still learns that the CA kept rejecting nonces.
+	ended := func(err error) error {
+		if lastBadNonce == nil || ctx.Err() == nil {
+			return err
+		}
+		return fmt.Errorf("acme: %d badNonce rejections before the deadline (%w): %w", badNonces, ctx.Err(), lastBadNonce)
+	}
 	for {
 		nonce, err := c.nonce(ctx)
 		if err != nil {
-			return nil, err
+			return nil, ended(err)
 		}
 		body, err := signJWS(k, url, nonce, payload)
 		if err != nil {
@@ -257,11 +266,12 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 			perr := errorFrom(http.MethodPost, resp)
 			if IsProblem(perr, ProblemBadNonce) {
 				badNonces++
+				lastBadNonce = perr
 				d := c.badNonceDelay(badNonces)
 				c.log.LogAttrs(ctx, slog.LevelDebug, "acme: retrying after badNonce",
 					slog.String("url", url), slog.Int("attempt", badNonces), slog.Duration("delay", d))
 				if err := wait(ctx, d); err != nil {
-					return nil, fmt.Errorf("acme: %d badNonce rejections before the deadline (%w): %w", badNonces, err, perr)
+					return nil, ended(err)
 				}
 				continue
 			}
@@ -270,7 +280,7 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 			}
 		}
 		if !read {
-			return nil, err
+			return nil, ended(err)
 		}
 		d, ok := c.retryDelay(ctx, n, resp, err)
 		if !ok {

@@ -22,7 +22,5 @@ func TestConformance(t *testing.T) {
 		Nameservers:  []string{b.Primary.String() + ":53"},
 		Timeout:      10 * time.Second,
 		PollInterval: 50 * time.Millisecond,
-		// The kit's new check finds this defect; it is fixed under issue 10.
-		Skip: map[string]string{"foreign-rrset-restored": "issue 10 defect 3: CleanUp leaves a foreign value with zonecert's TTL"},
 	})
 }

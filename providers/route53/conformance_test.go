@@ -29,8 +29,6 @@ func TestConformance(t *testing.T) {
 		Nameservers:  []string{f.DNSAddr()},
 		Timeout:      10 * time.Second,
 		PollInterval: 50 * time.Millisecond,
-		// The kit's new check finds this defect; it is fixed under issue 10.
-		Skip: map[string]string{"foreign-rrset-restored": "issue 10 defect 3: CleanUp leaves a foreign value with zonecert's TTL"},
 	})
 }
 
@@ -68,7 +66,5 @@ func TestConformanceBinary(t *testing.T) {
 		Nameservers:  []string{f.DNSAddr()},
 		Timeout:      15 * time.Second,
 		PollInterval: 50 * time.Millisecond,
-		// The kit's new check finds this defect; it is fixed under issue 10.
-		Skip: map[string]string{"foreign-rrset-restored": "issue 10 defect 3: CleanUp leaves a foreign value with zonecert's TTL"},
 	})
 }
