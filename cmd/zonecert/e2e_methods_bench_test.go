@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,27 +14,8 @@ import (
 // the timer) and changes nothing, so the lag does not count.
 func BenchmarkTimeToCertificateByMethod(b *testing.B) {
 	const lag = 2 * time.Second
-	if testing.Short() {
-		b.Skip("needs BIND9, Pebble and root")
-	}
-	bin := binaries(b)
-	bind := testenv.StartBIND(b, testenv.BINDConfig{
-		Zones:     []testenv.Zone{{Name: "example.test"}},
-		Secondary: true, SecondaryLag: lag,
-	})
-	primary := bind.Primary.String() + ":53"
-	pebble := testenv.StartPebble(b, testenv.PebbleOptions{DNSServer: chasingResolver(b, primary), NonceReject: -1, RetryAfterAuthz: -1, RetryAfterOrder: -1})
-	dir := b.TempDir()
-	bundle := filepath.Join(dir, "pebble-tls.pem")
-	if err := os.WriteFile(bundle, pebble.CABundlePEM, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	env := baseEnv(dir,
-		"RFC2136_NAMESERVER="+primary, "RFC2136_TSIG_KEY="+bind.TSIGKey,
-		"RFC2136_TSIG_SECRET="+bind.TSIGSecret, "RFC2136_TSIG_ALGORITHM="+bind.TSIGAlgorithm)
-	common := []string{"--server", pebble.DirectoryURL, "--ca-bundle", bundle, "--plugin-dir", bin,
-		"--dns-resolver", bind.Primary.String(), "--path", filepath.Join(dir, "state"),
-		"-d", "*.example.test", "-d", "example.test"}
+	l := startLaggingBench(b, lag)
+	bin, env, common, bind := l.bin, l.env, l.args, l.bind
 	obtain := append([]string{"obtain", "--agree-tos"}, common...)
 
 	// The account, then the standing record, once.

@@ -39,8 +39,11 @@ func (p *provider) WaitForSync(ctx context.Context, records []plugin.Record) err
 		for _, id := range pending {
 			out, err := p.client.GetChange(ctx, &route53.GetChangeInput{Id: aws.String(id)})
 			if err != nil {
-				pe := toPluginError(fmt.Errorf("getting change %s: %w", id, err))
-				return pe
+				if ctx.Err() != nil {
+					// Cancelled mid-request: say so, as between polls.
+					return fmt.Errorf("waiting for Route 53 changes %v: %w", pending, ctx.Err())
+				}
+				return toPluginError(fmt.Errorf("getting change %s: %w", id, err))
 			}
 			if out.ChangeInfo == nil || out.ChangeInfo.Status != types.ChangeStatusInsync {
 				still = append(still, id)
