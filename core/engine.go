@@ -33,7 +33,7 @@ type Config struct {
 	Provider plugin.Provider
 	// ProviderInstance names Provider and its settings in the journal, so
 	// records are only ever removed through the instance that presented
-	// them. Empty means Provider's Instance() method (plugin/host.Client
+	// them. Empty means Provider's Fingerprint() method (plugin/host.Client
 	// has one), else its metadata name.
 	ProviderInstance string
 	// HTTPClient talks to the CA; nil means a default client.
@@ -82,8 +82,8 @@ func newEngine(cfg Config) (*Engine, error) {
 		e.provName = m.Metadata().Name
 	}
 	e.provInst = cfg.ProviderInstance
-	if i, ok := cfg.Provider.(interface{ Instance() string }); ok && e.provInst == "" {
-		e.provInst = i.Instance()
+	if i, ok := cfg.Provider.(interface{ Fingerprint() string }); ok && e.provInst == "" {
+		e.provInst = i.Fingerprint()
 	}
 	if e.provInst == "" {
 		e.provInst = e.provName

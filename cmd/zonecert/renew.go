@@ -297,13 +297,18 @@ func (s *providerSet) close() {
 	}
 }
 
-// cliLogger is slog text on stderr (renew runs unattended: no live display).
+// cliLogger logs on stderr (renew runs unattended: no live display), as
+// --log-format and --log-level say.
 func cliLogger(e env, verbose bool) *slog.Logger {
 	level := slog.LevelInfo
 	if verbose {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	logs := e.logs
+	if logs == nil {
+		logs = &logFlags{format: "text"}
+	}
+	return slog.New(logs.handler(e.stderr, level)) // --log-format and --log-level apply
 }
 
 // reportRenewals prints one line (or JSON object) per lineage and turns

@@ -20,6 +20,8 @@ type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
 	getuid         func() int
+	// logs holds the persistent logging flags; newRoot sets it.
+	logs *logFlags
 }
 
 func (e env) getenv(k string) string {
@@ -28,6 +30,7 @@ func (e env) getenv(k string) string {
 }
 
 func run(ctx context.Context, args []string, e env) error {
+	e.logs = &logFlags{}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetOut(e.stdout)
@@ -35,7 +38,13 @@ func run(ctx context.Context, args []string, e env) error {
 	// Errors raised before a command runs (unknown command or flag, wrong
 	// arguments) are usage errors.
 	started := false
-	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if err := e.logs.check(); err != nil {
+			return usageError{err}
+		}
+		started = true
+		return nil
+	}
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
@@ -64,7 +73,12 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e))
+	if e.logs == nil {
+		e.logs = &logFlags{}
+	}
+	e.logs.bind(root.PersistentFlags())
+	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
+		newRunCmd(e), newConfigCmd(e))
 	return root
 }
 

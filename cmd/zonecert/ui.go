@@ -48,7 +48,11 @@ func newUI(e env, verbose, jsonOut bool) *ui {
 	if u.live && !verbose {
 		level = slog.LevelWarn // the display shows progress; logs only for trouble
 	}
-	u.logger = slog.New(slog.NewTextHandler(writerFunc(u.writeLog), &slog.HandlerOptions{Level: level}))
+	logs := e.logs
+	if logs == nil {
+		logs = &logFlags{format: "text"}
+	}
+	u.logger = slog.New(logs.handler(writerFunc(u.writeLog), level))
 	return u
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -73,6 +74,10 @@ type BINDConfig struct {
 	// TSIGAlgorithm is the update key's algorithm, a miekg/dns name such
 	// as dns.HmacSHA512; empty means dns.HmacSHA256.
 	TSIGAlgorithm string
+	// ExtraKeys names more TSIG keys (with trailing dots) the primary
+	// knows, each with a random secret in BIND.ExtraKeys and the same
+	// algorithm; grant them with a zone's UpdatePolicy.
+	ExtraKeys []string
 }
 
 // BIND is a running set of test name servers. All listen on port 53.
@@ -89,6 +94,8 @@ type BIND struct {
 	// TSIGAlgorithm (a miekg/dns algorithm name) authorize RFC 2136 updates
 	// on the primary.
 	TSIGKey, TSIGSecret, TSIGAlgorithm string
+	// ExtraKeys maps each BINDConfig.ExtraKeys name to its secret (base64).
+	ExtraKeys map[string]string
 	// Dir holds configuration, zone files and named's logs.
 	Dir string
 
@@ -120,6 +127,14 @@ func StartBIND(t testing.TB, cfg BINDConfig) *BIND {
 	}
 	if cfg.TSIGAlgorithm != "" {
 		b.TSIGAlgorithm = dns.CanonicalName(cfg.TSIGAlgorithm)
+	}
+	b.ExtraKeys = map[string]string{}
+	for _, k := range cfg.ExtraKeys {
+		s := make([]byte, 32)
+		if _, err := rand.Read(s); err != nil {
+			t.Fatal(err)
+		}
+		b.ExtraKeys[dns.CanonicalName(k)] = base64.StdEncoding.EncodeToString(s)
 	}
 	for range 1 + cfg.PrimaryExtraAddrs {
 		b.PrimaryAddrs = append(b.PrimaryAddrs, LoopbackAddr(t))
@@ -305,7 +320,12 @@ func (b *BIND) hasZoneBetween(parent, child string) bool {
 }
 
 func (b *BIND) keyClause() string {
-	return fmt.Sprintf("key %q { algorithm %s; secret %q; };\n", b.TSIGKey, strings.TrimSuffix(b.TSIGAlgorithm, "."), b.TSIGSecret)
+	alg := strings.TrimSuffix(b.TSIGAlgorithm, ".")
+	out := fmt.Sprintf("key %q { algorithm %s; secret %q; };\n", b.TSIGKey, alg, b.TSIGSecret)
+	for _, k := range slices.Sorted(maps.Keys(b.ExtraKeys)) {
+		out += fmt.Sprintf("key %q { algorithm %s; secret %q; };\n", k, alg, b.ExtraKeys[k])
+	}
+	return out
 }
 
 func bindOptions(dir string, addrs []netip.Addr, extra string) string {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -54,6 +53,10 @@ const startTimeout = 20 * time.Second
 type Config struct {
 	// Name is the provider name; the binary is zonecert-dns-<Name>.
 	Name string
+	// Instance names this process among several of the same plugin (the
+	// daemon's provider instances, each with its own settings): the
+	// Manager keys by it and log records carry it. Empty means Name.
+	Instance string
 	// Path is an explicit binary path; it skips discovery.
 	Path string
 	// Dirs are configured plugin directories, searched first.
@@ -105,12 +108,12 @@ type Client struct {
 	env  []string
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	inst     *instance // nil after a crash, until restarted
-	meta     plugin.Metadata
-	restarts int
-	closed   bool
-	instance string // see Instance
+	mu          sync.Mutex
+	inst        *instance // nil after a crash, until restarted
+	meta        plugin.Metadata
+	restarts    int
+	closed      bool
+	fingerprint string // see Fingerprint
 }
 
 var (
@@ -144,34 +147,15 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, path: cfg.Path, log: log.With("plugin", cfg.Name)}
-	if c.path != "" {
-		if st, err := os.Stat(c.path); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-			return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file", cfg.Name, ErrNotFound, c.path)
-		}
-	} else {
-		p, err := Find(cfg.Name, cfg.Dirs, cfg.LookupEnv)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-		}
-		c.path = p
+	log = log.With("plugin", cfg.Name)
+	if cfg.Instance != "" && cfg.Instance != cfg.Name {
+		log = log.With("instance", cfg.Instance)
 	}
-	if cfg.SHA256 != "" {
-		pin, err := parsePin(cfg.SHA256)
-		if err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-		}
-		if err := checkPin(c.path, pin, cfg.PinHint); err != nil {
-			return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-		}
-		c.pin = pin
-	}
-	meta, err := describe(ctx, c.path, pluginEnv(nil, cfg.LookupEnv))
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-	}
-	if meta.Name != cfg.Name {
-		return nil, fmt.Errorf("plugin %s: %s describes itself as %q", cfg.Name, c.path, meta.Name)
+	c := &Client{cfg: cfg, log: log}
+	var meta plugin.Metadata
+	var err error
+	if c.path, c.pin, meta, err = locate(ctx, cfg); err != nil {
+		return nil, err
 	}
 	c.env = pluginEnv(&meta, cfg.LookupEnv)
 	inst, meta, err := c.launch(ctx)
@@ -179,7 +163,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.inst, c.meta = inst, meta
-	c.instance = instanceOf(cfg.Name, meta, cfg.Settings, cfg.LookupEnv)
+	c.fingerprint = fingerprintOf(cfg.Name, meta, cfg.Settings, cfg.LookupEnv)
 	return c, nil
 }
 

@@ -3,36 +3,52 @@ package host
 import (
 	"strings"
 	"testing"
-
-	"github.com/zonecert/zonecert/plugin"
+	"time"
 )
 
-func TestInstanceOf(t *testing.T) {
+// TestManagerOneProcessPerInstance: two instances of one plugin (the
+// daemon's named providers, each with its own settings) are two processes;
+// the same instance again is the same one.
+func TestManagerOneProcessPerInstance(t *testing.T) {
 	t.Parallel()
-	meta := plugin.Metadata{Settings: []plugin.SettingSpec{
-		{Name: "nameserver", Env: []string{"X_NAMESERVER"}},
-		{Name: "tsig_secret", Env: []string{"X_TSIG_SECRET"}, Secret: true},
-	}}
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	m := NewManager(nil)
+	a := Config{Name: testName, Instance: "a", Path: testBin, LookupEnv: testEnv()}
+	b := a
+	b.Instance = "b"
+	ca, err := m.Get(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
 	}
-	a := instanceOf("x", meta, nil, env(map[string]string{"X_NAMESERVER": "ns1:53", "X_TSIG_SECRET": "s1"}))
-	if !strings.HasPrefix(a, "x@") || len(a) != len("x@")+12 {
-		t.Fatalf("instance %q, want x@<12 hex>", a)
+	cb, err := m.Get(t.Context(), b)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b := instanceOf("x", meta, nil, env(map[string]string{"X_NAMESERVER": "ns1:53", "X_TSIG_SECRET": "s2"})); b != a {
-		t.Errorf("rotating a secret changed the instance: %q vs %q", b, a)
+	again, err := m.Get(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if b := instanceOf("x", meta, map[string]string{"nameserver": "ns1:53"}, env(nil)); b != a {
-		t.Errorf("the same setting from a file: %q vs %q", b, a)
+	if ca == cb || ca.pid() == cb.pid() {
+		t.Fatal("two instances share one plugin process")
 	}
-	if b := instanceOf("x", meta, nil, env(map[string]string{"X_NAMESERVER": "ns2:53"})); b == a {
-		t.Errorf("another server got the same instance %q", b)
+	if again != ca {
+		t.Fatal("one instance got a second process")
 	}
-	if b := instanceOf("x", meta, nil, env(map[string]string{"X_TSIG_SECRET": "s"})); b != "x" {
-		t.Errorf("no public settings: %q, want the bare name", b)
+	pa, pb := ca.pid(), cb.pid()
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(a, "s1") || strings.Contains(a, "ns1") {
-		t.Errorf("instance %q shows a setting", a)
+	waitGone(t, pa, 5*time.Second)
+	waitGone(t, pb, 5*time.Second)
+}
+
+// TestInspect finds, verifies and describes a plugin without starting it.
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	meta, err := Inspect(t.Context(), Config{Name: testName, Path: testBin, LookupEnv: testEnv()})
+	if err != nil || meta.Name != testName {
+		t.Fatalf("Inspect = %+v, %v", meta, err)
+	}
+	if _, err := Inspect(t.Context(), Config{Name: testName, Path: testBin, SHA256: strings.Repeat("0", 64)}); err == nil {
+		t.Fatal("Inspect ran a binary that does not match its pin")
 	}
 }

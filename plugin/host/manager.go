@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// Manager keeps one plugin process per provider name for the whole run and
-// reuses it for every challenge. A crashed plugin is restarted once (see
+// Manager keeps one plugin process per provider instance (Config.Instance,
+// else the provider name) for the whole run and reuses it for every
+// challenge. A crashed plugin is restarted once (see
 // Client). Close stops them all.
 type Manager struct {
 	log *slog.Logger
@@ -30,17 +31,21 @@ func NewManager(logger *slog.Logger) *Manager {
 	return &Manager{log: logger, entries: map[string]*entry{}}
 }
 
-// Get returns the running plugin for cfg.Name, starting it on first use.
-// Concurrent first calls share one start (and its error); a failed start is
-// not cached, so a later Get tries again. Settings of later calls are ignored: one provider
-// name, one process.
+// Get returns the running plugin for cfg's instance, starting it on first
+// use. Concurrent first calls share one start (and its error); a failed
+// start is not cached, so a later Get tries again. Settings of later calls
+// are ignored: one instance, one process.
 func (m *Manager) Get(ctx context.Context, cfg Config) (*Client, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return nil, errors.New("plugin manager closed")
 	}
-	if e, ok := m.entries[cfg.Name]; ok {
+	key := cfg.Instance
+	if key == "" {
+		key = cfg.Name
+	}
+	if e, ok := m.entries[key]; ok {
 		m.mu.Unlock()
 		select {
 		case <-e.ready:
@@ -50,7 +55,7 @@ func (m *Manager) Get(ctx context.Context, cfg Config) (*Client, error) {
 		return e.c, e.err
 	}
 	e := &entry{ready: make(chan struct{})}
-	m.entries[cfg.Name] = e
+	m.entries[key] = e
 	m.mu.Unlock()
 
 	if cfg.Logger == nil {
@@ -60,7 +65,7 @@ func (m *Manager) Get(ctx context.Context, cfg Config) (*Client, error) {
 	m.mu.Lock()
 	e.c, e.err = c, err
 	if err != nil {
-		delete(m.entries, cfg.Name)
+		delete(m.entries, key)
 	} else if m.closed {
 		// Close ran while we were starting: do not leak the process.
 		c.Close()

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigCheck runs `zonecert config check` with the real plugins'
+// describe: a good file passes; each bad one exits 2 naming the line.
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	bin := binaries(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := `state = "/var/lib/zonecert"
+[acme]
+server = "letsencrypt-staging"
+agree_tos = true
+[dns]
+resolvers = ["192.0.2.53"]
+[providers.bind]
+plugin = "rfc2136"
+settings = { nameserver = "192.0.2.1:53", tsig_key = "k.", tsig_secret = "${TSIG}" }
+[providers.cf]
+plugin = "cloudflare"
+settings = { dns_api_token = "file:TOKEN" }
+[[certificate]]
+name = "web"
+domains = ["*.example.com", "example.com"]
+provider = "bind"
+[[certificate]]
+name = "mixed"
+domains = ["www.example.com", "shop.example.net"]
+providers = { "example.com" = "bind", "example.net" = "cf" }
+`
+	good = strings.ReplaceAll(good, "TOKEN", filepath.Join(dir, "token"))
+	edit := func(old, new string) string {
+		if !strings.Contains(good, old) {
+			t.Fatalf("no %q in the config", old)
+		}
+		return strings.Replace(good, old, new, 1)
+	}
+	cases := []struct {
+		name string
+		doc  string
+		mode os.FileMode
+		want string // "" = OK
+	}{
+		{"good", good, 0o644, ""},
+		{"unknown provider", edit(`provider = "bind"`, `provider = "bnd"`), 0o600, `:16: certificate "web": unknown provider "bnd"`},
+		{"domain no provider covers", edit(`"shop.example.net"]`, `"shop.example.net", "x.example.org"]`), 0o600, `:19: certificate "mixed": no provider covers x.example.org`},
+		{"duplicate name", edit(`name = "mixed"`, `name = "web"`), 0o600, `:18: certificate "web": duplicate name (first at line 14)`},
+		{"unknown key", edit(`agree_tos = true`, "agree_tos = true\nagree = true"), 0o600, `:5: unknown key "acme.agree"`},
+		{"secret in a world-readable file", edit(`"${TSIG}"`, `"c2VjcmV0"`), 0o644, `:9: a literal secret in a file readable by group or others`},
+		{"unknown plugin setting", edit(`tsig_key = "k."`, `tsig_keyname = "k."`), 0o600, `:9: providers.bind: plugin rfc2136 has no setting "tsig_keyname"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "zonecert.toml")
+			if err := os.WriteFile(path, []byte(tc.doc), tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil { // the umask may have narrowed it
+				t.Fatal(err)
+			}
+			r := zonecert(t.Context(), t, bin, baseEnv(t.TempDir(), "TSIG=c2VjcmV0"), "config", "check", "--plugin-dir", bin, path)
+			if tc.want == "" {
+				if r.code != 0 || !strings.Contains(r.stdout, "OK (2 certificates, 2 provider instances)") {
+					t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+				}
+				return
+			}
+			if r.code != exitUsage || !strings.Contains(r.stderr, path+tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %s%s", r.code, r.stderr, path, tc.want)
+			}
+		})
+	}
+}

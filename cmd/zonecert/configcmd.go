@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/host"
+)
+
+func newConfigCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Work with the daemon's configuration file",
+	}
+	var dirs []string
+	check := &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file; each error names its line",
+		Long: `Validate a configuration file for zonecert run without starting anything but
+each plugin's describe: unknown keys, unknown or missing provider settings,
+certificates whose domains no provider covers, duplicate names, unset ${ENV}
+and unreadable file: references. A file holding a literal secret is refused
+when group or others can read it.`,
+		Example: `  zonecert config check /etc/zonecert/zonecert.toml`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd.Context(), e, args[0], dirs)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: OK (%d certificates, %d provider instances)\n", args[0], len(cfg.Certificates), len(cfg.Providers))
+			return nil
+		},
+	}
+	check.Flags().StringArrayVar(&dirs, "plugin-dir", nil, "directory searched first for zonecert-dns-<name> (repeatable)")
+	cmd.AddCommand(check)
+	return cmd
+}
+
+// loadConfig reads and validates a configuration file; a file with errors
+// is a usage error listing each with its line.
+func loadConfig(ctx context.Context, e env, path string, dirs []string) (*config.Config, error) {
+	resolvers, _ := dns01.SystemResolvers("/etc/resolv.conf")
+	cfg, err := config.Load(ctx, path, config.Options{
+		LookupEnv:        e.lookupEnv,
+		PluginDirs:       dirs,
+		DefaultResolvers: resolvers,
+		Describe: func(ctx context.Context, name, path, sha256 string, dirs []string) (plugin.Metadata, error) {
+			return host.Inspect(ctx, host.Config{Name: name, Path: path, SHA256: sha256, Dirs: dirs, LookupEnv: e.lookupEnv})
+		},
+	})
+	if errs, ok := errors.AsType[config.Errors](err); ok {
+		return nil, usageError{fmt.Errorf("%d error(s) in the configuration:\n%w", len(errs), errs)}
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}

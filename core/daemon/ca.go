@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zonecert/zonecert/core/acme"
+)
+
+// caTransport sits under every order's ACME client. It keeps newOrder
+// requests to one CA to a few at a time (Pebble 2.10.1 deadlocks under
+// concurrent newOrder load; a real CA's rate limits favour it too) and
+// counts the CA's badNonce and rate-limit answers. The newOrder URL is
+// learned from the directory as it passes by.
+type caTransport struct {
+	base  http.RoundTripper
+	m     *metrics
+	limit int
+
+	mu        sync.Mutex
+	dirs      map[string]bool          // directory URLs to learn from
+	newOrders map[string]chan struct{} // newOrder URL → semaphore
+}
+
+func newCATransport(base http.RoundTripper, m *metrics, limit int) *caTransport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &caTransport{base: base, m: m, limit: max(limit, 1), dirs: map[string]bool{}, newOrders: map[string]chan struct{}{}}
+}
+
+// watch makes t learn the newOrder URL of directory dirURL.
+func (t *caTransport) watch(dirURL string) {
+	t.mu.Lock()
+	t.dirs[dirURL] = true
+	t.mu.Unlock()
+}
+
+func (t *caTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	url := req.URL.String()
+	t.mu.Lock()
+	sem := t.newOrders[url]
+	learn := t.dirs[url] && req.Method == http.MethodGet
+	t.mu.Unlock()
+	if sem != nil && req.Method == http.MethodPost {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case learn && resp.StatusCode == http.StatusOK:
+		t.learn(resp)
+	case resp.StatusCode == http.StatusTooManyRequests:
+		t.m.rateLimited.Inc()
+	case resp.StatusCode >= 400 && isProblem(resp):
+		body := peek(resp, 64<<10)
+		var p struct{ Type string }
+		if json.Unmarshal(body, &p) == nil {
+			switch p.Type {
+			case acme.ProblemBadNonce:
+				t.m.badNonce.Inc()
+			case acme.ProblemRateLimited:
+				t.m.rateLimited.Inc()
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (t *caTransport) learn(resp *http.Response) {
+	var dir struct {
+		NewOrder string `json:"newOrder"`
+	}
+	if json.Unmarshal(peek(resp, 1<<20), &dir) != nil || dir.NewOrder == "" {
+		return
+	}
+	t.mu.Lock()
+	if _, ok := t.newOrders[dir.NewOrder]; !ok {
+		t.newOrders[dir.NewOrder] = make(chan struct{}, t.limit)
+	}
+	t.mu.Unlock()
+}
+
+func isProblem(resp *http.Response) bool {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	return mt == "application/problem+json"
+}
+
+// peek reads up to n bytes of the body and puts them back in front of the
+// rest, so the ACME client reads the answer unchanged.
+func peek(resp *http.Response, n int64) []byte {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, n))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+	return b
+}
+
+// gate remembers, per CA account, until when the CA asked us to stay away
+// (a rateLimited problem's Retry-After, RFC 8555 §6.6). No new order goes to
+// that account before then.
+type gate struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func accountKey(dirURL, email string) string { return dirURL + "\x00" + strings.ToLower(email) }
+
+func (g *gate) blockedUntil(key string) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.until[key]
+}
+
+func (g *gate) block(key string, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.until == nil {
+		g.until = map[string]time.Time{}
+	}
+	if until.After(g.until[key]) {
+		g.until[key] = until
+	}
+}
