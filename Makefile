@@ -21,7 +21,7 @@ TEST_TIMEOUT ?= 8m
 FUZZTIME ?= 5s
 TEST_FUZZTIME ?= 3s
 
-.PHONY: all build tools test test-short bench fuzz demo generate lint clean
+.PHONY: all build tools test test-short bench fuzz faults demo generate lint clean
 
 all: build
 
@@ -59,6 +59,12 @@ test-short: build
 
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# The whole fault suite (docs/RELIABILITY.md): real Pebble, BIND9 and plugin
+# processes; `make test` runs only its fast cases.
+FAULTS_TIMEOUT ?= 20m
+faults: tools build
+	ZONECERT_FAULTS=1 $(GO) test -count=1 -timeout $(FAULTS_TIMEOUT) -run '^TestFault' -v ./cmd/zonecert
 
 demo: build
 	@testdata/scripts/install-tools.sh pebble

@@ -32,6 +32,11 @@ type Config struct {
 	// Provider publishes TXT records (a running plugin, usually). It may
 	// be nil for dns-persist-01, which writes no records.
 	Provider plugin.Provider
+	// ProviderInstance names Provider and its settings in the journal, so
+	// records are only ever removed through the instance that presented
+	// them. Empty means Provider's Fingerprint() method (plugin/host.Client
+	// has one), else its metadata name.
+	ProviderInstance string
 	// HTTPClient talks to the CA; nil means a default client.
 	HTTPClient *http.Client
 	// Observer receives progress; nil ignores it.
@@ -58,12 +63,12 @@ type Engine struct {
 	http      *http.Client
 	obs       progress.Observer
 	provName  string // for progress events, where the provider says it
+	provInst  string // journaled with each record (Config.ProviderInstance)
 	log       *slog.Logger
 	now       func() time.Time
 	allowHTTP bool
 	acme      *acme.Client
 	dns       *dns01.Shared
-	live      *liveKeys // shared by the engines of a renew run
 }
 
 // New validates cfg and returns an Engine. It does no I/O. A nil Provider
@@ -85,6 +90,13 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	if m, ok := cfg.Provider.(interface{ Metadata() plugin.Metadata }); ok {
 		e.provName = m.Metadata().Name
+	}
+	e.provInst = cfg.ProviderInstance
+	if i, ok := cfg.Provider.(interface{ Fingerprint() string }); ok && e.provInst == "" {
+		e.provInst = i.Fingerprint()
+	}
+	if e.provInst == "" {
+		e.provInst = e.provName
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -154,9 +166,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 			return nil, kindErr(KindInput, "the CA offers no profile %q (it offers %v)", req.Profile, profileNames(dir.Meta.Profiles))
 		}
 	}
+	owner := storage.OwnerLock(newOwnerID())
 	var solver *dns01.Solver
 	if e.provider != nil {
-		if solver, err = e.newSolver(req, storeJournal{s: e.store, live: e.live}); err != nil {
+		if solver, err = e.newSolver(req, storeJournal{e.store}, owner); err != nil {
 			return nil, &Error{Kind: KindInput, Err: err}
 		}
 	}
@@ -169,6 +182,17 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		_ = lock.Release(cctx)
+	}()
+	// Deferred after the cert lock, so released before it, and after the
+	// records are cleaned up (authorize does that before returning).
+	ownerLock, err := e.store.TryLock(ctx, owner, ownerLease)
+	if err != nil {
+		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("taking owner lock: %w", err)}
+	}
+	defer func() {
+		cctx, cancel := detached(ctx)
+		defer cancel()
+		_ = ownerLock.Release(cctx)
 	}()
 	prev, err := e.checkLineage(ctx, req)
 	if err != nil {
@@ -248,7 +272,11 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	return res, e.savePlan(ctx, req, acct.URL, method, prev)
 }
 
-func (e *Engine) newSolver(req Request, journal dns01.Journal) (*dns01.Solver, error) {
+// newSolver builds a Solver journaling to journal; its entries name owner
+// (empty: the Solver's own) and the provider instance, and Recover asks the
+// journal, when it can tell, whether other owners are gone.
+func (e *Engine) newSolver(req Request, journal dns01.Journal, owner string) (*dns01.Solver, error) {
+	owners, _ := journal.(dns01.Owners)
 	return dns01.NewSolver(dns01.Config{
 		Resolvers:          req.Resolvers,
 		NameserverPort:     req.NameserverPort,
@@ -259,6 +287,9 @@ func (e *Engine) newSolver(req Request, journal dns01.Journal) (*dns01.Solver, e
 		Logger:             e.log,
 		Observer:           progress.ObserverFunc(e.observe),
 		Now:                e.now,
+		Owner:              owner,
+		Owners:             owners,
+		Provider:           e.provInst,
 		Shared:             e.dns,
 	}, e.provider, journal)
 }

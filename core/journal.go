@@ -2,9 +2,10 @@ package core
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
@@ -12,47 +13,43 @@ import (
 
 // storeJournal keeps the dns01 cleanup journal in storage under journal/,
 // so records presented by a run that crashed are removed by the next one.
-//
-// live, when shared by the engines of one process (a renew run), hides
-// the entries of their orders still in flight from each other's recovery.
-type storeJournal struct {
-	s    storage.Storage
-	live *liveKeys
+// Its entries name their order's owner lock (Adopt), which keeps orders
+// running at the same time, in this process or another, out of each
+// other's recovery.
+type storeJournal struct{ s storage.Storage }
+
+var (
+	_ dns01.Journal = storeJournal{}
+	_ dns01.Owners  = storeJournal{}
+)
+
+// ownerLease bounds how long a vanished owner keeps its entries on backends
+// with leases (FS frees the lock when the process dies).
+const ownerLease = lockLease
+
+// newOwnerID names one order's owner lock (storage.OwnerLock). Every
+// journal entry of the order names that lock, and the order holds it until
+// its records are cleaned up, so recovery by any other order, in this
+// process or another, leaves them alone.
+func newOwnerID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // never fails (crypto/rand contract)
+	return hex.EncodeToString(b)
 }
 
-// liveKeys is the set of journal keys written and not yet removed by this
-// process.
-type liveKeys struct {
-	mu   sync.Mutex
-	keys map[string]bool
+// Adopt implements dns01.Owners: an owner is gone when its lock is free.
+// The lock stays held by the caller until release, so two recoveries never
+// clean the same owner's entries at once.
+func (j storeJournal) Adopt(ctx context.Context, owner string) (func(context.Context), error) {
+	l, err := j.s.TryLock(ctx, owner, ownerLease)
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s", dns01.ErrOwnerAlive, owner)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) { _ = l.Release(ctx) }, nil
 }
-
-func (l *liveKeys) set(k string, on bool) {
-	if l == nil {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.keys == nil {
-		l.keys = map[string]bool{}
-	}
-	if on {
-		l.keys[k] = true
-	} else {
-		delete(l.keys, k)
-	}
-}
-
-func (l *liveKeys) has(k string) bool {
-	if l == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.keys[k]
-}
-
-var _ dns01.Journal = storeJournal{}
 
 func (j storeJournal) key(k string) (string, error) {
 	key := storage.JournalKey(k)
@@ -67,7 +64,6 @@ func (j storeJournal) Put(ctx context.Context, key string, value []byte) error {
 	if err != nil {
 		return err
 	}
-	j.live.set(key, true)
 	return j.s.Put(ctx, k, value, true)
 }
 
@@ -76,11 +72,7 @@ func (j storeJournal) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	if err := j.s.Delete(ctx, k); err != nil {
-		return err
-	}
-	j.live.set(key, false)
-	return nil
+	return j.s.Delete(ctx, k)
 }
 
 func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
@@ -90,9 +82,6 @@ func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
 	}
 	out := make(map[string][]byte, len(names))
 	for _, n := range names {
-		if j.live.has(n) {
-			continue // another order of this process is using it
-		}
 		b, err := j.s.Get(ctx, storage.JournalKey(n))
 		if errors.Is(err, storage.ErrNotFound) {
 			continue // cleaned up meanwhile

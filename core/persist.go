@@ -245,7 +245,7 @@ func (e *Engine) changePersist(ctx context.Context, req Request, chs []dns01.Cha
 		return nil
 	}
 	req.ChallengeAliases = nil // aliases are for _acme-challenge names
-	solver, err := e.newSolver(req, &dns01.MemJournal{})
+	solver, err := e.newSolver(req, &dns01.MemJournal{}, "")
 	if err != nil {
 		return &Error{Kind: KindInput, Err: err}
 	}

@@ -159,10 +159,9 @@ func Renew(ctx context.Context, cfg RenewConfig) ([]RenewResult, error) {
 		}
 		return results, nil
 	}
-	live := &liveKeys{}
 	forEach(len(due), limit, func(j int) {
 		i := due[j]
-		renewOne(ctx, cfg, hooks, live, decisions[i], &results[i])
+		renewOne(ctx, cfg, hooks, decisions[i], &results[i])
 	})
 	if cfg.DryRun {
 		for _, c := range post {
@@ -186,7 +185,7 @@ func (cfg *RenewConfig) listed(name string, kind HookKind, cmd string) {
 }
 
 // renewOne orders one due lineage's certificate and runs its deploy hooks.
-func renewOne(ctx context.Context, cfg RenewConfig, hooks *Hooks, live *liveKeys, d Decision, r *RenewResult) {
+func renewOne(ctx context.Context, cfg RenewConfig, hooks *Hooks, d Decision, r *RenewResult) {
 	p := d.Plan
 	req, prov, err := cfg.Prepare(ctx, p)
 	if err != nil {
@@ -210,7 +209,6 @@ func renewOne(ctx context.Context, cfg RenewConfig, hooks *Hooks, live *liveKeys
 		r.Err = err
 		return
 	}
-	eng.live = live
 	res, err := eng.Obtain(ctx, req)
 	if err != nil {
 		r.Err = err

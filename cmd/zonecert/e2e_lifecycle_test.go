@@ -89,9 +89,9 @@ func TestLifecycleEndToEnd(t *testing.T) {
 	}
 
 	// Three lineages from the environment (one with a deploy hook) and one
-	// from a settings file. (One after the other: concurrent obtain
-	// processes on one state directory would recover each other's journal
-	// entries; renew runs its orders concurrently in one process.)
+	// from a settings file, one after the other (overlapping obtains are
+	// the fault suite's TestFaultOverlappingRuns); renew runs its orders
+	// concurrently in one process.
 	lineages := map[string][]string{
 		"a.example.test": {"-d", "a.example.test", "--deploy-hook", hook},
 		"b.example.test": {"-d", "b.example.test"},

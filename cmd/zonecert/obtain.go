@@ -60,6 +60,7 @@ type obtainFlags struct {
 	zones              []string
 	wait               string
 	nsPort             int
+	pluginTimeout      time.Duration
 	verbose            bool
 	lifecycleFlags
 	challenge string
@@ -155,6 +156,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "publish DOMAIN's challenge at NAME instead of following CNAMEs: DOMAIN=NAME (repeatable)")
 	fl.StringArrayVar(&f.zones, "zone", nil, "skip zone detection: DOMAIN=ZONE (repeatable)")
 	fl.StringVar(&f.wait, "wait", "authoritative", "propagation check: authoritative, fixed:DURATION or none")
+	fl.DurationVar(&f.pluginTimeout, "plugin-timeout", host.DefaultCallTimeout, "time limit of each call to the DNS provider plugin (a hung plugin fails after it)")
 	fl.StringVar(&f.challenge, "challenge", core.ChallengeAuto,
 		"validation method: auto (dns-persist-01 when a valid standing record exists, else dns-01), dns-01, dns-account-01, dns-persist-01")
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
@@ -400,7 +402,10 @@ func httpClient(bundle string) (*http.Client, error) {
 }
 
 func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
-	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv}
+	if f.pluginTimeout < 0 {
+		return host.Config{}, errors.New("--plugin-timeout must be positive")
+	}
+	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv, CallTimeout: f.pluginTimeout}
 	for _, p := range f.pluginSHA256 {
 		name, hex, ok := strings.Cut(p, "=")
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {

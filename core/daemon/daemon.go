@@ -55,7 +55,7 @@ type Daemon struct {
 	log   *slog.Logger
 	now   func() time.Time
 	m     *metrics
-	store *ownedStore
+	store storage.Storage
 	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
@@ -94,7 +94,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		store: newOwnedStore(fs), hooks: opts.Hooks, failures: map[string]int{}}
+		store: fs, hooks: opts.Hooks, failures: map[string]int{}}
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err

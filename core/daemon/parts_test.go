@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zonecert/zonecert/core/daemon/config"
-	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -155,36 +154,6 @@ func TestCATransport(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(m.rateLimited); v != 1 {
 		t.Errorf("rate-limit count %v", v)
-	}
-}
-
-// TestOwnedStore: this process's journal entries are hidden from List;
-// another process's stay visible.
-func TestOwnedStore(t *testing.T) {
-	fs, err := storage.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	if err := fs.Put(ctx, storage.JournalKey("dead-process"), []byte("{}"), true); err != nil {
-		t.Fatal(err)
-	}
-	s := newOwnedStore(fs)
-	if err := s.Put(ctx, storage.JournalKey("mine"), []byte("{}"), true); err != nil {
-		t.Fatal(err)
-	}
-	names, err := s.List(ctx, storage.JournalDir)
-	if err != nil || !slices.Equal(names, []string{"dead-process"}) {
-		t.Fatalf("List = %v, %v; want only dead-process", names, err)
-	}
-	if err := s.Delete(ctx, storage.JournalKey("mine")); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Put(ctx, storage.JournalKey("mine"), []byte("{}"), true); err != nil {
-		t.Fatal(err)
-	}
-	if names, _ := s.List(ctx, storage.JournalDir); len(names) != 2 {
-		t.Errorf("after Delete the key is no longer ours: List = %v", names)
 	}
 }
 

@@ -34,11 +34,33 @@ const journalVersion = 1
 // journalEntry is one record as journaled: written before Present (no
 // State) and again with the provider's cleanup state after it. The record
 // is plugin.Record as handed to the provider; its ID is the journal key.
+//
+// Owner names the run that presented the record (Config.Owner); while the
+// owner lives, no one else touches the entry. Provider is the provider
+// instance that presented it (Config.Provider); only that one can remove
+// it. Entries written before these fields have neither.
 type journalEntry struct {
 	Version    int           `json:"v"`
 	Record     plugin.Record `json:"record"`
 	Identifier string        `json:"identifier,omitempty"`
 	Created    time.Time     `json:"created"`
+	Owner      string        `json:"owner,omitempty"`
+	Provider   string        `json:"provider,omitempty"`
+}
+
+// ErrOwnerAlive is returned by Owners.Adopt while an entry's owner runs.
+var ErrOwnerAlive = errors.New("dns01: journal owner still running")
+
+// Owners tells Recover whether the run that wrote journal entries is gone.
+// The engine implements it with storage locks (an owner lock held for the
+// whole order, free once the process dies).
+//
+// Contract: Adopt returns ErrOwnerAlive (wrapped) at once if owner is still
+// running. Otherwise it takes over owner, so no other Recover cleans the
+// same entries at the same time, and returns a release to call after the
+// entries are cleaned up. It never waits for a live owner.
+type Owners interface {
+	Adopt(ctx context.Context, owner string) (release func(context.Context), err error)
 }
 
 func encodeEntry(e journalEntry) []byte {

@@ -86,16 +86,12 @@ func (s *Solver) Publish(ctx context.Context, b *Batch, deadline time.Time) erro
 func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error {
 	now := s.now()
 	for _, r := range zb.records {
-		e := journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
-		if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
+		if err := s.journal.Put(ctx, r.ID, s.entry(b, zb, r, now)); err != nil {
 			return fmt.Errorf("journaling %s before publishing: %w", r.FQDN, err)
 		}
 		zb.mu.Lock()
 		zb.present[r.ID] = true
 		zb.mu.Unlock()
-		s.mu.Lock()
-		s.inflight[r.ID] = true
-		s.mu.Unlock()
 	}
 	s.notify(ctx, b, zb, "", progress.Event{Stage: progress.Publishing})
 	results, err := s.provider.Present(ctx, slices.Clone(zb.records))
@@ -120,8 +116,7 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 			r = zb.records[i]
 			zb.mu.Unlock()
 			if len(res.State) > 0 {
-				e := journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier, Created: now}
-				if err := s.journal.Put(ctx, r.ID, encodeEntry(e)); err != nil {
+				if err := s.journal.Put(ctx, r.ID, s.entry(b, zb, r, now)); err != nil {
 					return fmt.Errorf("journaling the cleanup state of %s: %w", r.FQDN, err)
 				}
 			}
@@ -145,6 +140,12 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 	return nil
 }
 
+// entry is the journal entry of record r of zb.
+func (s *Solver) entry(b *Batch, zb *zoneBatch, r plugin.Record, created time.Time) []byte {
+	return encodeEntry(journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier,
+		Created: created, Owner: s.cfg.Owner, Provider: s.cfg.Provider})
+}
+
 // forgetRefused unjournals records the provider refused because it does
 // not host their zone: nothing was created, and a cleanup would be refused
 // the same way on every later run.
@@ -160,9 +161,6 @@ func (s *Solver) forgetRefused(ctx context.Context, zb *zoneBatch, failed map[st
 		zb.mu.Lock()
 		delete(zb.present, id)
 		zb.mu.Unlock()
-		s.mu.Lock()
-		delete(s.inflight, id)
-		s.mu.Unlock()
 	}
 }
 
@@ -268,19 +266,21 @@ func (s *Solver) cleanUpRecords(ctx context.Context, recs []plugin.Record) ([]st
 				errs = append(errs, fmt.Errorf("unjournaling %s: %w", r.FQDN, err))
 				continue
 			}
-			s.mu.Lock()
-			delete(s.inflight, r.ID)
-			s.mu.Unlock()
 			done = append(done, r.ID)
 		}
 	}
 	return done, errors.Join(errs...)
 }
 
-// Recover cleans up records left in the journal by an earlier run that
-// crashed or could not finish its cleanup, one CleanUp call per zone, and
-// returns how many it removed. Records this Solver published and has not
-// cleaned up yet are left alone. Call it before the first Publish.
+// Recover cleans up records left in the journal by earlier runs that
+// crashed or could not finish their cleanup, one CleanUp call per zone and
+// owner, and returns how many it removed. Call it before the first Publish.
+//
+// It touches only entries whose owner is gone (Config.Owners) and that this
+// Solver's provider instance presented (Config.Provider): records of a run
+// still going, this Solver's own included, are left alone, and so are
+// records of another provider, which are logged with the provider they
+// need.
 func (s *Solver) Recover(ctx context.Context) (int, error) {
 	ctx, cancel := s.cleanupContext(ctx)
 	defer cancel()
@@ -288,14 +288,9 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("recovering: %w", err)
 	}
-	byZone := map[string][]plugin.Record{}
+	byOwner := map[string][]plugin.Record{}
+	otherProvider := map[string]int{}
 	for key, raw := range entries {
-		s.mu.Lock()
-		mine := s.inflight[key]
-		s.mu.Unlock()
-		if mine {
-			continue
-		}
 		e, err := decodeEntry(key, raw)
 		if errors.Is(err, errNewerEntry) {
 			// A newer zonecert wrote it; it knows how to clean it up.
@@ -310,7 +305,51 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 			}
 			continue
 		}
-		byZone[e.Record.Zone] = append(byZone[e.Record.Zone], e.Record)
+		switch {
+		case e.Owner == s.cfg.Owner:
+			continue // ours, in flight
+		case e.Provider != "" && s.cfg.Provider != "" && e.Provider != s.cfg.Provider:
+			otherProvider[e.Provider]++
+			continue
+		}
+		byOwner[e.Owner] = append(byOwner[e.Owner], e.Record)
+	}
+	for _, p := range slices.Sorted(maps.Keys(otherProvider)) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "leaving journaled records of another provider; a run with that provider removes them",
+			slog.String("provider", p), slog.Int("records", otherProvider[p]))
+	}
+	n := 0
+	var errs []error
+	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
+		done, err := s.recoverOwner(ctx, owner, byOwner[owner])
+		n += done
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("recovering: %w", err)
+	}
+	return n, nil
+}
+
+// recoverOwner cleans up the records of one owner, if it is gone, holding
+// its lock meanwhile.
+func (s *Solver) recoverOwner(ctx context.Context, owner string, recs []plugin.Record) (int, error) {
+	if owner != "" && s.cfg.Owners != nil {
+		release, err := s.cfg.Owners.Adopt(ctx, owner)
+		if errors.Is(err, ErrOwnerAlive) {
+			s.log.LogAttrs(ctx, slog.LevelDebug, "leaving journaled records of a running order", slog.String("owner", owner), slog.Int("records", len(recs)))
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("checking the owner of %d journaled records: %w", len(recs), err)
+		}
+		defer release(context.WithoutCancel(ctx))
+	}
+	byZone := map[string][]plugin.Record{}
+	for _, r := range recs {
+		byZone[r.Zone] = append(byZone[r.Zone], r)
 	}
 	n := 0
 	var errs []error
@@ -322,8 +361,5 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return n, fmt.Errorf("recovering: %w", err)
-	}
-	return n, nil
+	return n, errors.Join(errs...)
 }

@@ -122,6 +122,19 @@ type Config struct {
 	PollInterval, FastPollFor, PollCap time.Duration
 	// CleanupTimeout bounds CleanUp and Recover when ctx has no deadline.
 	CleanupTimeout time.Duration
+	// Owner is written into every journal entry: the name of a lock (or
+	// lease) the caller holds until this Solver's records are cleaned up.
+	// Recover leaves entries of live owners alone (see Owners). Empty means
+	// a random name, for callers without Owners.
+	Owner string
+	// Owners tells Recover which owners are gone; nil treats every owner
+	// but this Solver's as gone (one process at a time, e.g. MemJournal).
+	Owners Owners
+	// Provider names the provider instance (name and settings) this Solver
+	// publishes through; it is journaled with each record, and Recover
+	// hands a record only to the instance that presented it. Entries
+	// without one (older formats) go to this Solver's provider.
+	Provider string
 	// Logger gets debug records of every name server answer; nil discards.
 	Logger *slog.Logger
 	// Observer gets progress; nil ignores it.
@@ -143,9 +156,6 @@ type Solver struct {
 	obs      progress.Observer
 	now      func() time.Time
 	q        *querier
-
-	mu       sync.Mutex
-	inflight map[string]bool // journal keys of batches published and not yet cleaned
 }
 
 // NewSolver validates cfg and returns a Solver publishing through provider
@@ -209,7 +219,10 @@ func newSolver(cfg Config) (*Solver, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Solver{cfg: cfg, log: log, obs: obs, now: now, q: q, inflight: map[string]bool{}}, nil
+	if cfg.Owner == "" {
+		cfg.Owner = "solver-" + newID()
+	}
+	return &Solver{cfg: cfg, log: log, obs: obs, now: now, q: q}, nil
 }
 
 // QueryCount is the number of DNS messages this Solver has sent (each UDP

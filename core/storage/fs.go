@@ -30,7 +30,9 @@ import (
 // fsynced, leaves a window in which cert.pem and privkey.pem disagree.)
 //
 // Locks are flock(2) locks on <Root>/locks/<name>.lock: the kernel releases
-// them when the process dies, so the lease is not needed and ignored.
+// them when the process dies, so the lease is not needed and ignored. A
+// flock belongs to one open file, so two Locks in one process exclude each
+// other like two processes do.
 type FS struct {
 	Root string
 
@@ -41,9 +43,9 @@ type FS struct {
 	// writeFileSync, so a test can fail a write midway.
 	writeFile func(path string, data []byte, mode os.FileMode) error
 
-	// turns holds one token per lock name: waiters in this process queue
-	// on it and wake the moment the holder releases, rather than polling
-	// the flock (which still excludes other processes).
+	// turns holds one token per lock name: Lock's waiters in this process
+	// queue on it and wake the moment the holder releases, rather than
+	// polling the flock (which still excludes other processes).
 	turns sync.Map // lock name → chan struct{} (capacity 1)
 }
 
@@ -186,6 +188,8 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	if err := s.mkdirs(filepath.Dir(link)); err != nil {
 		return err
 	}
+	sweepTemps(archive, ".new-")
+	sweepTemps(filepath.Dir(link), "."+filepath.Base(link)+".swap-")
 	// Write the new version into a hidden temp directory, then rename it to
 	// its final versioned name, so archive/<name>/<N> is always complete.
 	tmp, err := os.MkdirTemp(archive, ".new-")
@@ -337,16 +341,25 @@ func syncDir(dir string) error {
 	return nil
 }
 
+// sweepTemps removes what an interrupted PutSet of the same key left in
+// dir (names starting with prefix). Callers serialize the PutSets of one
+// key (the engine holds the certificate's lock), so no live write owns
+// them. Best effort: a leftover that stays is retried next time.
+func sweepTemps(dir, prefix string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
 // Lock takes the flock(2) lock <Root>/locks/<name>.lock, polling until it is
 // free or ctx ends. The lease is ignored (see FS).
 func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, error) {
-	if err := validSegment(name); err != nil {
-		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
-	}
-	dir := filepath.Join(s.Root, "locks")
-	if err := s.mkdirs(dir); err != nil {
-		return nil, err
-	}
 	t, _ := s.turns.LoadOrStore(name, make(chan struct{}, 1))
 	turn := t.(chan struct{})
 	select {
@@ -354,36 +367,22 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("waiting for lock %s: %w", name, context.Cause(ctx))
 	}
-	l, err := s.flock(ctx, dir, name)
-	if err != nil {
-		<-turn
-		return nil, err
-	}
-	l.turn = turn
-	return l, nil
-}
-
-// flock takes the file lock that excludes other processes.
-func (s *FS) flock(ctx context.Context, dir, name string) (*fsLock, error) {
-	f, err := os.OpenFile(filepath.Join(dir, name+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock: %w", err)
-	}
 	delay := 20 * time.Millisecond
 	for {
-		held, err := tryFlock(f)
-		if err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("locking %s: %w", name, err)
+		l, err := s.TryLock(ctx, name, lease)
+		if err == nil {
+			l.(*fsLock).turn = turn
+			return l, nil
 		}
-		if held {
-			return &fsLock{f: f}, nil
+		if !errors.Is(err, ErrLocked) {
+			<-turn
+			return nil, err
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			_ = f.Close()
+			<-turn
 			return nil, fmt.Errorf("waiting for lock %s: %w", name, context.Cause(ctx))
 		case <-t.C:
 		}
@@ -391,17 +390,84 @@ func (s *FS) flock(ctx context.Context, dir, name string) (*fsLock, error) {
 	}
 }
 
+// TryLock takes the lock Lock takes, or returns ErrLocked at once. The
+// lease is ignored (see FS).
+//
+// Release removes the lock file, so owner locks (one per order) do not pile
+// up. A holder checks after flock that its descriptor is still the file at
+// the path: a waiter that opened the file before the holder removed it
+// holds a lock on an orphan inode and must open the path again.
+func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, error) {
+	if err := validSegment(name); err != nil {
+		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
+	}
+	dir := filepath.Join(s.Root, "locks")
+	if err := s.mkdirs(dir); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, name+".lock")
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("opening lock: %w", err)
+		}
+		held, err := tryFlock(f)
+		if err != nil || !held {
+			_ = f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("locking %s: %w", name, err)
+			}
+			return nil, fmt.Errorf("%w: %s", ErrLocked, name)
+		}
+		if same, err := samePath(f, p); err != nil || !same {
+			_ = f.Close() // removed by its last holder meanwhile: open again
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("locking %s: %w", name, err)
+			}
+			continue
+		}
+		return &fsLock{f: f, path: p}, nil
+	}
+}
+
+// samePath reports whether f is still the file at path p.
+func samePath(f *os.File, p string) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	pi, err := os.Stat(p)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, pi), nil
+}
+
 type fsLock struct {
+	mu   sync.Mutex
 	f    *os.File
-	turn chan struct{} // this process's token for the name
+	path string
+	turn chan struct{} // Lock's token for the name in this process (nil from TryLock)
 }
 
 func (l *fsLock) Release(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}
+	// Remove while still holding, so no one else can hold the file removed.
+	rmErr := os.Remove(l.path)
+	if errors.Is(rmErr, fs.ErrNotExist) {
+		rmErr = nil
+	}
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
-	<-l.turn
-	return err
+	if l.turn != nil {
+		<-l.turn
+	}
+	return errors.Join(rmErr, err)
 }

@@ -14,7 +14,8 @@ import "path"
 //	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
 //	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
 //
-// Locks: cert-<name> serializes the orders of one certificate.
+// Locks: cert-<name> serializes the orders of one certificate;
+// owner-<id> is held by one running order, and its journal entries name it.
 const (
 	AccountsDir = "accounts"
 	LiveDir     = "live"
@@ -59,6 +60,10 @@ func JournalKey(id string) string { return path.Join(JournalDir, id) }
 
 // RenewalKey is certificate name's renewal plan.
 func RenewalKey(name string) string { return path.Join(RenewalDir, name+".json") }
+
+// OwnerLock is the name of the lock a running order holds while its
+// journal entries are live; id is random ([a-z0-9]).
+func OwnerLock(id string) string { return "owner-" + id }
 
 // CertLock is the name of the lock that serializes orders for a certificate.
 func CertLock(name string) string { return "cert-" + name }

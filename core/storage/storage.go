@@ -19,6 +19,8 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrInvalidKey: the key is malformed (empty segment, "..", bad byte).
 	ErrInvalidKey = errors.New("storage: invalid key")
+	// ErrLocked: TryLock found the lock held by someone else.
+	ErrLocked = errors.New("storage: locked")
 )
 
 // File is one member of an atomic set written by [Storage.PutSet].
@@ -41,12 +43,21 @@ type File struct {
 //   - PutSet replaces every file under key at once: readers of key+"/"+name
 //     see the complete old set or the complete new set. A new certificate
 //     never replaces a good one until all of its files are durable.
+//     Callers serialize PutSets of one key (a lock); a PutSet may then
+//     remove the temporary leftovers of an earlier, interrupted one.
 //   - Get of an absent key returns an error wrapping ErrNotFound; Delete of
 //     an absent key succeeds.
 //   - List returns the names of the immediate children of prefix, sorted.
 //   - Lock blocks until the named lock is held or ctx ends. The lease bounds
 //     how long a holder that vanished keeps it; backends that release locks
-//     when the process dies (FS) may ignore it.
+//     when the process dies (FS) may ignore it. A lock is held by one Lock
+//     value: a second Lock of the same name waits, in the same process too.
+//   - TryLock is Lock without the wait: it returns an error wrapping
+//     ErrLocked at once when another holder has the lock. A lock whose
+//     holder died (or whose lease ran out) is free. That makes a lock a
+//     liveness signal: the cleanup journal names each entry's owner lock,
+//     and an entry whose owner lock TryLock can take belongs to no one.
+//     Releasing a lock may forget its name (FS removes the lock file).
 //   - LocalPath returns the file a key is kept in when the backend keeps
 //     keys as local files (FS), so users can be pointed at them; other
 //     backends return false. It does no I/O and does not check existence.
@@ -60,6 +71,7 @@ type Storage interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	Delete(ctx context.Context, key string) error
 	Lock(ctx context.Context, name string, lease time.Duration) (Lock, error)
+	TryLock(ctx context.Context, name string, lease time.Duration) (Lock, error)
 	LocalPath(key string) (string, bool)
 }
 

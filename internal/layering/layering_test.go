@@ -26,6 +26,8 @@ func allowed() map[string][]string {
 		"core/storage":               nil,
 		"internal/testenv":           nil,
 		"internal/layering":          nil,
+		"internal/faultplugin":       {"plugin", "plugin/sdk"},
+		"internal/faultproxy":        nil,
 		"plugin":                     nil,
 		"plugin/proto":               nil,
 		"plugin/internal/wire":       {"plugin", "plugin/proto"},

@@ -43,7 +43,7 @@ var ErrCrashed = errors.New("plugin process crashed")
 // before the go-plugin handshake line, which the host cannot then read.
 var ErrStdoutNoise = errors.New("plugin wrote to stdout before the handshake")
 
-// DefaultCallTimeout bounds a call whose context has no deadline.
+// DefaultCallTimeout bounds each plugin call.
 const DefaultCallTimeout = 2 * time.Minute
 
 // startTimeout bounds the go-plugin handshake.
@@ -74,8 +74,8 @@ type Config struct {
 	// Logger receives the plugin's stderr as records tagged plugin=<Name>;
 	// nil discards.
 	Logger *slog.Logger
-	// CallTimeout bounds a call whose context has no deadline; 0 means
-	// DefaultCallTimeout.
+	// CallTimeout bounds every call (a context deadline may shorten it);
+	// 0 means DefaultCallTimeout.
 	CallTimeout time.Duration
 	// Restarts is how many times in a row a crashed plugin is restarted,
 	// a successful call resetting the count: a long-lived host (the
@@ -113,12 +113,13 @@ type Client struct {
 	env  []string
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	inst     *instance // nil after a crash, until restarted
-	meta     plugin.Metadata
-	restarts int // in a row (see Config.Restarts)
-	started  int // processes started after the first
-	closed   bool
+	mu          sync.Mutex
+	inst        *instance // nil after a crash, until restarted
+	meta        plugin.Metadata
+	restarts    int // in a row (see Config.Restarts)
+	started     int // processes started after the first
+	closed      bool
+	fingerprint string // see Fingerprint
 }
 
 var (
@@ -168,6 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.inst, c.meta = inst, meta
+	c.fingerprint = fingerprintOf(cfg.Name, meta, cfg.Settings, cfg.LookupEnv)
 	return c, nil
 }
 
@@ -248,10 +250,10 @@ func startError(name, path string, err error) error {
 	return fmt.Errorf("plugin %s: starting %s: %w", name, path, err)
 }
 
+// callContext bounds one call by CallTimeout, or by ctx's deadline when
+// that is sooner: a hung plugin costs one call timeout, even in a cleanup
+// whose context allows minutes.
 func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithCancel(ctx)
-	}
 	return context.WithTimeout(ctx, c.cfg.CallTimeout)
 }
 
