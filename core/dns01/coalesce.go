@@ -80,8 +80,9 @@ type Coalescer struct {
 }
 
 var (
-	_ plugin.Provider = (*Coalescer)(nil)
-	_ plugin.Syncer   = (*Coalescer)(nil)
+	_ plugin.Provider           = (*Coalescer)(nil)
+	_ plugin.Syncer             = (*Coalescer)(nil)
+	_ plugin.CapabilityReporter = (*Coalescer)(nil)
 )
 
 type batchKey struct{ op, zone string }
@@ -134,6 +135,10 @@ func (c *Coalescer) Present(ctx context.Context, recs []plugin.Record) ([]plugin
 func (c *Coalescer) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
 	return c.submit(ctx, "cleanup", recs)
 }
+
+// Capabilities are the provider's: coalescing changes how many calls
+// carry the records, not what the provider can do with them.
+func (c *Coalescer) Capabilities() plugin.Capabilities { return plugin.CapabilitiesOf(c.p) }
 
 // WaitForSync passes through to the provider when it is a Syncer.
 func (c *Coalescer) WaitForSync(ctx context.Context, recs []plugin.Record) error {

@@ -79,6 +79,9 @@ func TestCoalescerJoinsOrdersOfOneZone(t *testing.T) {
 	c, dir := startTestPlugin(t)
 	cp := &countingProvider{Provider: c}
 	co := dns01.NewCoalescer(cp, dns01.CoalescerConfig{Window: 200 * time.Millisecond})
+	if co.Capabilities() != plugin.CapabilitiesOf(c) {
+		t.Errorf("capabilities %+v, want the plugin's %+v", co.Capabilities(), plugin.CapabilitiesOf(c))
+	}
 	ctx := t.Context()
 	errs := concurrently(20, func(i int) error {
 		recs := order(i, 2, "example.test.", fmt.Sprintf("v%d", i))
