@@ -31,6 +31,10 @@ func (c *countingProvider) Present(ctx context.Context, recs []plugin.Record) ([
 	return c.Provider.Present(ctx, recs)
 }
 
+func (c *countingProvider) Capabilities() plugin.Capabilities {
+	return plugin.CapabilitiesOf(c.Provider)
+}
+
 func (c *countingProvider) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
 	c.cleanup.Add(1)
 	return c.Provider.CleanUp(ctx, recs)
