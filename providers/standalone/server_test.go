@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -304,7 +305,11 @@ func TestListenErrors(t *testing.T) {
 
 func TestCloseStopsServing(t *testing.T) {
 	t.Parallel()
-	p, err := newProvider(t.Context(), Settings{Listen: "127.0.0.1:0", Zone: zone}, nil)
+	// An address of its own in 127.0.0.0/8 (Linux routes all of it to lo):
+	// on 127.0.0.1 a freed port can at once become another test's listener
+	// or the source port of its outgoing connection.
+	own := fmt.Sprintf("127.%d.%d.%d:0", 200+rand.IntN(50), rand.IntN(256), 1+rand.IntN(254))
+	p, err := newProvider(t.Context(), Settings{Listen: own, Zone: zone}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +319,7 @@ func TestCloseStopsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Taking the port ourselves proves it was let go; dialing it could reach
-	// another test's server that was given the freed port meanwhile.
+	// another server that was given the freed port meanwhile.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("%s still held after Close: %v", addr, err)
