@@ -7,10 +7,13 @@ import (
 // NewACMEClient builds the ACME client the engine uses for the CA at
 // dirURL. A long-lived caller (the daemon) builds one per CA and passes it
 // as Config.ACME, so every order shares its nonce pool, its directory and
-// its connections (HTTP/2 where the CA offers it).
-func NewACMEClient(cfg Config, dirURL string) (*acme.Client, error) {
+// its connections (HTTP/2 where the CA offers it), and so that its bound
+// on newOrder requests in flight (acme.Options.NewOrderConcurrency; zero
+// means one) holds across all of them.
+func NewACMEClient(cfg Config, dirURL string, newOrders int) (*acme.Client, error) {
 	return acme.New(acme.Options{
-		DirectoryURL: dirURL, HTTPClient: cfg.HTTPClient, Version: Version,
+		NewOrderConcurrency: newOrders,
+		DirectoryURL:        dirURL, HTTPClient: cfg.HTTPClient, Version: Version,
 		Logger: cfg.Logger, AllowInsecureHTTP: cfg.AllowInsecureHTTP, Now: cfg.Now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
@@ -27,5 +30,5 @@ func (e *Engine) acmeClient(dirURL string) (*acme.Client, error) {
 	if e.acme != nil && e.acme.DirectoryURL() == dirURL {
 		return e.acme, nil
 	}
-	return NewACMEClient(Config{HTTPClient: e.http, Logger: e.log, Now: e.now, AllowInsecureHTTP: e.allowHTTP}, dirURL)
+	return NewACMEClient(Config{HTTPClient: e.http, Logger: e.log, Now: e.now, AllowInsecureHTTP: e.allowHTTP}, dirURL, 0)
 }

@@ -37,6 +37,7 @@ const (
 	stormCerts = 500
 	stormZones = 5
 	stormLag   = time.Second
+	stormStall = 90 * time.Second
 )
 
 // stormFigures is what BenchmarkRenewalStorm writes to
@@ -141,9 +142,12 @@ settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
 			b.Fatal(err)
 		}
 		counter.updates.Store(0)
-		f := runStorm(b, bin, dir, path, bind.TSIGSecret)
+		f, stalled := runStorm(b, bin, dir, path, bind.TSIGSecret, out)
 		f.Updates = counter.updates.Load()
 		f.PebbleAnswers = pebbleAnswers(b, pebble)
+		if stalled {
+			dumpPebble(b, pebble, out)
+		}
 		f.NonceReject, f.SecondaryLagSec, f.Zones, f.Window = 50, stormLag.Seconds(), stormZones, window
 		writeStorm(b, out, f)
 		b.ReportMetric(f.CertsPerSecond, "certs/s")
@@ -157,8 +161,9 @@ settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
 }
 
 // runStorm starts the daemon and waits until every certificate is stored
-// (or the storm clearly stalled), sampling peak RSS.
-func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
+// (or the storm clearly stalled), sampling peak RSS. On a stall it ends the
+// daemon with SIGQUIT and writes its goroutine dump to out.
+func runStorm(b *testing.B, bin, dir, cfg, secret, out string) (f stormFigures, stalled bool) {
 	cmd := exec.Command(filepath.Join(bin, "zonecert"), "run", "--config", cfg, "--log-format", "json", "--plugin-dir", bin)
 	cmd.Env = baseEnv(dir, "TSIG="+secret)
 	stderr, err := cmd.StderrPipe()
@@ -169,8 +174,9 @@ func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	f := stormFigures{Certificates: stormCerts, Cores: runtime.NumCPU()}
+	f = stormFigures{Certificates: stormCerts, Cores: runtime.NumCPU()}
 	var mu sync.Mutex
+	var raw strings.Builder // lines that are not JSON: a goroutine dump
 	stored := map[string]bool{}
 	allDone := make(chan struct{})
 	logDone := make(chan struct{})
@@ -185,6 +191,9 @@ func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
 				Cert string `json:"cert"`
 			}
 			if json.Unmarshal(sc.Bytes(), &rec) != nil {
+				mu.Lock()
+				raw.WriteString(sc.Text() + "\n")
+				mu.Unlock()
 				continue
 			}
 			mu.Lock()
@@ -207,16 +216,25 @@ func runStorm(b *testing.B, bin, dir, cfg, secret string) stormFigures {
 	}()
 	peaks := map[int]int64{}
 	tick := time.NewTicker(100 * time.Millisecond)
-	timeout := time.NewTimer(4 * time.Minute)
+	// A stall is no certificate stored for stormStall; a healthy storm
+	// stores one every few milliseconds.
+	lastCount, lastProgress := 0, time.Now()
 wait:
 	for {
 		select {
 		case <-allDone:
 			break wait
-		case <-timeout.C:
-			b.Errorf("storm stalled: %d of %d stored after 4 minutes", len(stored), stormCerts)
-			break wait
 		case <-tick.C:
+			mu.Lock()
+			n := len(stored)
+			mu.Unlock()
+			if n != lastCount {
+				lastCount, lastProgress = n, time.Now()
+			} else if time.Since(lastProgress) > stormStall {
+				b.Errorf("storm stalled: %d of %d stored, none in the last %v", n, stormCerts, stormStall)
+				stalled = true
+				break wait
+			}
 			for _, pid := range append([]int{cmd.Process.Pid}, childPIDs(cmd.Process.Pid)...) {
 				peaks[pid] = max(peaks[pid], vmHWM(pid))
 			}
@@ -227,11 +245,22 @@ wait:
 	for _, pid := range append([]int{cmd.Process.Pid}, childPIDs(cmd.Process.Pid)...) {
 		peaks[pid] = max(peaks[pid], vmHWM(pid))
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if stalled {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+	} else {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
 	<-logDone
 	_ = cmd.Wait()
 	mu.Lock()
 	defer mu.Unlock()
+	if stalled {
+		dump := filepath.Join(out, "storm-stall-daemon.txt")
+		if err := os.WriteFile(dump, []byte(raw.String()), 0o644); err != nil {
+			b.Error(err)
+		}
+		b.Logf("daemon goroutines at the stall: %s", dump)
+	}
 	for pid, kib := range peaks {
 		mib := float64(kib) / 1024
 		if pid == cmd.Process.Pid {
@@ -248,7 +277,21 @@ wait:
 	if len(lastLines) > 0 {
 		b.Logf("%d failed orders; first: %s", f.Failed, lastLines[0])
 	}
-	return f
+	return f, stalled
+}
+
+// dumpPebble writes Pebble's goroutine stacks to out, ending Pebble.
+func dumpPebble(b *testing.B, p *testenv.Pebble, out string) {
+	stacks, err := p.QuitWithStacks()
+	if err != nil {
+		b.Errorf("pebble goroutine dump: %v", err)
+		return
+	}
+	dump := filepath.Join(out, "storm-stall-pebble.txt")
+	if err := os.WriteFile(dump, stacks, 0o644); err != nil {
+		b.Error(err)
+	}
+	b.Logf("pebble goroutines at the stall: %s", dump)
 }
 
 // seedExpiring stores a certificate for domain under name, as `zonecert`

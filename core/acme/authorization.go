@@ -85,7 +85,12 @@ func (c *Client) postAuthorization(ctx context.Context, acct Account, authzURL s
 	if err != nil {
 		return Authorization{}, fmt.Errorf("%s: %w", what, err)
 	}
+	leave, err := c.gate.enter(ctx, false)
+	if err != nil {
+		return Authorization{}, fmt.Errorf("%s: %w", what, err)
+	}
 	resp, err := c.postJSON(ctx, k, authzURL, body, body == nil)
+	leave()
 	if err != nil {
 		return Authorization{}, fmt.Errorf("%s: %w", what, err)
 	}

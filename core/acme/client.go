@@ -51,6 +51,12 @@ type Options struct {
 	// client is willing to wait on by itself during a poll or retry. Zero
 	// means 30 s.
 	MaxBackoff time.Duration
+	// NewOrderConcurrency bounds the newOrder requests in flight through
+	// this Client. While any is in flight, the Client sends no
+	// authorization request, and the other way round: Pebble deadlocks
+	// when the two meet under load (see orderGate). Zero means 1; a
+	// negative value lifts both rules.
+	NewOrderConcurrency int
 	// AllowInsecureHTTP permits an http:// directory, for tests only.
 	AllowInsecureHTTP bool
 	// Now is the clock (Retry-After dates are read against it); nil means
@@ -76,6 +82,7 @@ type Client struct {
 	now             func() time.Time
 
 	nonces noncePool
+	gate   orderGate
 
 	mu  sync.Mutex
 	dir *Directory
@@ -108,6 +115,10 @@ func New(opts Options) (*Client, error) {
 		maxBackoff:      opts.MaxBackoff,
 		now:             opts.Now,
 		nonces:          noncePool{max: 128},
+		gate:            orderGate{limit: opts.NewOrderConcurrency},
+	}
+	if opts.NewOrderConcurrency == 0 {
+		c.gate.limit = 1
 	}
 	if c.now == nil {
 		c.now = time.Now

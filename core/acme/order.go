@@ -141,7 +141,12 @@ func (c *Client) NewOrder(ctx context.Context, acct Account, req OrderRequest) (
 	if err != nil {
 		return Order{}, err
 	}
+	leave, err := c.gate.enter(ctx, true)
+	if err != nil {
+		return Order{}, fmt.Errorf("creating order: %w", err)
+	}
 	resp, err := c.postJSON(ctx, k, dir.NewOrder, body, false)
+	leave()
 	if err != nil {
 		return Order{}, fmt.Errorf("creating order: %w", err)
 	}

@@ -1,10 +1,14 @@
 package acme
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,5 +247,76 @@ func TestPebbleValidityPeriod(t *testing.T) {
 	leaf := chains[0].Leaf()
 	if !leaf.NotBefore.Equal(nb) || !leaf.NotAfter.Equal(na) {
 		t.Errorf("certificate validity %s–%s, want %s–%s", leaf.NotBefore, leaf.NotAfter, nb, na)
+	}
+}
+
+// TestPebbleNewOrderAmidAuthorizationPolls drives Pebble with what a storm
+// of renewals sends: newOrders one at a time, many authorization polls,
+// and other writes to Pebble's store (new accounts here). Pebble 2.10.1
+// deadlocks when a newOrder and an authorization request meet while a write
+// waits; without the client's order gate this mix hangs it within seconds.
+// Pebble must still answer afterwards.
+func TestPebbleNewOrderAmidAuthorizationPolls(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, testenv.PebbleOptions{NonceReject: -1})
+	acct := e.newAccount(t, KeyECDSAP256)
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var authzs []string
+	var orders, polls atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			// Each name makes Pebble scan every authorization it holds.
+			var names []Identifier
+			for range 5 {
+				names = append(names, Identifier{Type: "dns", Value: randomDomain(t)})
+			}
+			o, err := e.client.NewOrder(ctx, acct, OrderRequest{Identifiers: names})
+			if err == nil {
+				orders.Add(1)
+				mu.Lock()
+				authzs = append(authzs, o.Authorizations...)
+				mu.Unlock()
+			}
+		}
+	})
+	for i := range 24 {
+		wg.Go(func() {
+			for n := i; ctx.Err() == nil; n++ {
+				mu.Lock()
+				var u string
+				if len(authzs) > 0 {
+					u = authzs[n%len(authzs)]
+				}
+				mu.Unlock()
+				if u == "" {
+					runtime.Gosched()
+					continue
+				}
+				if _, err := e.client.GetAuthorization(ctx, acct, u); err == nil {
+					polls.Add(1)
+				}
+			}
+		})
+	}
+	for range 4 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				_, _ = e.client.NewAccount(ctx, mustKey(t, KeyECDSAP256), NewAccountRequest{TermsOfServiceAgreed: true})
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d orders and %d authorization polls in 8 s", orders.Load(), polls.Load())
+
+	probe, cancelProbe := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancelProbe()
+	if _, err := e.client.NewOrder(probe, acct, OrderRequest{Identifiers: []Identifier{{Type: "dns", Value: randomDomain(t)}}}); err != nil {
+		t.Fatalf("Pebble stopped answering after newOrders amid authorization polls: %v", err)
+	}
+	if orders.Load() == 0 || polls.Load() == 0 {
+		t.Fatalf("the mix did not run: %d orders, %d polls", orders.Load(), polls.Load())
 	}
 }

@@ -13,56 +13,27 @@ import (
 	"github.com/zonecert/zonecert/core/acme"
 )
 
-// caTransport sits under every order's ACME client. It keeps newOrder
-// requests to one CA to a few at a time (Pebble 2.10.1 deadlocks under
-// concurrent newOrder load; a real CA's rate limits favour it too) and
-// counts the CA's badNonce and rate-limit answers. The newOrder URL is
-// learned from the directory as it passes by.
+// caTransport sits under every order's ACME client and counts the CA's
+// badNonce and rate-limit answers for the metrics. (The bound on newOrder
+// requests in flight is the ACME client's: acme.Options.NewOrderConcurrency.)
 type caTransport struct {
-	base  http.RoundTripper
-	m     *metrics
-	limit int
-
-	mu        sync.Mutex
-	dirs      map[string]bool          // directory URLs to learn from
-	newOrders map[string]chan struct{} // newOrder URL → semaphore
+	base http.RoundTripper
+	m    *metrics
 }
 
-func newCATransport(base http.RoundTripper, m *metrics, limit int) *caTransport {
+func newCATransport(base http.RoundTripper, m *metrics) *caTransport {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &caTransport{base: base, m: m, limit: max(limit, 1), dirs: map[string]bool{}, newOrders: map[string]chan struct{}{}}
-}
-
-// watch makes t learn the newOrder URL of directory dirURL.
-func (t *caTransport) watch(dirURL string) {
-	t.mu.Lock()
-	t.dirs[dirURL] = true
-	t.mu.Unlock()
+	return &caTransport{base: base, m: m}
 }
 
 func (t *caTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	url := req.URL.String()
-	t.mu.Lock()
-	sem := t.newOrders[url]
-	learn := t.dirs[url] && req.Method == http.MethodGet
-	t.mu.Unlock()
-	if sem != nil && req.Method == http.MethodPost {
-		select {
-		case sem <- struct{}{}:
-			defer func() { <-sem }()
-		case <-req.Context().Done():
-			return nil, req.Context().Err()
-		}
-	}
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case learn && resp.StatusCode == http.StatusOK:
-		t.learn(resp)
 	case resp.StatusCode == http.StatusTooManyRequests:
 		t.m.rateLimited.Inc()
 	case resp.StatusCode >= 400 && isProblem(resp):
@@ -78,20 +49,6 @@ func (t *caTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
-}
-
-func (t *caTransport) learn(resp *http.Response) {
-	var dir struct {
-		NewOrder string `json:"newOrder"`
-	}
-	if json.Unmarshal(peek(resp, 1<<20), &dir) != nil || dir.NewOrder == "" {
-		return
-	}
-	t.mu.Lock()
-	if _, ok := t.newOrders[dir.NewOrder]; !ok {
-		t.newOrders[dir.NewOrder] = make(chan struct{}, t.limit)
-	}
-	t.mu.Unlock()
 }
 
 func isProblem(resp *http.Response) bool {

@@ -119,10 +119,8 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 	if client == nil {
 		client = &http.Client{Timeout: 60 * time.Second}
 	}
-	tr := newCATransport(client.Transport, d.m, cfg.Daemon.NewOrderConcurrency)
-	tr.watch(cfg.ACME.DirectoryURL)
 	c := *client
-	c.Transport = tr
+	c.Transport = newCATransport(client.Transport, d.m)
 	g := &generation{cfg: cfg, insts: map[string]*instance{}, http: &c}
 	if err := d.share(g); err != nil {
 		return nil, err

@@ -3,14 +3,12 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,32 +96,23 @@ func TestRouter(t *testing.T) {
 // TestCATransport: newOrder requests are one at a time; badNonce and 429
 // answers are counted; the ACME client reads bodies unchanged.
 func TestCATransport(t *testing.T) {
-	var inNewOrder, peak atomic.Int32
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/dir":
-			fmt.Fprintf(w, `{"newOrder": %q}`, srv.URL+"/new-order")
-		case "/new-order":
-			n := inNewOrder.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
-			time.Sleep(20 * time.Millisecond) // the server is busy: overlap would show
-			inNewOrder.Add(-1)
-			w.WriteHeader(http.StatusCreated)
 		case "/nonce":
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"type":"urn:ietf:params:acme:error:badNonce","detail":"stale"}`)
 		case "/limit":
 			w.WriteHeader(http.StatusTooManyRequests)
+		case "/limit-problem":
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"type":"urn:ietf:params:acme:error:rateLimited","detail":"slow down"}`)
 		}
 	}))
 	defer srv.Close()
 	m := newMetrics()
-	tr := newCATransport(srv.Client().Transport, m, 1)
-	tr.watch(srv.URL + "/dir")
-	c := &http.Client{Transport: tr}
+	c := &http.Client{Transport: newCATransport(srv.Client().Transport, m)}
 	do := func(method, path string) string {
 		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+path, nil)
 		resp, err := c.Do(req)
@@ -134,26 +123,18 @@ func TestCATransport(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
-	if body := do(http.MethodGet, "/dir"); !strings.Contains(body, "new-order") {
-		t.Fatalf("directory body changed: %q", body)
-	}
-	var wg sync.WaitGroup
-	for range 5 {
-		wg.Go(func() { do(http.MethodPost, "/new-order") })
-	}
-	wg.Wait()
-	if p := peak.Load(); p != 1 {
-		t.Errorf("%d newOrder requests at once, want 1", p)
-	}
 	if body := do(http.MethodPost, "/nonce"); !strings.Contains(body, "badNonce") {
 		t.Errorf("problem body changed: %q", body)
 	}
 	do(http.MethodPost, "/limit")
-	if v := testutil.ToFloat64(m.badNonce); v != 1 {
-		t.Errorf("badNonce count %v", v)
+	if body := do(http.MethodPost, "/limit-problem"); !strings.Contains(body, "slow down") {
+		t.Errorf("problem body changed: %q", body)
 	}
-	if v := testutil.ToFloat64(m.rateLimited); v != 1 {
-		t.Errorf("rate-limit count %v", v)
+	if v := testutil.ToFloat64(m.badNonce); v != 1 {
+		t.Errorf("badNonce count %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.rateLimited); v != 2 {
+		t.Errorf("rate-limit count %v, want 2", v)
 	}
 }
 

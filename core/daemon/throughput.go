@@ -17,7 +17,7 @@ import (
 // of the generation shares.
 func (d *Daemon) share(g *generation) error {
 	c, err := core.NewACMEClient(core.Config{HTTPClient: g.http, Logger: d.log, Now: d.now,
-		AllowInsecureHTTP: d.opts.AllowInsecureHTTP}, g.cfg.ACME.DirectoryURL)
+		AllowInsecureHTTP: d.opts.AllowInsecureHTTP}, g.cfg.ACME.DirectoryURL, g.cfg.Daemon.NewOrderConcurrency)
 	if err != nil {
 		return err
 	}

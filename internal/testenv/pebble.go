@@ -66,6 +66,31 @@ type Pebble struct {
 	ManagementURL string
 	// AlternateRoots is the number of alternate roots configured.
 	AlternateRoots int
+
+	proc *pebbleProc
+}
+
+// QuitWithStacks ends Pebble with SIGQUIT, so that the Go runtime prints
+// every goroutine's stack, and returns that dump. It is for diagnosing a
+// Pebble that stopped answering; Pebble is gone afterwards.
+func (p *Pebble) QuitWithStacks() ([]byte, error) {
+	before, err := os.Stat(p.proc.logFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.proc.cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		return nil, err
+	}
+	select {
+	case <-p.proc.exited:
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("pebble did not exit on SIGQUIT")
+	}
+	out, err := os.ReadFile(p.proc.logFile)
+	if err != nil {
+		return nil, err
+	}
+	return out[min(int(before.Size()), len(out)):], nil
 }
 
 // Pebble profiles always configured, with their validity periods.
@@ -119,6 +144,7 @@ func StartPebble(t testing.TB, opts PebbleOptions) *Pebble {
 		if err == nil {
 			p.CABundlePEM = certPEM
 			p.HTTPClient = client
+			p.proc = proc
 			t.Cleanup(func() { proc.stop(t) })
 			return p
 		}

@@ -88,8 +88,9 @@ type Daemon struct {
 	Jitter time.Duration
 	// MaxConcurrent bounds the orders running at once.
 	MaxConcurrent int
-	// NewOrderConcurrency bounds the newOrder requests in flight to one CA
-	// (1 by default: Pebble deadlocks under concurrent newOrder load).
+	// NewOrderConcurrency bounds the newOrder requests in flight to the CA
+	// (acme.Options.NewOrderConcurrency; 1 by default, out of courtesy and
+	// for the CA's per-account order limits).
 	NewOrderConcurrency int
 	// RetryMin and RetryMax bound the exponential backoff after a failure.
 	RetryMin, RetryMax time.Duration
