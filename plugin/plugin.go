@@ -10,6 +10,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Record is one TXT value to publish or remove. The host owns all DNS
@@ -83,6 +84,12 @@ type Error struct {
 	Code      Code
 	Retryable bool
 	Message   string
+	// RetryAfter is how long the provider's API asked callers to wait
+	// before the next call (an HTTP Retry-After, say); zero if it did not
+	// say. The host pauses the provider instance at least this long before
+	// it sends a Retryable failure again. It crosses the wire in whole
+	// milliseconds, at most about 49 days.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code.String() + ": " + e.Message }

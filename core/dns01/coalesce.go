@@ -18,6 +18,7 @@ const (
 	DefaultCallRetries    = 6
 	DefaultRetryBackoff   = time.Second
 	maxRetryBackoff       = 30 * time.Second
+	maxProviderRetryAfter = 5 * time.Minute
 )
 
 // CoalescerConfig tunes a [Coalescer]. Zero values take the defaults.
@@ -35,8 +36,9 @@ type CoalescerConfig struct {
 	// or a call (a crashed plugin, CodeRateLimited, Retryable errors).
 	Retries int
 	// Backoff is the first pause after a retryable failure, doubled for
-	// each failure in a row up to 30 s. The whole instance pauses: a
-	// throttled API is throttled for every order.
+	// each failure in a row up to 30 s; a longer RetryAfter the provider
+	// sends (plugin.Error) wins, up to 5 minutes. The whole instance
+	// pauses: a throttled API is throttled for every order.
 	Backoff time.Duration
 	// Hooks observe the coalescer (metrics); nil fields are skipped.
 	Hooks CoalescerHooks
@@ -278,10 +280,11 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 		<-c.calls
 		var again []plugin.Record
 		var code plugin.Code
+		var asked time.Duration // the longest RetryAfter the provider sent
 		if err != nil {
 			var pe *plugin.Error
 			if errors.As(err, &pe) && pe.Retryable && attempt < c.cfg.Retries {
-				again, code = todo, pe.Code
+				again, code, asked = todo, pe.Code, pe.RetryAfter
 			} else {
 				callErr = err
 				break
@@ -296,6 +299,7 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 				if ok && r.Err != nil && r.Err.Retryable && attempt < c.cfg.Retries {
 					again = append(again, rec)
 					code = r.Err.Code
+					asked = max(asked, r.Err.RetryAfter)
 					continue
 				}
 				if ok {
@@ -303,7 +307,7 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 				}
 			}
 		}
-		pause := c.settle(len(again) > 0)
+		pause := c.settle(len(again) > 0, asked)
 		if len(again) > 0 && c.cfg.Hooks.Retry != nil {
 			c.cfg.Hooks.Retry(op, code, len(again), pause)
 		}
@@ -333,9 +337,9 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 }
 
 // settle records the outcome of a call: a retryable failure pauses the
-// whole instance (doubling for each in a row), a clean call resets that.
-// It returns the pause.
-func (c *Coalescer) settle(failed bool) time.Duration {
+// whole instance (doubling for each in a row, or as long as the provider
+// asked), a clean call resets that. It returns the pause.
+func (c *Coalescer) settle(failed bool, asked time.Duration) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !failed {
@@ -343,16 +347,18 @@ func (c *Coalescer) settle(failed bool) time.Duration {
 		return 0
 	}
 	now := c.now()
+	asked = min(asked, maxProviderRetryAfter)
 	if c.paused.After(now) {
 		// A concurrent call already paused the instance: the same
 		// throttling, not a new failure in a row.
+		c.paused = later(c.paused, now.Add(asked))
 		return c.paused.Sub(now)
 	}
 	pause := c.cfg.Backoff
 	for i := 0; i < c.strikes && pause < maxRetryBackoff; i++ {
 		pause *= 2
 	}
-	pause = min(pause, maxRetryBackoff)
+	pause = max(min(pause, maxRetryBackoff), asked)
 	c.strikes++
 	c.paused = now.Add(pause)
 	return pause
@@ -401,4 +407,11 @@ func (c *Coalescer) acquire(ctx context.Context) bool {
 // String names the coalescer's settings, for logs.
 func (c *Coalescer) String() string {
 	return fmt.Sprintf("coalescer(window %s, calls %d, rate %g/s)", c.cfg.Window, c.cfg.MaxCalls, c.cfg.Rate)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

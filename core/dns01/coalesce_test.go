@@ -186,20 +186,27 @@ func TestCoalescerPluginCrashMidBatch(t *testing.T) {
 	}
 }
 
-// A provider answering "rate limited, retry after 1s" pauses the instance
-// and its records are sent again: no order fails.
+// A provider answering "rate limited, retry after 1s" (a real plugin
+// process, so RetryAfter crosses the wire) pauses the instance that long,
+// not just its own short backoff, and its records are sent again: no order
+// fails.
 func TestCoalescerBacksOffOnRateLimit(t *testing.T) {
 	t.Parallel()
 	c, _ := startTestPlugin(t)
 	cp := &countingProvider{Provider: c}
-	var retried atomic.Int32
-	co := dns01.NewCoalescer(cp, dns01.CoalescerConfig{Window: 20 * time.Millisecond, Hooks: dns01.CoalescerHooks{
-		Retry: func(op string, code plugin.Code, n int, pause time.Duration) {
-			if code == plugin.CodeRateLimited && pause >= time.Second {
-				retried.Add(int32(n))
-			}
-		},
-	}})
+	var retried, tooSoon atomic.Int32
+	co := dns01.NewCoalescer(cp, dns01.CoalescerConfig{Window: 20 * time.Millisecond, Backoff: 50 * time.Millisecond,
+		Hooks: dns01.CoalescerHooks{
+			Retry: func(op string, code plugin.Code, n int, pause time.Duration) {
+				// The plugin asks for what is left of its second, less the
+				// time since it admitted a call: well over 50 ms.
+				if code == plugin.CodeRateLimited && pause >= 500*time.Millisecond {
+					retried.Add(int32(n))
+				} else {
+					tooSoon.Add(1)
+				}
+			},
+		}})
 	// Three zones: three calls at once, two of them refused at first.
 	errs := concurrently(3, func(i int) error {
 		res, err := co.Present(t.Context(), order(i, 1, fmt.Sprintf("z%d.test.", i), "throttle"))
@@ -213,8 +220,9 @@ func TestCoalescerBacksOffOnRateLimit(t *testing.T) {
 			t.Errorf("order %d failed: %v", i, err)
 		}
 	}
-	if retried.Load() < 2 {
-		t.Errorf("%d records retried after a rate-limit pause of at least 1s, want at least 2", retried.Load())
+	if retried.Load() < 2 || tooSoon.Load() > 0 {
+		t.Errorf("%d records retried after the pause the provider asked for, %d retries sooner; want at least 2 and none",
+			retried.Load(), tooSoon.Load())
 	}
 }
 

@@ -69,7 +69,7 @@ func (c *JSONAPI) Do(ctx context.Context, method, path string, in, out any) erro
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: data,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
@@ -100,8 +100,9 @@ func (e *HTTPError) Error() string {
 	return fmt.Sprintf("%s %s: HTTP %d %s: %s", e.Method, e.Path, e.Status, http.StatusText(e.Status), msg)
 }
 
-// retryAfter reads a Retry-After value: delay-seconds or an HTTP-date.
-func retryAfter(v string, now time.Time) time.Duration {
+// ParseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3):
+// delay-seconds or an HTTP-date after now. Anything else is zero.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
@@ -117,8 +118,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 // Classify turns an error from an API call into the *Error the host acts
 // on. An *Error passes through. An *HTTPError is classified by status: 401
 // and 403 are CodeAuth, 404 CodeZoneNotFound, 409 CodeConflict, 429
-// CodeRateLimited (retryable, with Retry-After in the message), 5xx
-// retryable; other 4xx are final. A cancelled or expired context is final;
+// CodeRateLimited (retryable), 5xx retryable; other 4xx are final. A
+// Retry-After on a retryable answer becomes Error.RetryAfter. A cancelled or expired context is final;
 // any other failure (the network, say) is retryable.
 func Classify(err error) *Error {
 	if err == nil {
@@ -143,9 +144,9 @@ func Classify(err error) *Error {
 			if he.RetryAfter > 0 {
 				msg += fmt.Sprintf(" (retry after %s)", he.RetryAfter)
 			}
-			return &Error{Code: CodeRateLimited, Retryable: true, Message: msg}
+			return &Error{Code: CodeRateLimited, Retryable: true, Message: msg, RetryAfter: he.RetryAfter}
 		case s >= 500:
-			return &Error{Code: CodeOther, Retryable: true, Message: he.Error()}
+			return &Error{Code: CodeOther, Retryable: true, Message: he.Error(), RetryAfter: he.RetryAfter}
 		}
 		return &Error{Code: CodeOther, Message: he.Error()}
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):

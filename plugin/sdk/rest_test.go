@@ -35,8 +35,11 @@ func TestClassify(t *testing.T) {
 			t.Errorf("Classify(%v) = %+v; want %v retryable=%v", tt.err, e, tt.code, tt.retryable)
 		}
 	}
-	if e := Classify(&HTTPError{Status: 429, RetryAfter: 3 * time.Second}); !strings.Contains(e.Message, "retry after 3s") {
-		t.Errorf("429 message %q lacks Retry-After", e.Message)
+	if e := Classify(&HTTPError{Status: 429, RetryAfter: 3 * time.Second}); !strings.Contains(e.Message, "retry after 3s") || e.RetryAfter != 3*time.Second {
+		t.Errorf("429 %q (RetryAfter %v) lacks Retry-After", e.Message, e.RetryAfter)
+	}
+	if e := Classify(&HTTPError{Status: 503, RetryAfter: 7 * time.Second}); !e.Retryable || e.RetryAfter != 7*time.Second {
+		t.Errorf("503 with Retry-After: %+v", e)
 	}
 	if Classify(nil) != nil {
 		t.Error("Classify(nil) != nil")
@@ -51,8 +54,8 @@ func TestRetryAfter(t *testing.T) {
 		"soon":                          0,
 		"Thu, 01 Jan 2026 00:00:30 GMT": 30 * time.Second,
 	} {
-		if got := retryAfter(v, now); got != want {
-			t.Errorf("retryAfter(%q) = %s, want %s", v, got, want)
+		if got := ParseRetryAfter(v, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", v, got, want)
 		}
 	}
 }

@@ -399,3 +399,20 @@ func fiftyNameOrder(b *testing.B) (*fakecloudflare.Server, *provider, []sdk.Reco
 	}
 	return fake, p, recs
 }
+
+// A 429 the SDK does not retry away reaches the host with the API's
+// Retry-After, so the host pauses this instance as long as Cloudflare asked.
+func TestRateLimitCarriesRetryAfter(t *testing.T) {
+	t.Parallel()
+	fake := startFake(t, 0)
+	fake.AddZone("example.com")
+	fake.RateLimit(100, 7)
+	p := newTestProvider(t, fake, Settings{Retries: 0})
+	res, err := p.Present(t.Context(), []sdk.Record{rec("a", "_acme-challenge.example.com.", "v")})
+	if err != nil {
+		t.Fatalf("Present: %v", err)
+	}
+	if e := res[0].Err; e == nil || e.Code != sdk.CodeRateLimited || !e.Retryable || e.RetryAfter != 7*time.Second {
+		t.Fatalf("result error %+v, want rate-limited, retryable, RetryAfter 7s", e)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cloudflare/cloudflare-go/v7/dns"
 	"github.com/cloudflare/cloudflare-go/v7/zones"
@@ -98,7 +99,11 @@ func classify(what string, err error) *sdk.Error {
 		msg := fmt.Sprintf("%s: %d %s%s", what, api.StatusCode, http.StatusText(api.StatusCode), apiMessages(api))
 		switch {
 		case api.StatusCode == http.StatusTooManyRequests || hasCode(err, codeRateLimited):
-			return errorf(sdk.CodeRateLimited, true, "%s", msg)
+			e := errorf(sdk.CodeRateLimited, true, "%s", msg)
+			if api.Response != nil {
+				e.RetryAfter = sdk.ParseRetryAfter(api.Response.Header.Get("Retry-After"), time.Now())
+			}
+			return e
 		case api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden || hasCode(err, codeAuth):
 			return errorf(sdk.CodeAuth, false, "%s", msg)
 		case api.StatusCode >= 500:

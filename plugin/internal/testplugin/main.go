@@ -4,8 +4,9 @@
 // "crash" exits the process mid-call, "hang" blocks ignoring the deadline,
 // "fail" yields a per-record rate-limit error, "callfail" fails the whole
 // call with an auth error, "env:NAME" returns $NAME (or "<unset>") as state,
-// "log" writes a log line, "throttle" is refused as rate-limited (retryable)
-// when another "throttle" call was accepted less than a second before, and
+// "log" writes a log line, "throttle" is refused as rate-limited (retryable,
+// with the time left as RetryAfter) when another "throttle" call was
+// accepted less than a second before, and
 // "crashonce" exits mid-call the first time (a marker in "dir" remembers).
 // Every Present call is logged with its number of records. With the
 // nameserver setting it writes records by RFC 2136 UPDATE instead, and the
@@ -57,12 +58,14 @@ type provider struct {
 	throttled time.Time // last accepted "throttle" call
 }
 
-// throttle admits one call per interval, like an API's rate limit.
+// throttle admits one call per interval, like an API's rate limit, and
+// says when the next one will be admitted.
 func (p *provider) throttle(interval time.Duration) *sdk.Error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if time.Since(p.throttled) < interval {
-		return &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: fmt.Sprintf("rate limited, retry after %s", interval)}
+	if left := interval - time.Since(p.throttled); left > 0 {
+		return &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, RetryAfter: left,
+			Message: fmt.Sprintf("rate limited, retry after %s", left.Round(time.Millisecond))}
 	}
 	p.throttled = time.Now()
 	return nil

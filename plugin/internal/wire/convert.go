@@ -1,6 +1,9 @@
 package wire
 
 import (
+	"math"
+	"time"
+
 	"github.com/zonecert/zonecert/plugin"
 	providerv1 "github.com/zonecert/zonecert/plugin/proto/provider/v1"
 )
@@ -41,14 +44,16 @@ func errorToProto(e *plugin.Error) *providerv1.Error {
 	if e == nil {
 		return nil
 	}
-	return &providerv1.Error{Code: codeToProto(e.Code), Retryable: e.Retryable, Message: e.Message}
+	return &providerv1.Error{Code: codeToProto(e.Code), Retryable: e.Retryable, Message: e.Message,
+		RetryAfterMs: uint32(min(max(e.RetryAfter.Milliseconds(), 0), math.MaxUint32))}
 }
 
 func errorFromProto(e *providerv1.Error) *plugin.Error {
 	if e == nil {
 		return nil
 	}
-	return &plugin.Error{Code: codeFromProto(e.GetCode()), Retryable: e.GetRetryable(), Message: e.GetMessage()}
+	return &plugin.Error{Code: codeFromProto(e.GetCode()), Retryable: e.GetRetryable(), Message: e.GetMessage(),
+		RetryAfter: time.Duration(e.GetRetryAfterMs()) * time.Millisecond}
 }
 
 func codeToProto(c plugin.Code) providerv1.ErrorCode {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -14,7 +15,7 @@ import (
 )
 
 func TestErrorsCrossTheWire(t *testing.T) {
-	pe := &plugin.Error{Code: plugin.CodeRateLimited, Retryable: true, Message: "slow down"}
+	pe := &plugin.Error{Code: plugin.CodeRateLimited, Retryable: true, Message: "slow down", RetryAfter: 2500 * time.Millisecond}
 	tests := []struct {
 		name  string
 		in    error
@@ -60,6 +61,12 @@ func TestConversionsRoundTrip(t *testing.T) {
 	recs := []plugin.Record{{ID: "1", FQDN: "a.b.", Zone: "b.", Value: "v", TTL: 9, State: []byte{0, 1}}}
 	if r := recordsFromProto(recordsToProto(recs)); fmt.Sprint(r) != fmt.Sprint(recs) {
 		t.Fatalf("records %+v", r)
+	}
+	res := []plugin.Result{{ID: "1", Err: &plugin.Error{Code: plugin.CodeOther, Retryable: true, Message: "m", RetryAfter: 1234 * time.Millisecond}},
+		{ID: "2", Err: &plugin.Error{RetryAfter: -time.Second}}, {ID: "3", State: []byte("s")}}
+	back := resultsFromProto(resultsToProto(res))
+	if *back[0].Err != *res[0].Err || back[1].Err.RetryAfter != 0 || back[2].Err != nil {
+		t.Fatalf("results %+v %+v", back[0].Err, back[1].Err)
 	}
 	for c := plugin.CodeOther; c <= plugin.CodeConflict; c++ {
 		if codeFromProto(codeToProto(c)) != c {

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -257,6 +258,11 @@ func encodeState(rec libdns.Record) []byte {
 	return b
 }
 
+// statusInText finds an HTTP status where a message says it is one
+// ("HTTP 429", "HTTP/1.1 403", "status code: 401", "code=429"); a bare
+// number could be part of a record name.
+var statusInText = regexp.MustCompile(`\b(?:http(?:/[0-9.]+)?|status(?: code)?|code)\s*[:=#(]?\s*(401|403|429)\b`)
+
 // classify maps a libdns provider's error to a code.
 func classify(err error) *sdk.Error {
 	var he *sdk.HTTPError
@@ -280,10 +286,14 @@ func classify(err error) *sdk.Error {
 		return false
 	}
 	status := 0
+	var code string
+	if m := statusInText.FindStringSubmatch(msg); m != nil {
+		code = m[1]
+	}
 	switch {
-	case has("unauthorized", "unauthorised", "forbidden", "invalid token", "invalid api key", "authentication", "permission denied", "401", "403"):
+	case has("unauthorized", "unauthorised", "forbidden", "invalid token", "invalid api key", "authentication", "permission denied") || code == "401" || code == "403":
 		status = http.StatusUnauthorized
-	case has("rate limit", "too many requests", "429", "throttl"):
+	case has("rate limit", "too many requests", "throttl") || code == "429":
 		status = http.StatusTooManyRequests
 	case has("zone not found", "no such zone", "unknown zone", "zone does not exist"):
 		status = http.StatusNotFound

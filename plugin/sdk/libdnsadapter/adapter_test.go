@@ -116,6 +116,14 @@ func TestErrorsMapToCodes(t *testing.T) {
 		{errors.New("request failed: Unauthorized"), sdk.CodeAuth, false},
 		{errors.New("Too Many Requests, slow down"), sdk.CodeRateLimited, true},
 		{errors.New("zone not found: example.test"), sdk.CodeZoneNotFound, false},
+		{errors.New("HTTP 429: slow"), sdk.CodeRateLimited, true},
+		{errors.New("unexpected status code: 403"), sdk.CodeAuth, false},
+		{errors.New("HTTP/1.1 401"), sdk.CodeAuth, false},
+		// Digits inside a name are not a status (a conformance run's
+		// random zone once read as a 429).
+		{errors.New("zone not found: zc-conformance-429d59c4.zonecert-conformance.invalid."), sdk.CodeZoneNotFound, false},
+		{errors.New("adding host-401.example.test.: connection reset"), sdk.CodeOther, true},
+		{errors.New("record 403.example.test. 429 not written"), sdk.CodeOther, true},
 		{context.DeadlineExceeded, sdk.CodeOther, false},
 		{errors.New("connection reset by peer"), sdk.CodeOther, true},
 	}

@@ -767,10 +767,16 @@ func (x *Record) GetState() []byte {
 
 // Error is a per-record failure, or the detail of a whole-call gRPC status.
 type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=zonecert.provider.v1.ErrorCode" json:"code,omitempty"`
-	Retryable     bool                   `protobuf:"varint,2,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Code      ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=zonecert.provider.v1.ErrorCode" json:"code,omitempty"`
+	Retryable bool                   `protobuf:"varint,2,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	Message   string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// retry_after_ms is how long the provider's API asked callers to wait
+	// before the next call (an HTTP Retry-After, say), in milliseconds; 0 if
+	// it did not say. Added in protocol 1 without a version change: a host
+	// that does not know it backs off on its own, and so does this host when
+	// a plugin leaves it 0.
+	RetryAfterMs  uint32 `protobuf:"varint,4,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -824,6 +830,13 @@ func (x *Error) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Error) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
 }
 
 type Result struct {
@@ -1276,11 +1289,12 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x10\n" +
 	"\x03ttl\x18\x05 \x01(\rR\x03ttl\x12\x14\n" +
-	"\x05state\x18\x06 \x01(\fR\x05state\"t\n" +
+	"\x05state\x18\x06 \x01(\fR\x05state\"\x9a\x01\n" +
 	"\x05Error\x123\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1f.zonecert.provider.v1.ErrorCodeR\x04code\x12\x1c\n" +
 	"\tretryable\x18\x02 \x01(\bR\tretryable\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"a\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12$\n" +
+	"\x0eretry_after_ms\x18\x04 \x01(\rR\fretryAfterMs\"a\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\fR\x05state\x121\n" +
