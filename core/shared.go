@@ -8,12 +8,16 @@ import (
 // dirURL. A long-lived caller (the daemon) builds one per CA and passes it
 // as Config.ACME, so every order shares its nonce pool, its directory and
 // its connections (HTTP/2 where the CA offers it), and so that its bound
-// on newOrder requests in flight (acme.Options.NewOrderConcurrency; zero
-// means one) holds across all of them.
-func NewACMEClient(cfg Config, dirURL string, newOrders int) (*acme.Client, error) {
-	return acme.New(acme.Options{
-		NewOrderConcurrency: newOrders,
-		DirectoryURL:        dirURL, HTTPClient: cfg.HTTPClient, Version: Version,
+// on newOrder requests in flight holds across all of them.
+func NewACMEClient(cfg Config, dirURL string) (*acme.Client, error) {
+	return acme.New(ACMEOptions(cfg, dirURL))
+}
+
+// ACMEOptions are the options NewACMEClient uses, for a caller that sets
+// more of them (the daemon: the newOrder bound and its metrics).
+func ACMEOptions(cfg Config, dirURL string) acme.Options {
+	return acme.Options{
+		DirectoryURL: dirURL, HTTPClient: cfg.HTTPClient, Version: Version,
 		Logger: cfg.Logger, AllowInsecureHTTP: cfg.AllowInsecureHTTP, Now: cfg.Now,
 		// Validation usually ends within a second or two once the records
 		// are everywhere: poll briskly and back off (Retry-After wins).
@@ -22,7 +26,7 @@ func NewACMEClient(cfg Config, dirURL string, newOrders int) (*acme.Client, erro
 		// all nonces (Pebble's default), 10 retries fail one request in
 		// two thousand, which a storm of orders meets.
 		BadNonceRetries: 25,
-	})
+	}
 }
 
 // acmeClient is the shared client when it serves dirURL, else a new one.
@@ -30,5 +34,5 @@ func (e *Engine) acmeClient(dirURL string) (*acme.Client, error) {
 	if e.acme != nil && e.acme.DirectoryURL() == dirURL {
 		return e.acme, nil
 	}
-	return NewACMEClient(Config{HTTPClient: e.http, Logger: e.log, Now: e.now, AllowInsecureHTTP: e.allowHTTP}, dirURL, 0)
+	return NewACMEClient(Config{HTTPClient: e.http, Logger: e.log, Now: e.now, AllowInsecureHTTP: e.allowHTTP}, dirURL)
 }

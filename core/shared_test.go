@@ -12,7 +12,7 @@ import (
 // between them, and share one ACME client (Config.ACME).
 func TestConcurrentOrdersRegisterOneAccount(t *testing.T) {
 	env := startEngineEnv(t)
-	client, err := NewACMEClient(Config{HTTPClient: env.pebble.HTTPClient}, env.pebble.DirectoryURL, 0)
+	client, err := NewACMEClient(Config{HTTPClient: env.pebble.HTTPClient}, env.pebble.DirectoryURL)
 	if err != nil {
 		t.Fatal(err)
 	}

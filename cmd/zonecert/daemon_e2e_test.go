@@ -86,6 +86,9 @@ func TestDaemonLifecycle(t *testing.T) {
 	if v := metric(body, "zonecert_acme_bad_nonce_total"); v < 0 {
 		t.Errorf("no badNonce counter in\n%s", body)
 	}
+	if v := metric(body, `zonecert_acme_gate_wait_seconds_total{request="new-order"}`); v < 0 {
+		t.Errorf("no newOrder gate counter in\n%s", body)
+	}
 	if code, body := get(ctx, t, addr, "/healthz"); code != 200 || !strings.HasPrefix(body, "ok") {
 		t.Errorf("/healthz = %d %q", code, body)
 	}

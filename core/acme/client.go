@@ -57,6 +57,10 @@ type Options struct {
 	// when the two meet under load (see orderGate). Zero means 1; a
 	// negative value lifts both rules.
 	NewOrderConcurrency int
+	// GateWaited, when set, is told each time a newOrder (newOrder true)
+	// or an authorization request had to wait for the rules above, and how
+	// long: the cost of the bound, for metrics.
+	GateWaited func(newOrder bool, waited time.Duration)
 	// AllowInsecureHTTP permits an http:// directory, for tests only.
 	AllowInsecureHTTP bool
 	// Now is the clock (Retry-After dates are read against it); nil means
@@ -115,7 +119,7 @@ func New(opts Options) (*Client, error) {
 		maxBackoff:      opts.MaxBackoff,
 		now:             opts.Now,
 		nonces:          noncePool{max: 128},
-		gate:            orderGate{limit: opts.NewOrderConcurrency},
+		gate:            orderGate{limit: opts.NewOrderConcurrency, waited: opts.GateWaited},
 	}
 	if opts.NewOrderConcurrency == 0 {
 		c.gate.limit = 1
@@ -123,6 +127,7 @@ func New(opts Options) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.gate.now = c.now
 	if opts.Version == "" {
 		c.userAgent = "zonecert/dev"
 	}

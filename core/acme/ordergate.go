@@ -3,6 +3,7 @@ package acme
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // orderGate bounds the newOrder requests a Client has in flight and keeps
@@ -20,7 +21,9 @@ import (
 // Waiters are served in arrival order, so a stream of authorization polls
 // cannot starve a newOrder, nor a queue of newOrders the polls.
 type orderGate struct {
-	limit int // newOrders in flight at most; < 1 means no gate at all
+	limit  int // newOrders in flight at most; < 1 means no gate at all
+	now    func() time.Time
+	waited func(newOrder bool, d time.Duration) // Options.GateWaited; may be nil
 
 	mu      sync.Mutex
 	orders  int // newOrder requests in flight
@@ -50,8 +53,12 @@ func (g *orderGate) enter(ctx context.Context, order bool) (leave func(), err er
 	g.waiting = append(g.waiting, w)
 	g.mu.Unlock()
 
+	start := g.clock()
 	select {
 	case <-w.admitted:
+		if g.waited != nil {
+			g.waited(order, g.clock().Sub(start))
+		}
 		return g.leaver(order), nil
 	case <-ctx.Done():
 	}
@@ -70,6 +77,13 @@ func (g *orderGate) enter(ctx context.Context, order bool) (leave func(), err er
 		g.wake() // w may have held back compatible waiters behind it
 	}
 	return nil, ctx.Err()
+}
+
+func (g *orderGate) clock() time.Time {
+	if g.now == nil {
+		return time.Now()
+	}
+	return g.now()
 }
 
 func (g *orderGate) fits(order bool) bool {

@@ -115,7 +115,8 @@ func TestOrderGateExcludes(t *testing.T) {
 // TestOrderGateArrivalOrder: an authorization request that arrives after a
 // waiting newOrder waits behind it, so polls cannot starve newOrders.
 func TestOrderGateArrivalOrder(t *testing.T) {
-	g := &orderGate{limit: 1}
+	var waits sync.Map // newOrder → how long it waited
+	g := &orderGate{limit: 1, waited: func(newOrder bool, d time.Duration) { waits.Store(newOrder, d) }}
 	first := admitted(t, enterAsync(t.Context(), g, false), "first authorization")
 	order := enterAsync(t.Context(), g, true)
 	queued(t, g, 1)
@@ -130,6 +131,11 @@ func TestOrderGateArrivalOrder(t *testing.T) {
 	notAdmitted(t, second, "authorization request beside a newOrder")
 	leaveOrder()
 	admitted(t, second, "second authorization")()
+	for _, newOrder := range []bool{true, false} {
+		if d, ok := waits.Load(newOrder); !ok || d.(time.Duration) < 20*time.Millisecond {
+			t.Errorf("GateWaited(newOrder=%v) reported %v, want the 20 ms it was held back at least", newOrder, d)
+		}
+	}
 }
 
 // TestOrderGateCancel: a waiter whose context ends leaves the queue, and

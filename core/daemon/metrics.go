@@ -21,6 +21,7 @@ type metrics struct {
 	rpcErrors     *prometheus.CounterVec
 	badNonce      prometheus.Counter
 	rateLimited   prometheus.Counter
+	gateWait      *prometheus.CounterVec
 	inFlight      prometheus.Gauge
 	scheduled     prometheus.Gauge
 	reloads       *prometheus.CounterVec
@@ -34,7 +35,7 @@ func newMetrics() *metrics {
 	f := promauto.With(reg)
 	// Orders take seconds (a fast CA and DNS) to minutes (slow secondaries).
 	orderBuckets := []float64{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600}
-	return &metrics{
+	m := &metrics{
 		reg: reg,
 		tp:  newThroughputMetrics(f),
 		notAfter: f.NewGaugeVec(prometheus.GaugeOpts{
@@ -80,6 +81,10 @@ func newMetrics() *metrics {
 			Name: "zonecert_acme_rate_limited_total",
 			Help: "Answers from the CA with HTTP 429 or a rateLimited problem.",
 		}),
+		gateWait: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "zonecert_acme_gate_wait_seconds_total",
+			Help: "Time requests to the CA waited for the bound on newOrders in flight (new_order_concurrency), which also keeps newOrders apart from authorization requests; by request: new-order, authorization.",
+		}, []string{"request"}),
 		inFlight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "zonecert_orders_in_flight",
 			Help: "Orders running now.",
@@ -97,4 +102,9 @@ func newMetrics() *metrics {
 			Help: "Hooks that failed, by kind: pre, post, deploy.",
 		}, []string{"kind"}),
 	}
+	// Shown from the start, so a dashboard sees the bound before it bites.
+	for _, request := range []string{"new-order", "authorization"} {
+		m.gateWait.WithLabelValues(request)
+	}
+	return m
 }

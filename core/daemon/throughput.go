@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -16,8 +17,17 @@ import (
 // share gives g the ACME client and the name server answers every order
 // of the generation shares.
 func (d *Daemon) share(g *generation) error {
-	c, err := core.NewACMEClient(core.Config{HTTPClient: g.http, Logger: d.log, Now: d.now,
-		AllowInsecureHTTP: d.opts.AllowInsecureHTTP}, g.cfg.ACME.DirectoryURL, g.cfg.Daemon.NewOrderConcurrency)
+	opts := core.ACMEOptions(core.Config{HTTPClient: g.http, Logger: d.log, Now: d.now,
+		AllowInsecureHTTP: d.opts.AllowInsecureHTTP}, g.cfg.ACME.DirectoryURL)
+	opts.NewOrderConcurrency = g.cfg.Daemon.NewOrderConcurrency
+	opts.GateWaited = func(newOrder bool, waited time.Duration) {
+		request := "authorization"
+		if newOrder {
+			request = "new-order"
+		}
+		d.m.gateWait.WithLabelValues(request).Add(waited.Seconds())
+	}
+	c, err := acme.New(opts)
 	if err != nil {
 		return err
 	}
