@@ -51,11 +51,15 @@ func buildBinaries() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for out, pkg := range map[string]string{
-		"zonecert":                "./cmd/zonecert",
-		"zonecert-dns-rfc2136":    "./providers/rfc2136",
-		"zonecert-dns-standalone": "./providers/standalone",
-	} {
+	// Every provider, as `make build` does: some tests (config check)
+	// describe plugins that no order runs.
+	pkgs := map[string]string{"zonecert": "./cmd/zonecert"}
+	mains, _ := filepath.Glob(filepath.Join(root, "providers", "*", "main.go"))
+	for _, m := range mains {
+		name := filepath.Base(filepath.Dir(m))
+		pkgs["zonecert-dns-"+name] = "./providers/" + name
+	}
+	for out, pkg := range pkgs {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
