@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/zonecert/zonecert/core/daemon"
-	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/plugin/host"
 )
 

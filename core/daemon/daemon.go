@@ -22,7 +22,7 @@ import (
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/acme"
-	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"

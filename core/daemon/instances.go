@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/plugin"
 )
 

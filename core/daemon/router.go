@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zonecert/zonecert/core/daemon/config"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/plugin"
 )
 

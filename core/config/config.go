@@ -1,4 +1,4 @@
-// Package config reads the daemon's TOML configuration (`zonecert run
+// Package config reads zonecert's TOML configuration (`zonecert run
 // --config FILE`) into an immutable, validated [Config].
 //
 // Decoding is strict: an unknown key is an error. Every error names its line.
