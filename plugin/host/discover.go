@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -139,12 +138,11 @@ func FindAll(dirs []string, lookupEnv func(string) (string, bool)) []Candidate {
 // Describe runs `<path> describe` with only the base environment (PATH,
 // HOME, TMPDIR and proxies from lookupEnv) and returns the metadata the
 // plugin prints. Capabilities found at Configure (sync, list_zones) read
-// false here; the declared limits are exact.
+// false here; the declared limits are exact. It pins nothing: use Examine
+// (or Inspect) for a binary that may be pinned.
 func Describe(ctx context.Context, path string, lookupEnv func(string) (string, bool)) (plugin.Metadata, error) {
-	if lookupEnv == nil {
-		lookupEnv = noEnv
-	}
-	return describe(ctx, path, pluginEnv(nil, lookupEnv))
+	_, meta, err := Examine(ctx, strings.TrimPrefix(filepath.Base(path), BinaryPrefix), path, Pin{}, lookupEnv)
+	return meta, err
 }
 
 // FileSHA256 is the hex SHA-256 of the file at path, as pins hold it.
@@ -154,11 +152,11 @@ func FileSHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
+	sum, err := hashTo(io.Discard, f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(sum), nil
 }
 
 func validName(name string) error {
@@ -184,39 +182,17 @@ func parsePin(pin string) ([]byte, error) {
 	return sum, nil
 }
 
-// checkPin verifies path against the pin before anything executes it
-// (describe runs the binary too); go-plugin's SecureConfig checks again at
-// launch.
-func checkPin(path string, want []byte, hint string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("hashing %s: %w", path, err)
-	}
-	if hint == "" {
-		hint = "update the pin if you upgraded the plugin"
-	}
-	if got := h.Sum(nil); !bytes.Equal(got, want) {
-		return fmt.Errorf("%w: %s has SHA-256 %x, pinned %x; refusing to run it (%s)",
-			ErrPinMismatch, path, got, want, hint)
-	}
-	return nil
-}
-
 // describeTimeout bounds `<plugin> describe`, which must not do I/O.
 const describeTimeout = 15 * time.Second
 
 // describe runs `<path> describe` without the handshake cookie and with the
 // base environment only, and decodes the metadata it prints.
-func describe(ctx context.Context, path string, env []string) (plugin.Metadata, error) {
+func describe(ctx context.Context, bin *binary, env []string) (plugin.Metadata, error) {
 	ctx, cancel := context.WithTimeout(ctx, describeTimeout)
 	defer cancel()
+	path := bin.path
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, path, "describe")
+	cmd := bin.commandContext(ctx, "describe")
 	cmd.Env = env
 	cmd.Stdout = &limitedWriter{w: &stdout, n: 1 << 20}
 	cmd.Stderr = &limitedWriter{w: &stderr, n: 8 << 10}

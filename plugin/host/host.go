@@ -4,8 +4,9 @@
 // A plugin runs as its own process, started through hashicorp/go-plugin with
 // gRPC only, automatic mutual TLS and a fixed handshake cookie; the protocol
 // major version is negotiated (zonecert.provider.v1 today). The process gets
-// only the environment variables its metadata declares, plus PATH, HOME,
-// TMPDIR and proxy variables; settings and secrets travel in Configure over
+// only the environment variables of its settings and those the user allows
+// (Config.PassEnv), plus PATH, HOME, TMPDIR and proxy variables, never
+// zonecert's own ZONECERT_*; settings and secrets travel in Configure over
 // the mTLS channel, never in arguments. On Linux the kernel kills a plugin
 // whose host dies (parent-death signal), and the SDK's watchdog does the same
 // everywhere.
@@ -13,12 +14,10 @@ package host
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -61,8 +60,12 @@ type Config struct {
 	Path string
 	// Dirs are configured plugin directories, searched first.
 	Dirs []string
-	// SHA256 optionally pins the binary (hex). A mismatch refuses to run it.
+	// SHA256 optionally pins the binary (hex). A mismatch refuses to run it:
+	// every execution (describe, start, restart) hashes and runs the same
+	// open file (verify.go).
 	SHA256 string
+	// PinSource says where SHA256 came from, for the mismatch message.
+	PinSource string
 	// PinHint, when set, ends the message of a pin mismatch: how to accept
 	// the new binary (the lock file's command, say).
 	PinHint string
@@ -71,6 +74,10 @@ type Config struct {
 	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
 	// only source of environment variables; nil means an empty environment.
 	LookupEnv func(string) (string, bool)
+	// PassEnv is the user's allow-list of other variables the plugin may
+	// get (names, or prefixes ending in '*'); what the plugin's metadata
+	// asks for in pass_env is passed only when allowed here.
+	PassEnv []string
 	// Logger receives the plugin's stderr as records tagged plugin=<Name>;
 	// nil discards.
 	Logger *slog.Logger
@@ -108,8 +115,7 @@ func (e *ConfigError) Error() string {
 // the next call starts a fresh process, as Config.Restarts allows.
 type Client struct {
 	cfg  Config
-	path string
-	pin  []byte
+	path string // where the binary was found; each launch verifies it again
 	env  []string
 	log  *slog.Logger
 
@@ -158,13 +164,14 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		log = log.With("instance", cfg.Instance)
 	}
 	c := &Client{cfg: cfg, log: log}
-	var meta plugin.Metadata
-	var err error
-	if c.path, c.pin, meta, err = locate(ctx, cfg); err != nil {
+	bin, meta, err := locate(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
-	c.env = pluginEnv(&meta, cfg.LookupEnv)
-	inst, meta, err := c.launch(ctx)
+	c.path = bin.path
+	c.env = pluginEnv(&meta, cfg.LookupEnv, cfg.PassEnv)
+	logWithheld(log, meta, cfg.LookupEnv, cfg.PassEnv)
+	inst, meta, err := c.launch(ctx, bin) // the file describe ran
 	if err != nil {
 		return nil, err
 	}
@@ -173,16 +180,23 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// launch starts one process, configures it and reads its metadata.
-func (c *Client) launch(ctx context.Context) (*instance, plugin.Metadata, error) {
+// launch starts one process from bin (closing it), configures it and
+// reads its metadata. A nil bin opens and verifies the binary again (a
+// restart).
+func (c *Client) launch(ctx context.Context, bin *binary) (*instance, plugin.Metadata, error) {
 	name := c.cfg.Name
-	cmd := exec.Command(c.path)
+	if bin == nil {
+		var err error
+		if bin, err = verifyBinary(name, c.path, c.cfg.pin()); err != nil {
+			return nil, plugin.Metadata{}, err
+		}
+	}
+	// The child has its own copy of the file from fork on; ours can go
+	// once go-plugin started it.
+	defer bin.Close()
+	cmd := bin.command()
 	cmd.Env = append([]string(nil), c.env...)
 	cmd.SysProcAttr = sysProcAttr(!c.cfg.noPdeathsig)
-	var secure *goplugin.SecureConfig
-	if c.pin != nil {
-		secure = &goplugin.SecureConfig{Checksum: c.pin, Hash: sha256.New()}
-	}
 	timeout := startTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(dl), time.Millisecond))
@@ -191,7 +205,7 @@ func (c *Client) launch(ctx context.Context) (*instance, plugin.Metadata, error)
 		HandshakeConfig:  wire.Handshake(),
 		VersionedPlugins: wire.HostPlugins(),
 		Cmd:              cmd,
-		SecureConfig:     secure,
+		GRPCDialOptions:  wire.HostDialOptions(),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -237,8 +251,6 @@ func (c *Client) launch(ctx context.Context) (*instance, plugin.Metadata, error)
 func startError(name, path string, err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-		return fmt.Errorf("plugin %s: %w: %s changed since it was pinned; refusing to run it", name, ErrPinMismatch, path)
 	case strings.HasPrefix(msg, "Unrecognized remote plugin message: "):
 		// go-plugin appends a page of generic advice; the first line
 		// holds what the plugin printed.
@@ -273,7 +285,7 @@ func (c *Client) current(ctx context.Context) (*instance, error) {
 	c.restarts++
 	c.started++
 	c.log.LogAttrs(ctx, slog.LevelWarn, "restarting crashed plugin")
-	inst, meta, err := c.launch(ctx)
+	inst, meta, err := c.launch(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("restarting crashed plugin: %w", err)
 	}
@@ -367,9 +379,23 @@ func (c *Client) batched(ctx context.Context, op string, recs []plugin.Record,
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, matchResults(chunk, res)...)
+		out = append(out, c.boundState(matchResults(chunk, res))...)
 	}
 	return out, nil
+}
+
+// boundState turns a result whose cleanup state exceeds wire.MaxStateSize
+// into an error result: the host journals that state, and a plugin must
+// not make the journal grow without end.
+func (c *Client) boundState(res []plugin.Result) []plugin.Result {
+	for i, r := range res {
+		if len(r.State) > wire.MaxStateSize {
+			res[i] = plugin.Result{ID: r.ID, Err: plugin.Errorf(plugin.CodeOther, false,
+				"plugin %s returned %d bytes of cleanup state for record %q; at most %d are kept",
+				c.cfg.Name, len(r.State), r.ID, wire.MaxStateSize)}
+		}
+	}
+	return res
 }
 
 // matchResults orders results like recs and fills in any the plugin left

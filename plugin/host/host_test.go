@@ -32,7 +32,7 @@ func TestDescribe(t *testing.T) {
 	if !bytes.Contains(out, []byte(`"name": "testplug"`)) {
 		t.Fatalf("describe output lacks the name: %s", out)
 	}
-	m, err := describe(t.Context(), testBin, pluginEnv(nil, testEnv()))
+	m, err := Describe(t.Context(), testBin, testEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDescribe(t *testing.T) {
 	if s := specs["count"]; s.Type != plugin.TypeInt || s.Default != "1" {
 		t.Errorf("count spec = %+v", s)
 	}
-	if len(m.PassEnv) != 1 || m.PassEnv[0] != "TESTPLUGIN_PASSED" {
+	if len(m.PassEnv) != 4 || m.PassEnv[0] != "TESTPLUGIN_PASSED" {
 		t.Errorf("pass_env = %v", m.PassEnv)
 	}
 }
@@ -186,6 +186,7 @@ func TestEnvironmentIsolation(t *testing.T) {
 	c := startTest(t, Config{
 		LookupEnv: testEnv("ZONECERT_HOST_ONLY", "leak", "TESTPLUGIN_PASSED", "passed", "TESTPLUGIN_DIR", ""),
 		Settings:  map[string]string{"token": secret},
+		PassEnv:   []string{"TESTPLUGIN_PASSED"},
 	})
 	res, err := c.Present(t.Context(), []plugin.Record{
 		rec("1", "a.example.test.", "env:ZONECERT_HOST_ONLY"),

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -18,34 +17,62 @@ func Inspect(ctx context.Context, cfg Config) (plugin.Metadata, error) {
 	if cfg.LookupEnv == nil {
 		cfg.LookupEnv = noEnv
 	}
-	_, _, meta, err := locate(ctx, cfg)
-	return meta, err
+	bin, meta, err := locate(ctx, cfg)
+	if err != nil {
+		return meta, err
+	}
+	bin.Close()
+	return meta, nil
 }
 
-// locate finds the binary (unless cfg.Path is set), checks its pin and runs
-// describe with the base environment only.
-func locate(ctx context.Context, cfg Config) (path string, pin []byte, meta plugin.Metadata, err error) {
-	path = cfg.Path
-	if path != "" {
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-			return "", nil, meta, fmt.Errorf("plugin %s: %w: %s is not an executable file", cfg.Name, ErrNotFound, path)
-		}
-	} else if path, err = Find(cfg.Name, cfg.Dirs, cfg.LookupEnv); err != nil {
-		return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+// Examine hashes the plugin binary at path and, unless pin refuses it,
+// runs its describe from the same open file: the digest returned is the
+// digest of the binary that described itself. On a pin mismatch the digest
+// is returned with the error, and nothing was executed.
+func Examine(ctx context.Context, name, path string, pin Pin, lookupEnv func(string) (string, bool)) (string, plugin.Metadata, error) {
+	if lookupEnv == nil {
+		lookupEnv = noEnv
 	}
-	if cfg.SHA256 != "" {
-		if pin, err = parsePin(cfg.SHA256); err != nil {
-			return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
-		}
-		if err := checkPin(path, pin, cfg.PinHint); err != nil {
-			return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	bin, err := openBinary(name, path)
+	if err != nil {
+		return "", plugin.Metadata{}, err
+	}
+	defer bin.Close()
+	if err := bin.check(pin); err != nil {
+		return bin.SHA256(), plugin.Metadata{}, err
+	}
+	meta, err := describe(ctx, bin, pluginEnv(nil, lookupEnv, nil))
+	return bin.SHA256(), meta, err
+}
+
+// pin is cfg's pin, if any.
+func (cfg *Config) pin() Pin {
+	return Pin{SHA256: cfg.SHA256, Source: cfg.PinSource, Hint: cfg.PinHint}
+}
+
+// locate finds the binary (unless cfg.Path is set), opens and verifies it
+// against the pin, and runs describe from that open file with the base
+// environment only. The caller closes the binary.
+func locate(ctx context.Context, cfg Config) (*binary, plugin.Metadata, error) {
+	var meta plugin.Metadata
+	path := cfg.Path
+	if path == "" {
+		var err error
+		if path, err = Find(cfg.Name, cfg.Dirs, cfg.LookupEnv); err != nil {
+			return nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 		}
 	}
-	if meta, err = describe(ctx, path, pluginEnv(nil, cfg.LookupEnv)); err != nil {
-		return "", nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
+	bin, err := verifyBinary(cfg.Name, path, cfg.pin())
+	if err != nil {
+		return nil, meta, err
+	}
+	if meta, err = describe(ctx, bin, pluginEnv(nil, cfg.LookupEnv, nil)); err != nil {
+		bin.Close()
+		return nil, meta, fmt.Errorf("plugin %s: %w", cfg.Name, err)
 	}
 	if meta.Name != cfg.Name {
-		return "", nil, meta, fmt.Errorf("plugin %s: %s describes itself as %q", cfg.Name, path, meta.Name)
+		bin.Close()
+		return nil, meta, fmt.Errorf("plugin %s: %s describes itself as %q", cfg.Name, path, meta.Name)
 	}
-	return path, pin, meta, nil
+	return bin, meta, nil
 }

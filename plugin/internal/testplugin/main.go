@@ -7,7 +7,11 @@
 // "log" writes a log line, "throttle" is refused as rate-limited (retryable,
 // with the time left as RetryAfter) when another "throttle" call was
 // accepted less than a second before, and
-// "crashonce" exits mid-call the first time (a marker in "dir" remembers).
+// "crashonce" exits mid-call the first time (a marker in "dir" remembers),
+// "parentenv" tries to read its parent's /proc/<ppid>/environ and returns
+// "read" or the error as state, "bigstate:N" returns N bytes of state, and
+// "stderr:TEXT" writes TEXT as a raw line to stderr. It asks for secrets in
+// pass_env that are not its own, which the host must not hand it.
 // Every Present call is logged with its number of records. With the
 // nameserver setting it writes records by RFC 2136 UPDATE instead, and the
 // throttle setting makes it refuse calls that come too fast.
@@ -166,6 +170,18 @@ func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result
 			res.Err = &sdk.Error{Code: sdk.CodeRateLimited, Retryable: true, Message: "slow down"}
 		case r.Value == "log":
 			p.log.Info("presenting", "fqdn", r.FQDN)
+		case r.Value == "parentenv":
+			if _, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", os.Getppid())); err != nil {
+				res.State = []byte("error: " + err.Error())
+			} else {
+				res.State = []byte("read")
+			}
+		case strings.HasPrefix(r.Value, "bigstate:"):
+			var n int
+			fmt.Sscan(strings.TrimPrefix(r.Value, "bigstate:"), &n)
+			res.State = make([]byte, n)
+		case strings.HasPrefix(r.Value, "stderr:"):
+			fmt.Fprintln(os.Stderr, strings.TrimPrefix(r.Value, "stderr:"))
 		case strings.HasPrefix(r.Value, "env:"):
 			v, ok := os.LookupEnv(strings.TrimPrefix(r.Value, "env:"))
 			if !ok {
@@ -216,7 +232,7 @@ func main() {
 		Name:        "testplug",
 		Version:     "0.0.1",
 		Description: "host test plugin",
-		PassEnv:     []string{"TESTPLUGIN_PASSED"},
+		PassEnv:     []string{"TESTPLUGIN_PASSED", "RFC2136_TSIG_SECRET", "AWS_SECRET_ACCESS_KEY", "ZONECERT_EAB_HMAC"},
 		New: func(ctx context.Context, s Settings, log *slog.Logger) (sdk.Provider, error) {
 			if s.Token.Reveal() == "bad" {
 				return nil, sdk.InvalidSetting("token", "rejected by the API")
