@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -51,8 +52,16 @@ func loadConfig(ctx context.Context, e env, path string, dirs []string) (*config
 		LookupEnv:        e.lookupEnv,
 		PluginDirs:       dirs,
 		DefaultResolvers: resolvers,
-		Describe: func(ctx context.Context, name, path, sha256 string, dirs []string) (plugin.Metadata, error) {
-			return host.Inspect(ctx, host.Config{Name: name, Path: path, SHA256: sha256, Dirs: dirs, LookupEnv: e.lookupEnv})
+		Describe: func(ctx context.Context, name, plugPath, sha256 string, dirs []string, state string) (plugin.Metadata, error) {
+			hc := host.Config{Name: name, Path: plugPath, Dirs: dirs, LookupEnv: e.lookupEnv,
+				SHA256: sha256, PinSource: "a sha256 key in " + path}
+			if filepath.IsAbs(state) { // else the state error is reported
+				var err error
+				if hc, err = withLock(ctx, state, hc); err != nil {
+					return plugin.Metadata{}, err
+				}
+			}
+			return host.Inspect(ctx, hc)
 		},
 	})
 	if errs, ok := errors.AsType[config.Errors](err); ok {

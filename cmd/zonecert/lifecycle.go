@@ -13,7 +13,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zonecert/zonecert/core"
-	"github.com/zonecert/zonecert/plugin"
 )
 
 // lifecycleFlags are obtain's flags about the lineage rather than the order.
@@ -78,14 +77,10 @@ func pinFor(name string, pins []string) string {
 	return ""
 }
 
-// declaredEnv lists the environment variables meta declares that are set
-// in the process environment (not those read from --dns-config).
-func declaredEnv(meta plugin.Metadata, lookupEnv func(string) (string, bool)) []string {
-	var names []string
-	for _, s := range meta.Settings {
-		names = append(names, s.Env...)
-	}
-	names = append(names, meta.PassEnv...)
+// declaredEnv keeps the names (the variables a plugin process got) that
+// are set in the process environment (not those read from --dns-config):
+// the plan records them, and a renewal needs them set again.
+func declaredEnv(names []string, lookupEnv func(string) (string, bool)) []string {
 	var out []string
 	for _, n := range names {
 		if _, ok := lookupEnv(n); ok && !slices.Contains(out, n) {

@@ -56,6 +56,7 @@ type obtainFlags struct {
 	pluginDirs         []string
 	pluginPath         string
 	pluginSHA256       []string
+	pluginPassEnv      []string
 	aliases            []string
 	zones              []string
 	wait               string
@@ -153,6 +154,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVar(&f.pluginDirs, "plugin-dir", nil, "directory searched first for zonecert-dns-<name> (repeatable)")
 	fl.StringVar(&f.pluginPath, "plugin-path", "", "explicit plugin binary for --dns; skips the search")
 	fl.StringArrayVar(&f.pluginSHA256, "plugin-sha256", nil, "pin a plugin binary: NAME=HEX (repeatable)")
+	fl.StringArrayVar(&f.pluginPassEnv, "plugin-pass-env", nil, "let the plugin have this environment variable it asks for (NAME, or PREFIX_* ; repeatable; never ZONECERT_*)")
 	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "publish DOMAIN's challenge at NAME instead of following CNAMEs: DOMAIN=NAME (repeatable)")
 	fl.StringArrayVar(&f.zones, "zone", nil, "skip zone detection: DOMAIN=ZONE (repeatable)")
 	fl.StringVar(&f.wait, "wait", "authoritative", "propagation check: authoritative, fixed:DURATION or none")
@@ -200,7 +202,7 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 			return providerError(f.dns, err)
 		}
 		provider = p
-		plan.req.Provider.Env = declaredEnv(p.Metadata(), e.lookupEnv)
+		plan.req.Provider.Env = declaredEnv(p.EnvNames(), e.lookupEnv)
 	}
 	store, err := storage.NewFS(plan.path)
 	if err != nil {
@@ -405,7 +407,8 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 	if f.pluginTimeout < 0 {
 		return host.Config{}, errors.New("--plugin-timeout must be positive")
 	}
-	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv, CallTimeout: f.pluginTimeout}
+	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv, CallTimeout: f.pluginTimeout,
+		PassEnv: f.pluginPassEnv}
 	for _, p := range f.pluginSHA256 {
 		name, hex, ok := strings.Cut(p, "=")
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {
@@ -415,7 +418,7 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 			// A pin that names no plugin of this run protects nothing.
 			return cfg, fmt.Errorf("--plugin-sha256 pins plugin %q, but this run uses --dns %s: fix the name or drop the pin", name, f.dns)
 		}
-		cfg.SHA256 = strings.ToLower(hex)
+		cfg.SHA256, cfg.PinSource = strings.ToLower(hex), "--plugin-sha256"
 	}
 	if f.dnsConfig == "" {
 		return cfg, nil

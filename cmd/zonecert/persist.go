@@ -118,6 +118,9 @@ func runPersist(ctx context.Context, e env, verb string, f *persistFlags) error 
 	var provider plugin.Provider
 	if f.dns != "" && verb != "show" {
 		plan.pluginCfg.Logger = ui.logger
+		if plan.pluginCfg, err = withLock(ctx, plan.path, plan.pluginCfg); err != nil {
+			return err
+		}
 		if provider, err = mgr.Get(ctx, plan.pluginCfg); err != nil {
 			return providerError(f.dns, err)
 		}

@@ -107,10 +107,10 @@ func runPlugins(ctx context.Context, e env, f *pluginsFlags) error {
 			w := winner[c.Name]
 			info.Why = fmt.Sprintf("shadowed by %s (%s comes first)", w.Path, w.Source)
 		}
-		if info.SHA256, err = host.FileSHA256(c.Path); err != nil {
-			info.Error = err.Error()
-		}
-		if meta, err := host.Describe(ctx, c.Path, e.lookupEnv); err != nil {
+		// A locked plugin that changed is not run, not even its describe.
+		sum, meta, err := host.Examine(ctx, c.Name, c.Path, lockPin(lock, lockPath, c.Name), e.lookupEnv)
+		info.SHA256 = sum
+		if err != nil {
 			info.Error = err.Error()
 		} else {
 			info.Version, info.ProtocolVersion, info.Capabilities = meta.Version, meta.ProtocolVersion, &meta.Capabilities
@@ -233,11 +233,8 @@ func runPluginsLock(ctx context.Context, e env, f *pluginsFlags, names []string)
 			_, err := host.Find(name, f.dirs, e.lookupEnv)
 			return usageError{fmt.Errorf("cannot lock %q: %w", name, err)}
 		}
-		sum, err := host.FileSHA256(c.Path)
-		if err != nil {
-			return err
-		}
-		meta, err := host.Describe(ctx, c.Path, e.lookupEnv)
+		// The digest locked is that of the binary that described itself.
+		sum, meta, err := host.Examine(ctx, name, c.Path, host.Pin{}, e.lookupEnv)
 		if err == nil && meta.Name != name {
 			err = fmt.Errorf("%s describes itself as %q", c.Path, meta.Name)
 		}
@@ -289,6 +286,16 @@ func readLock(ctx context.Context, state string) (*host.Lock, string, error) {
 	return lock, path, nil
 }
 
+// lockPin is the lock file's pin of the plugin name, if any.
+func lockPin(lock *host.Lock, lockPath, name string) host.Pin {
+	entry, ok := lock.Plugins[name]
+	if !ok {
+		return host.Pin{}
+	}
+	return host.Pin{SHA256: entry.SHA256, Source: "lock file " + filepath.Clean(lockPath),
+		Hint: fmt.Sprintf("run `zonecert plugins lock %s` to accept the new binary", name)}
+}
+
 // pinsFor keeps the --plugin-sha256 pins of the plugin name: renew's pins
 // cover all its lineages, and each lineage's run checks only its own.
 func pinsFor(name string, pins []string) []string {
@@ -302,17 +309,18 @@ func pinsFor(name string, pins []string) []string {
 }
 
 // withLock applies the lock file's pin for cfg.Name, unless a
-// --plugin-sha256 flag already pinned it: the flag is explicit and wins.
+// --plugin-sha256 flag (or the configuration's sha256) already pinned it:
+// the explicit pin wins. Every command that runs a plugin calls it with
+// its state directory before host.Start or host.Inspect.
 func withLock(ctx context.Context, state string, cfg host.Config) (host.Config, error) {
 	lock, path, err := readLock(ctx, state)
 	if err != nil {
 		return cfg, err
 	}
-	entry, ok := lock.Plugins[cfg.Name]
-	if !ok || cfg.SHA256 != "" {
+	if cfg.SHA256 != "" {
 		return cfg, nil
 	}
-	cfg.SHA256 = entry.SHA256
-	cfg.PinHint = fmt.Sprintf("it was locked in %s; run `zonecert plugins lock %s` to accept the new binary", filepath.Clean(path), cfg.Name)
+	pin := lockPin(lock, path, cfg.Name)
+	cfg.SHA256, cfg.PinSource, cfg.PinHint = pin.SHA256, pin.Source, pin.Hint
 	return cfg, nil
 }

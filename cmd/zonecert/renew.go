@@ -37,6 +37,7 @@ type renewFlags struct {
 	resolvers          []string
 	pluginDirs         []string
 	pluginSHA256       []string
+	pluginPassEnv      []string
 	dnsConfig          string
 	propagationTimeout time.Duration
 	wait               string
@@ -99,6 +100,7 @@ provider's secrets.
 	fl.StringArrayVar(&f.resolvers, "dns-resolver", nil, "recursive resolver host[:port], instead of the plans' (repeatable)")
 	fl.StringArrayVar(&f.pluginDirs, "plugin-dir", nil, "directory searched first for plugins (repeatable)")
 	fl.StringArrayVar(&f.pluginSHA256, "plugin-sha256", nil, "pin a plugin binary: NAME=HEX (repeatable)")
+	fl.StringArrayVar(&f.pluginPassEnv, "plugin-pass-env", nil, "let plugins have this environment variable they ask for, besides those obtain passed (NAME or PREFIX_*; repeatable)")
 	fl.StringVar(&f.dnsConfig, "dns-config", "", "provider settings file, instead of the plans'")
 	fl.DurationVar(&f.propagationTimeout, "propagation-timeout", 0, "how long to wait for every authoritative nameserver (default: the plans')")
 	fl.StringVar(&f.wait, "wait", "", "propagation check, instead of the plans': authoritative, fixed:DURATION or none")
@@ -199,6 +201,8 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 		profile: p.Profile, preferredChain: p.PreferredChain, certName: p.Name, path: path,
 		pluginDirs: append(slices.Clone(rf.pluginDirs), p.Provider.PluginDirs...),
 		pluginPath: p.Provider.PluginPath, pluginSHA256: pinsFor(p.Provider.Name, rf.pluginSHA256),
+		// What obtain passed (the plan's names) stays allowed.
+		pluginPassEnv: append(slices.Clone(rf.pluginPassEnv), p.Provider.Env...),
 		aliases: flagPairs(p.ChallengeAliases), zones: flagPairs(p.Zones), wait: p.Wait, nsPort: rf.nsPort,
 		lifecycleFlags: lifecycleFlags{dryRun: rf.dryRun, reuseKey: p.ReuseKey || rf.reuseKey,
 			deployHook: p.DeployHook, hookTimeout: rf.hookTimeout},

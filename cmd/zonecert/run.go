@@ -71,7 +71,7 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	}
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
-		HTTPClient: httpClient, Launch: launchPlugin(cfg.State),
+		HTTPClient: httpClient, Launch: launchPlugin(cfg.State, cfgPath),
 		Hooks: newHooks(e, cfg.State, 0, log),
 	})
 	if err != nil {
@@ -159,12 +159,14 @@ func monotonicUsec() int64 {
 const pluginRestarts = 5
 
 // launchPlugin starts a provider instance's plugin process, pinned by the
-// instance's sha256 or else by the state directory's plugins lock.
-func launchPlugin(state string) daemon.Launch {
+// instance's sha256 or else by the state directory's plugins lock (read
+// again at every start, so `plugins lock` needs no reload).
+func launchPlugin(state, cfgPath string) daemon.Launch {
 	return func(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
 		hc, err := withLock(ctx, state, host.Config{
-			Name: def.Plugin, Instance: def.Name, Path: def.Path, SHA256: def.SHA256,
-			Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, Logger: log,
+			Name: def.Plugin, Instance: def.Name, Path: def.Path,
+			SHA256: def.SHA256, PinSource: fmt.Sprintf("providers.%s.sha256 in %s", def.Name, cfgPath),
+			Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, PassEnv: def.PassEnv, Logger: log,
 			Restarts: pluginRestarts,
 		})
 		if err != nil {

@@ -104,6 +104,10 @@ type Provider struct {
 	Plugin string
 	Path   string // explicit binary; empty means discovery
 	SHA256 string // optional pin
+	// PassEnv is the user's allow-list of environment variables the
+	// plugin may have (names, or prefixes ending in '*'; never ZONECERT_*):
+	// of what it asks for in pass_env, it gets only these.
+	PassEnv []string
 	// Settings are resolved values by setting name. They may hold secrets:
 	// never log them.
 	Settings map[string]string
@@ -115,7 +119,8 @@ type Provider struct {
 
 // Equal reports whether p and q would run the same plugin the same way.
 func (p Provider) Equal(q Provider) bool {
-	if p.Name != q.Name || p.Plugin != q.Plugin || p.Path != q.Path || p.SHA256 != q.SHA256 || p.Limits != q.Limits || len(p.Settings) != len(q.Settings) {
+	if p.Name != q.Name || p.Plugin != q.Plugin || p.Path != q.Path || p.SHA256 != q.SHA256 || p.Limits != q.Limits || len(p.Settings) != len(q.Settings) ||
+		!slices.Equal(p.PassEnv, q.PassEnv) {
 		return false
 	}
 	for k, v := range p.Settings {
@@ -179,9 +184,11 @@ func (c *Config) Certificate(name string) (Certificate, bool) {
 	return Certificate{}, false
 }
 
-// DescribeFunc returns a plugin's metadata (host.Describe, usually). path
-// and sha256 are the instance's explicit binary and pin, maybe empty.
-type DescribeFunc func(ctx context.Context, name, path, sha256 string, dirs []string) (plugin.Metadata, error)
+// DescribeFunc returns a plugin's metadata (host.Inspect, usually). path
+// and sha256 are the instance's explicit binary and pin, maybe empty;
+// state is the configuration's state directory, whose plugin lock file
+// pins the rest: a changed binary must not run, not even its describe.
+type DescribeFunc func(ctx context.Context, name, path, sha256 string, dirs []string, state string) (plugin.Metadata, error)
 
 // Options are what Load needs from the process.
 type Options struct {

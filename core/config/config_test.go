@@ -18,7 +18,7 @@ import (
 // describeRFC2136 stands for `zonecert-dns-<name> describe`: the settings
 // below are rfc2136's and standalone's as their binaries print them (the
 // command tests run the real binaries).
-func describeRFC2136(_ context.Context, name, _, _ string, _ []string) (plugin.Metadata, error) {
+func describeRFC2136(_ context.Context, name, _, _ string, _ []string, _ string) (plugin.Metadata, error) {
 	switch name {
 	case "rfc2136":
 		return plugin.Metadata{Name: name, Settings: []plugin.SettingSpec{

@@ -65,6 +65,7 @@ type providerDoc struct {
 	Plugin   string         `toml:"plugin"`
 	Path     string         `toml:"path"`
 	SHA256   string         `toml:"sha256"`
+	PassEnv  []string       `toml:"pass_env"`
 	Settings map[string]any `toml:"settings"`
 	limitsDoc
 }

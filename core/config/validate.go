@@ -233,14 +233,19 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 		key := p.Plugin + "\x00" + p.Path + "\x00" + p.SHA256
 		d, ok := cache[key]
 		if !ok {
-			d.meta, d.err = v.opts.Describe(ctx, p.Plugin, p.Path, p.SHA256, cfg.PluginDirs)
+			d.meta, d.err = v.opts.Describe(ctx, p.Plugin, p.Path, p.SHA256, cfg.PluginDirs, cfg.State)
 			cache[key] = d
 		}
 		if d.err != nil {
 			v.errorf(at("plugin"), "providers.%s: unknown or unusable plugin %q: %v", name, p.Plugin, d.err)
 			continue
 		}
-		inst := Provider{Name: name, Plugin: p.Plugin, Path: p.Path, SHA256: p.SHA256, Meta: d.meta, Settings: map[string]string{}}
+		inst := Provider{Name: name, Plugin: p.Plugin, Path: p.Path, SHA256: p.SHA256, PassEnv: p.PassEnv, Meta: d.meta, Settings: map[string]string{}}
+		for _, n := range p.PassEnv {
+			if n == "" || n == "*" || strings.ContainsAny(n, "= ") || strings.HasPrefix(n, "ZONECERT_") {
+				v.errorf(at("pass_env"), "providers.%s.pass_env: %q is not allowed (a variable name or PREFIX_*, never ZONECERT_*)", name, n)
+			}
+		}
 		specs := map[string]plugin.SettingSpec{}
 		for _, s := range d.meta.Settings {
 			specs[s.Name] = s

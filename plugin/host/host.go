@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -328,6 +329,22 @@ func (c *Client) dropInstance(inst *instance) {
 	}
 	c.mu.Unlock()
 	inst.gp.Kill()
+}
+
+// EnvNames lists the environment variables the plugin process got beyond
+// the base ones (its settings' and the allowed pass_env), sorted: what a
+// later run of the same plugin needs set again.
+func (c *Client) EnvNames() []string {
+	base := baseEnv()
+	var out []string
+	for _, kv := range c.env {
+		n, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(base, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Restarted is how many times the plugin was restarted after a crash.
