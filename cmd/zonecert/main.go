@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	if err := harden(); err != nil {
+		fmt.Fprintln(os.Stderr, "zonecert: warning: cannot protect the process's memory from other processes:", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
