@@ -201,12 +201,12 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 		profile: p.Profile, preferredChain: p.PreferredChain, certName: p.Name, path: path,
 		pluginDirs: append(slices.Clone(rf.pluginDirs), p.Provider.PluginDirs...),
 		pluginPath: p.Provider.PluginPath, pluginSHA256: pinsFor(p.Provider.Name, rf.pluginSHA256),
-		// What obtain passed (the plan's names) stays allowed.
-		pluginPassEnv: append(slices.Clone(rf.pluginPassEnv), p.Provider.Env...),
 		aliases: flagPairs(p.ChallengeAliases), zones: flagPairs(p.Zones), wait: p.Wait, nsPort: rf.nsPort,
 		lifecycleFlags: lifecycleFlags{dryRun: rf.dryRun, reuseKey: p.ReuseKey || rf.reuseKey,
 			deployHook: p.DeployHook, hookTimeout: rf.hookTimeout},
 	}
+	// What obtain passed the plugin (the plan's names) stays allowed.
+	f.pluginPassEnv = append(slices.Clone(rf.pluginPassEnv), p.Provider.Env...)
 	if p.Provider.PluginSHA256 != "" && pinFor(p.Provider.Name, rf.pluginSHA256) == "" {
 		f.pluginSHA256 = append(f.pluginSHA256, p.Provider.Name+"="+p.Provider.PluginSHA256)
 	}

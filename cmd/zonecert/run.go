@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/zonecert/zonecert/core/daemon"
 	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/daemon"
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
