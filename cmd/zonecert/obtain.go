@@ -409,6 +409,11 @@ func pluginConfig(e env, f *obtainFlags) (host.Config, error) {
 	}
 	cfg := host.Config{Name: f.dns, Path: f.pluginPath, Dirs: f.pluginDirs, LookupEnv: e.lookupEnv, CallTimeout: f.pluginTimeout,
 		PassEnv: f.pluginPassEnv}
+	for _, n := range f.pluginPassEnv {
+		if n == "" || n == "*" || strings.ContainsAny(n, "= ") || strings.HasPrefix(n, "ZONECERT_") {
+			return cfg, fmt.Errorf("bad --plugin-pass-env %q: want a variable name or PREFIX_*, never ZONECERT_*", n)
+		}
+	}
 	for _, p := range f.pluginSHA256 {
 		name, hex, ok := strings.Cut(p, "=")
 		if !ok || len(hex) != 64 || strings.Trim(strings.ToLower(hex), "0123456789abcdef") != "" {

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -212,7 +211,7 @@ func (c *Client) launch(ctx context.Context, bin *binary) (*instance, plugin.Met
 		SkipHostEnv:      true,
 		StartTimeout:     timeout,
 		Logger:           &hclogSlog{l: c.log, name: name},
-		Stderr:           io.Discard,
+		Stderr:           newStderrSink(c.log, time.Now),
 	})
 	rpc, err := gp.Client()
 	if err != nil {

@@ -370,6 +370,18 @@ func (r *recorder) find(msg string) (slog.Record, bool) {
 	return slog.Record{}, false
 }
 
+// findOutput finds the plugin's line whose message is msg.
+func (r *recorder) findOutput(msg string) (slog.Record, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec.Message == "plugin output" && flatAttrs(rec)["output.msg"] == msg {
+			return rec, true
+		}
+	}
+	return slog.Record{}, false
+}
+
 func TestPluginLogsBecomeSlogRecords(t *testing.T) {
 	t.Parallel()
 	h := &recorder{}
@@ -381,7 +393,7 @@ func TestPluginLogsBecomeSlogRecords(t *testing.T) {
 	var got slog.Record
 	for {
 		var ok bool
-		if got, ok = h.find("presenting"); ok {
+		if got, ok = h.findOutput("presenting"); ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -389,9 +401,9 @@ func TestPluginLogsBecomeSlogRecords(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	attrs := map[string]string{}
-	got.Attrs(func(a slog.Attr) bool { attrs[a.Key] = a.Value.String(); return true })
-	if got.Level != slog.LevelInfo || attrs["plugin"] != testName || attrs["fqdn"] != "log.example.test." {
+	attrs := flatAttrs(got)
+	if got.Level != slog.LevelInfo || attrs["plugin"] != testName || attrs["output.msg"] != "presenting" ||
+		attrs["output.fqdn"] != "log.example.test." {
 		t.Fatalf("record level=%v attrs=%v", got.Level, attrs)
 	}
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// hclogSlog adapts go-plugin's hclog.Logger to slog. Plugin stderr lines
-// (JSON in hclog's shape, as the SDK writes them) arrive through it and
-// become slog records; the logger carries plugin=<name>.
+// hclogSlog adapts go-plugin's hclog.Logger to slog for go-plugin's own
+// housekeeping; the logger carries plugin=<name>. The plugin's stderr does
+// not come through here: the logger go-plugin names for it is off, and the
+// raw lines go to a stderrSink, which bounds and attributes them.
 type hclogSlog struct {
 	l    *slog.Logger
 	name string
@@ -38,6 +39,9 @@ func toSlogLevel(l hclog.Level) slog.Level {
 }
 
 func (h *hclogSlog) Log(level hclog.Level, msg string, args ...any) {
+	if h.plugin {
+		return // the stderrSink logs the plugin's lines
+	}
 	// go-plugin reports a normal exit at Info; keep such housekeeping out
 	// of an operator's log unless they asked for debug.
 	if !h.plugin && level == hclog.Info {
@@ -89,6 +93,9 @@ func (h *hclogSlog) SetLevel(hclog.Level)           {}
 // GetLevel reports the most verbose level the slog handler accepts, Off if
 // none (go-plugin then skips parsing plugin output).
 func (h *hclogSlog) GetLevel() hclog.Level {
+	if h.plugin {
+		return hclog.Off
+	}
 	for _, l := range []hclog.Level{hclog.Trace, hclog.Debug, hclog.Info, hclog.Warn, hclog.Error} {
 		if h.enabled(l) {
 			return l

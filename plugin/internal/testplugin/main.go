@@ -181,7 +181,7 @@ func (p *provider) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result
 			fmt.Sscan(strings.TrimPrefix(r.Value, "bigstate:"), &n)
 			res.State = make([]byte, n)
 		case strings.HasPrefix(r.Value, "stderr:"):
-			fmt.Fprintln(os.Stderr, strings.TrimPrefix(r.Value, "stderr:"))
+			fmt.Fprintln(rawStderr, strings.TrimPrefix(r.Value, "stderr:"))
 		case strings.HasPrefix(r.Value, "env:"):
 			v, ok := os.LookupEnv(strings.TrimPrefix(r.Value, "env:"))
 			if !ok {
@@ -223,6 +223,10 @@ func (p *provider) CleanUp(ctx context.Context, recs []sdk.Record) ([]sdk.Result
 	}
 	return out, ctx.Err()
 }
+
+// rawStderr is the process's stderr, which the host reads line by line
+// (go-plugin's Serve swaps os.Stderr for a pipe of its own).
+var rawStderr = os.Stderr
 
 func main() {
 	if os.Getenv("TESTPLUGIN_NOISE") == "1" && len(os.Args) == 1 {
