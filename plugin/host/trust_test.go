@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/zonecert/zonecert/plugin"
+	"github.com/zonecert/zonecert/plugin/internal/wire"
 )
 
 // A plugin asks (pass_env) for secrets that are not its settings and for
@@ -163,5 +165,20 @@ func TestStateIsBounded(t *testing.T) {
 	}
 	if res[1].Err == nil || !strings.Contains(res[1].Err.Error(), "plugin testplug") || res[1].State != nil {
 		t.Errorf("4097 bytes: err = %v, state %d bytes", res[1].Err, len(res[1].State))
+	}
+}
+
+// A reply larger than wire.MaxMessageSize is refused (go-plugin's own
+// limit is 2 GiB), with an error naming the plugin.
+func TestReplySizeIsBounded(t *testing.T) {
+	t.Parallel()
+	c := startTest(t, Config{})
+	var recs []plugin.Record
+	for i := range wire.MaxMessageSize/wire.MaxStateSize + 100 {
+		recs = append(recs, rec(fmt.Sprint(i), "a.example.test.", fmt.Sprintf("bigstate:%d", wire.MaxStateSize)))
+	}
+	_, err := c.Present(t.Context(), recs)
+	if err == nil || !strings.Contains(err.Error(), "plugin testplug") || !strings.Contains(err.Error(), "ResourceExhausted") {
+		t.Fatalf("err = %v, want the reply refused", err)
 	}
 }
