@@ -74,7 +74,7 @@ settings = { nameserver = "%s:53", tsig_key = %q, tsig_secret = "${SECRET}" }
 	}
 	cfg, err := config.Parse(t.Context(), "test.toml", []byte(doc), 0o600, config.Options{
 		LookupEnv: env, PluginDirs: []string{w.plugins},
-		Describe: func(ctx context.Context, name, path, sha string, dirs []string) (plugin.Metadata, error) {
+		Describe: func(ctx context.Context, name, path, sha string, dirs []string, _ string) (plugin.Metadata, error) {
 			return host.Inspect(ctx, host.Config{Name: name, Path: path, SHA256: sha, Dirs: dirs})
 		},
 	})
