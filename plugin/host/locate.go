@@ -33,7 +33,7 @@ func Examine(ctx context.Context, name, path string, pin Pin, lookupEnv func(str
 	if lookupEnv == nil {
 		lookupEnv = noEnv
 	}
-	bin, err := openBinary(name, path)
+	bin, err := openBinary(name, path, true)
 	if err != nil {
 		return "", plugin.Metadata{}, err
 	}

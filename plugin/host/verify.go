@@ -32,7 +32,7 @@ type Pin struct {
 type binary struct {
 	name string // plugin name, for messages
 	path string // where it was found, for messages
-	sum  []byte // SHA-256 of what command runs
+	sum  []byte // SHA-256 of what command runs, if hashed
 	exe  exe
 }
 
@@ -47,7 +47,7 @@ type exe interface {
 // verifyBinary opens the plugin at path, hashes it, and refuses it when
 // pin is set and differs.
 func verifyBinary(name, path string, pin Pin) (*binary, error) {
-	b, err := openBinary(name, path)
+	b, err := openBinary(name, path, pin.SHA256 != "")
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,9 @@ func verifyBinary(name, path string, pin Pin) (*binary, error) {
 	return b, nil
 }
 
-func openBinary(name, path string) (*binary, error) {
+// openBinary opens the plugin at path; hash says whether its digest is
+// needed (an unpinned start skips the cost of hashing).
+func openBinary(name, path string, hash bool) (*binary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
@@ -68,7 +70,7 @@ func openBinary(name, path string) (*binary, error) {
 		f.Close()
 		return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file", name, ErrNotFound, path)
 	}
-	sum, x, err := openExe(f)
+	sum, x, err := openExe(f, hash)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %s: %w", name, path, err)
 	}

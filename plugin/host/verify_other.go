@@ -9,12 +9,14 @@ import (
 
 // Without /proc/self/fd, the file is copied into a private (0700) directory
 // while it is hashed, and the copy is what runs: nobody else can replace
-// it between the check and the execution. The copy is removed on close.
+// it between the check and the execution. The copy is removed on close
+// (Windows keeps a running binary's copy until the process exits: the
+// removal then fails and the directory stays in the temp directory).
 type copyExe struct {
 	dir, file string
 }
 
-func openExe(f *os.File) ([]byte, exe, error) {
+func openExe(f *os.File, _ bool) ([]byte, exe, error) {
 	defer f.Close()
 	dir, err := os.MkdirTemp("", "zonecert-plugin-")
 	if err != nil {
