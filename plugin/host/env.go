@@ -7,11 +7,12 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// baseEnv lists what every plugin gets: enough to run programs and reach
-// the network through a proxy, nothing that identifies credentials.
+// baseEnv lists what every plugin gets: enough to run programs, format
+// text and reach the network through a proxy, nothing that identifies
+// credentials.
 func baseEnv() []string {
 	return []string{
-		"PATH", "HOME", "TMPDIR",
+		"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "TZ",
 		"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
 		"http_proxy", "https_proxy", "no_proxy", "all_proxy",
 	}

@@ -57,6 +57,8 @@ func TestConformanceBinary(t *testing.T) {
 	conformance.Run(t, conformance.Config{
 		Target: conformance.Binary(bin, host.Config{
 			Name: "route53",
+			// The SDK's credentials and endpoint: the user allows them.
+			PassEnv: []string{"AWS_*"},
 			LookupEnv: func(k string) (string, bool) {
 				v, ok := env[k]
 				return v, ok
