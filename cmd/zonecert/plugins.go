@@ -57,9 +57,11 @@ which binary wins (the first found) and why.`,
 		Use:   "lock [NAME...]",
 		Short: "Pin plugins by SHA-256 in the state directory's lock file",
 		Long: `Write the SHA-256 of each named plugin (every plugin found, without names) to
-plugins.lock.json in the state directory. obtain then refuses a locked plugin
-whose binary changed, until it is locked again. A --plugin-sha256 flag still
-pins a run and wins over the lock file.`,
+plugins.lock.json in the state directory. Every command that runs a plugin
+(obtain, renew, persist, plugins, config check, run) then refuses a locked
+plugin whose binary changed, without running it, until it is locked again. A
+--plugin-sha256 flag (or a daemon instance's sha256) still pins a run and wins
+over the lock file.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runPluginsLock(cmd.Context(), e, &lf, args) },
 	}
 	lf.register(lock)
