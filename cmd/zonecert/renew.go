@@ -252,6 +252,9 @@ func prepareRenewal(ctx context.Context, e env, rf *renewFlags, path string, ps 
 	if f.dns == "" { // a dns-persist-01 lineage: no plugin at all
 		return op.req, nil, nil
 	}
+	if p.Provider.PluginSHA256 != "" && pinFor(p.Provider.Name, rf.pluginSHA256) == "" {
+		op.pluginCfg.PinSource = "the renewal plan of " + p.Name
+	}
 	if op.pluginCfg, err = withLock(ctx, path, op.pluginCfg); err != nil {
 		return core.Request{}, nil, err
 	}

@@ -63,7 +63,7 @@ func verifyBinary(name, path string, pin Pin) (*binary, error) {
 func openBinary(name, path string, hash bool) (*binary, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", name, err)
+		return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file: %w", name, ErrNotFound, path, err)
 	}
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
