@@ -8,11 +8,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -95,12 +93,14 @@ func (h *Hooks) findProgram(cmd string) error {
 		words = words[1:] // VAR=value cmd
 	}
 	prog := words[0]
-	if strings.Contains(prog, "/") {
+	if strings.ContainsAny(prog, pathSeparators) {
 		return executable(prog)
 	}
 	for _, dir := range filepath.SplitList(h.path()) {
-		if dir != "" && executable(filepath.Join(dir, prog)) == nil {
-			return nil
+		for _, name := range programNames(prog) {
+			if dir != "" && executable(filepath.Join(dir, name)) == nil {
+				return nil
+			}
 		}
 	}
 	if isShellBuiltin(prog) {
@@ -124,19 +124,6 @@ func (h *Hooks) path() string {
 		}
 	}
 	return ""
-}
-
-func executable(p string) error {
-	st, err := os.Stat(p)
-	switch {
-	case err != nil:
-		return err
-	case !st.Mode().IsRegular():
-		return errors.New("not a regular file")
-	case st.Mode().Perm()&0o111 == 0:
-		return errors.New("not executable")
-	}
-	return nil
 }
 
 // Run runs the hooks of kind (see Commands) one after the other. Every one
@@ -171,17 +158,11 @@ func (h *Hooks) runOne(ctx context.Context, kind HookKind, command string, extra
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var c *exec.Cmd
-	if executable(command) == nil { // a directory hook: run it directly
-		c = exec.CommandContext(ctx, command)
-	} else {
-		c = exec.CommandContext(ctx, "/bin/sh", "-c", command)
-	}
+	// A directory hook (an executable file) runs directly, a command
+	// through the shell; a timeout stops what the hook started too.
+	c := hookCommand(ctx, command, executable(command) == nil)
 	c.Env = append(append([]string{}, h.Env...), extraEnv...)
 	c.Dir = "/"
-	// Its own process group, so a timeout stops what the hook started too.
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = 5 * time.Second
 	log := h.Logger
 	if log == nil {

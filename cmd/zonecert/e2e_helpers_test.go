@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/zonecert/zonecert/internal/testenv"
@@ -93,9 +92,7 @@ func zonecert(ctx context.Context, t testing.TB, bin string, env []string, args 
 	default:
 		t.Fatalf("running zonecert: %v", err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSSKiB = ru.Maxrss
-	}
+	r.maxRSSKiB = maxRSSKiB(cmd.ProcessState)
 	return r
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/daemon"
@@ -142,16 +141,6 @@ func notify(ctx context.Context, e env, log *slog.Logger, state string) {
 	if err := sdNotify(e, state); err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "notifying systemd", slog.String("error", err.Error()))
 	}
-}
-
-// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
-// with RELOADING=1.
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano() / 1000
 }
 
 // pluginRestarts is how often in a row the daemon restarts a crashed

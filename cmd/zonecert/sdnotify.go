@@ -1,8 +1,12 @@
+//go:build linux
+
 package main
 
 import (
 	"fmt"
 	"net"
+
+	"golang.org/x/sys/unix"
 )
 
 // sdNotify sends state to systemd's notification socket ($NOTIFY_SOCKET),
@@ -26,4 +30,14 @@ func sdNotify(e env, state string) error {
 		return fmt.Errorf("sd_notify: %w", err)
 	}
 	return nil
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
 }

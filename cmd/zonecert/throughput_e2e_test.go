@@ -103,7 +103,9 @@ func TestDaemonPluginKilledMidBatch(t *testing.T) {
 	if len(pids) != 1 {
 		t.Fatalf("plugin processes %v, want one for the instance", pids)
 	}
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+	if proc, err := os.FindProcess(pids[0]); err != nil {
+		t.Fatal(err)
+	} else if err := proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	close(release) // the held UPDATE lands; its answer has nobody to go to

@@ -16,3 +16,8 @@ func tryFlock(f *os.File) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// openLockFile opens (creating) a lock file.
+func openLockFile(p string) (*os.File, error) {
+	return os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+}

@@ -261,6 +261,9 @@ func nextVersion(dir string) (int, error) {
 
 // mkdirs creates dir and any missing parents with mode 0700.
 func (s *FS) mkdirs(dir string) error {
+	if err := protectRoot(s.Root); err != nil {
+		return fmt.Errorf("creating %s: %w", s.Root, err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -410,7 +413,7 @@ func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, e
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+		f, err := openLockFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("opening lock: %w", err)
 		}

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -63,7 +62,9 @@ func (p *provider) misbehave(mode string) {
 	}
 	p.log.Warn("injecting fault", "mode", mode)
 	if strings.HasPrefix(mode, "die-") {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		if self, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = self.Kill() // SIGKILL on Unix, TerminateProcess on Windows
+		}
 	}
 	select {} // hang, ignoring every deadline
 }

@@ -405,7 +405,7 @@ func bindRun(t testing.TB, dir, conf string) {
 	}
 	cmd := exec.Command(bindNamed, "-g", "-4", "-n", "1", "-c", confPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr(false)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		t.Fatalf("testenv: starting named: %v", err)

@@ -236,7 +236,7 @@ func pebbleLaunch(bin, dir, certFile, keyFile string, opts PebbleOptions, client
 	cmd := exec.Command(bin, "-strict", "-config", cfgFile, "-dnsserver", opts.DNSServer)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr(true)
 	cmd.Env = append(os.Environ(),
 		"PEBBLE_VA_NOSLEEP=1",
 		"PEBBLE_WFE_NONCEREJECT="+strconv.Itoa(pebbleDefault(opts.NonceReject, 50)),
@@ -295,7 +295,7 @@ func pebbleReady(ctx context.Context, c *http.Client, url string) bool {
 // when the test failed.
 func (p *pebbleProc) stop(t testing.TB) {
 	if p.cmd != nil {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = killGroup(p.cmd.Process.Pid)
 		select {
 		case <-p.exited:
 		case <-time.After(10 * time.Second):
