@@ -1,0 +1,117 @@
+package preflight_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zonecert/zonecert/core/preflight"
+	"github.com/zonecert/zonecert/internal/testenv"
+)
+
+// caaID is the CA identity the CAA cases name (Pebble's directory has
+// none, so the tests give the Target one).
+const caaID = "ca.test.invalid"
+
+// world is a small DNS tree on real BIND: "test." on its own server P,
+// its child zones on C, and L, a server that serves none of them (a lame
+// server for lame.test).
+type world struct {
+	P, C, L netip.Addr
+	// Resolvers ask C first (the children), then P (test. itself): both
+	// answer only for their own zones, as a CA's resolver would find them.
+	Resolvers []string
+}
+
+// child is one zone below test., served by C.
+type child struct {
+	name    string // e.g. "ex.test"
+	records []string
+	minimum uint32
+	sign    *testenv.Signing // nil: unsigned
+	badDS   bool             // the parent's DS matches no key
+	extraNS []string         // more NS lines in the zone and the parent (relative to test.)
+}
+
+func startWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{P: testenv.LoopbackAddr(t), C: testenv.LoopbackAddr(t), L: testenv.LoopbackAddr(t)}
+	w.Resolvers = []string{w.C.String() + ":53", w.P.String() + ":53"}
+	children := []child{
+		{name: "ex.test", minimum: 1, records: []string{
+			"_acme-challenge.loop CNAME a.loop",
+			"a.loop CNAME _acme-challenge.loop",
+			"_acme-challenge.dangle CNAME _acme-challenge.gone.invalid.",
+			"_acme-challenge.good CNAME good.acme.test.",
+			"_acme-challenge.direct TXT \"old\"",
+			`caa-other CAA 0 issue "other.invalid"`,
+			`caa-acct CAA 0 issue "` + caaID + `; accounturi=https://ca.test.invalid/acct/2"`,
+			`caa-http CAA 0 issue "` + caaID + `; validationmethods=http-01"`,
+			`caa-ok CAA 0 issue "` + caaID + `; validationmethods=dns-01; accounturi=https://ca.test.invalid/acct/1"`,
+			`caa-wild CAA 0 issue "` + caaID + `"`,
+			`caa-wild CAA 0 issuewild ";"`,
+			`caa-none CAA 0 issue ";"`,
+		}},
+		{name: "acme.test", minimum: 1},
+		{name: "lame.test", minimum: 1, extraNS: []string{"lame.test. NS ns3.lame.test.", "ns3.lame.test. A " + w.L.String()}},
+		{name: "slowneg.test", minimum: 86400},
+		{name: "signed.test", minimum: 1, sign: &testenv.Signing{}},
+		{name: "expired.test", minimum: 1, sign: &testenv.Signing{Inception: time.Now().Add(-30 * 24 * time.Hour), Expiration: time.Now().Add(-24 * time.Hour)}},
+		{name: "badds.test", minimum: 1, sign: &testenv.Signing{}, badDS: true},
+	}
+	parent := []string{"ns.test. A " + w.P.String()}
+	var zones []testenv.AuthZone
+	for _, c := range children {
+		apex := c.name + "."
+		ns := "ns1." + apex
+		recs := append([]string{ns + " A " + w.C.String()}, c.records...)
+		recs = append(recs, c.extraNS...)
+		hosts := []string{ns}
+		text := testenv.ZoneText(apex, 1, c.minimum, hosts, recs...)
+		parent = append(parent, apex+" NS "+ns, ns+" A "+w.C.String())
+		parent = append(parent, c.extraNS...)
+		if c.sign != nil {
+			signed, ds := testenv.SignZone(t, apex, text, *c.sign)
+			text = signed
+			if c.badDS {
+				ds = testenv.UnrelatedDS(t, apex)
+			}
+			parent = append(parent, ds)
+		}
+		zones = append(zones, testenv.AuthZone{Name: apex, Text: text})
+	}
+	testenv.StartAuthority(t, testenv.AuthorityConfig{Addrs: []netip.Addr{w.C}, Zones: zones})
+	testenv.StartAuthority(t, testenv.AuthorityConfig{Addrs: []netip.Addr{w.P}, Zones: []testenv.AuthZone{
+		{Name: "test.", Text: testenv.ZoneText("test.", 1, 1, []string{"ns.test."}, parent...)},
+	}})
+	// L is a real name server, for another zone only.
+	testenv.StartAuthority(t, testenv.AuthorityConfig{Addrs: []netip.Addr{w.L}, Zones: []testenv.AuthZone{
+		{Name: "elsewhere.invalid.", Text: testenv.ZoneText("elsewhere.invalid.", 1, 1, []string{"ns.elsewhere.invalid."}, "ns A "+w.L.String())},
+	}})
+	return w
+}
+
+func (w *world) checker() *preflight.Checker {
+	return preflight.New(preflight.Config{Resolvers: w.Resolvers, QueryTimeout: 500 * time.Millisecond})
+}
+
+// only returns the findings of one check.
+func only(fs []preflight.Finding, check string) []preflight.Finding {
+	var out []preflight.Finding
+	for _, f := range fs {
+		if f.Check == check {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func dump(fs []preflight.Finding) string {
+	var sb strings.Builder
+	for _, f := range fs {
+		fmt.Fprintln(&sb, f)
+	}
+	return sb.String()
+}
