@@ -61,6 +61,9 @@ type Finding struct {
 	Message  string   `json:"message"`
 	// Fix is a one-line remedy; empty when Severity is OK.
 	Fix string `json:"fix,omitempty"`
+	// Zone is the zone the challenge record would be written to
+	// (challenge-path findings that pass).
+	Zone string `json:"zone,omitempty"`
 	// Elapsed is what a timed check measured (the write test).
 	Elapsed time.Duration `json:"elapsed_ns,omitempty"`
 }

@@ -113,7 +113,7 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 				}
 				msg += ", managed by the provider"
 			}
-			return append(out, Finding{Check: CheckChallenge, Name: name, Severity: OK, Message: msg}), zones
+			return append(out, Finding{Check: CheckChallenge, Name: name, Severity: OK, Message: msg, Zone: zname}), zones
 		}
 		cur = next
 		start = next
