@@ -26,6 +26,7 @@ type doctorFlags struct {
 	challenge          string
 	accountURI         string
 	resolvers          []string
+	systemResolvers    []string
 	propagationTimeout time.Duration
 	aliases, zones     []string
 	json, writeTest    bool
@@ -68,6 +69,7 @@ obtain, renew and the daemon run the cheap checks before every order.`,
 	fl.StringVar(&f.challenge, "challenge", "dns-01", "validation method: dns-01, dns-account-01, dns-persist-01")
 	fl.StringVar(&f.accountURI, "account-uri", "", "the ACME account URI, for CAA accounturi and the dns-account-01 label")
 	fl.StringArrayVar(&f.resolvers, "dns-resolver", nil, "recursive resolver host[:port] (repeatable; default from /etc/resolv.conf)")
+	fl.StringArrayVar(&f.systemResolvers, "system-resolver", nil, "the local view for the split-horizon check (repeatable; default from /etc/resolv.conf)")
 	fl.DurationVar(&f.propagationTimeout, "propagation-timeout", 2*time.Minute, "the propagation timeout orders use")
 	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "DOMAIN=NAME, as for obtain (repeatable)")
 	fl.StringArrayVar(&f.zones, "zone", nil, "DOMAIN=ZONE, as for obtain (repeatable)")
@@ -108,9 +110,29 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 		return usageError{errors.New("--write-test needs --dns PROVIDER")}
 	}
 	sys, _ := dns01.SystemResolvers("/etc/resolv.conf")
+	if len(f.systemResolvers) > 0 {
+		sys = nil
+		for _, r := range f.systemResolvers {
+			p, err := dns01.ParseResolver(r)
+			if err != nil {
+				return usageError{err}
+			}
+			sys = append(sys, p)
+		}
+	}
 	bundle := f.caBundle
 	var jobs []doctorJob
-	resolvers := f.resolvers
+	var resolvers []string
+	for _, r := range f.resolvers {
+		p, err := dns01.ParseResolver(r)
+		if err != nil {
+			return usageError{err}
+		}
+		resolvers = append(resolvers, p)
+	}
+	if len(resolvers) == 0 {
+		resolvers = sys
+	}
 	nsPort, server, hasEAB, timeout := f.nsPort, serverURL(f.server), f.hasEAB, f.propagationTimeout
 	if f.config != "" {
 		cfg, err := loadConfig(ctx, e, f.config, f.pluginDirs)
@@ -130,7 +152,10 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 		if err != nil {
 			return usageError{fmt.Errorf("bad --challenge: %w", err)}
 		}
-		req := core.Request{Domains: f.domains, DirectoryURL: "https://ca.invalid/directory", Challenge: challenge}
+		if len(resolvers) == 0 {
+			return usageError{errors.New("no --dns-resolver given and /etc/resolv.conf unusable")}
+		}
+		req := core.Request{Domains: f.domains, DirectoryURL: "https://ca.invalid/directory", Challenge: challenge, Resolvers: resolvers}
 		if req.ChallengeAliases, err = pairs("--challenge-alias", f.aliases); err != nil {
 			return usageError{err}
 		}
@@ -138,23 +163,12 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 			return usageError{err}
 		}
 		// NormalizeRequest owns the name rules; the URL is a placeholder.
+		// It leaves the resolvers as they are.
 		if req, err = core.NormalizeRequest(req); err != nil {
 			return usageError{err}
 		}
 		jobs = append(jobs, doctorJob{target: preflight.Target{Domains: req.Domains, Method: challenge,
 			AccountURI: f.accountURI, Aliases: req.ChallengeAliases, Zones: req.Zones}})
-	}
-	for i, r := range resolvers {
-		p, err := dns01.ParseResolver(r)
-		if err != nil {
-			return usageError{err}
-		}
-		resolvers[i] = p
-	}
-	if len(resolvers) == 0 {
-		if resolvers = sys; len(resolvers) == 0 {
-			return usageError{errors.New("no --dns-resolver given and /etc/resolv.conf unusable")}
-		}
 	}
 	if bundle == "" {
 		bundle = e.getenv("ZONECERT_CA_BUNDLE")

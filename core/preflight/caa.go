@@ -62,8 +62,9 @@ func (c *Checker) checkCAA(ctx context.Context, t Target, domain string) []Findi
 	wildcard := strings.HasPrefix(domain, "*.")
 	set, at, err := c.relevantCAA(ctx, bareDomain(domain))
 	if err != nil {
-		// RFC 8659 §3: a CA may not issue when the lookup fails.
-		return f(Error, fmt.Sprintf("CAA lookup at %s failed: %v", at, err), "make the zone's servers answer CAA queries (NOERROR, even when empty)")
+		// A CA may refuse when its lookup fails (RFC 8659 §3), but a
+		// failure through these resolvers is no proof the CA's fails.
+		return f(Warning, fmt.Sprintf("CAA lookup at %s failed: %v", at, err), "make the zone's servers answer CAA queries (NOERROR, even when empty)")
 	}
 	if len(set) == 0 {
 		return f(OK, "no CAA records: every CA may issue", "")
