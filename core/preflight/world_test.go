@@ -2,8 +2,10 @@ package preflight_test
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +22,8 @@ const caaID = "ca.test.invalid"
 // server for lame.test).
 type world struct {
 	P, C, L netip.Addr
+	// D is a dead server: it reads nothing and answers nothing.
+	D netip.Addr
 	// Resolvers ask C first (the children), then P (test. itself): both
 	// answer only for their own zones, as a CA's resolver would find them.
 	Resolvers []string
@@ -27,17 +31,19 @@ type world struct {
 
 // child is one zone below test., served by C.
 type child struct {
-	name    string // e.g. "ex.test"
-	records []string
-	minimum uint32
-	sign    *testenv.Signing // nil: unsigned
-	badDS   bool             // the parent's DS matches no key
-	extraNS []string         // more NS lines in the zone and the parent (relative to test.)
+	name       string // e.g. "ex.test"
+	records    []string
+	minimum    uint32
+	sign       *testenv.Signing // nil: unsigned
+	badDS      bool             // the parent's DS matches no key
+	extraNS    []string         // more NS lines in the zone and the parent (relative to test.)
+	parentOnly []string         // lines only the parent has (a delegation the zone disagrees with)
 }
 
 func startWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{P: testenv.LoopbackAddr(t), C: testenv.LoopbackAddr(t), L: testenv.LoopbackAddr(t)}
+	w := &world{P: testenv.LoopbackAddr(t), C: testenv.LoopbackAddr(t), L: testenv.LoopbackAddr(t), D: testenv.LoopbackAddr(t)}
+	silent(t, w.D)
 	w.Resolvers = []string{w.C.String() + ":53", w.P.String() + ":53"}
 	children := []child{
 		{name: "ex.test", minimum: 1, records: []string{
@@ -57,6 +63,8 @@ func startWorld(t *testing.T) *world {
 		{name: "acme.test", minimum: 1},
 		{name: "lame.test", minimum: 1, extraNS: []string{"lame.test. NS ns3.lame.test.", "ns3.lame.test. A " + w.L.String()}},
 		{name: "slowneg.test", minimum: 86400},
+		{name: "dead.test", minimum: 1, extraNS: []string{"dead.test. NS ns4.dead.test.", "ns4.dead.test. A " + w.D.String()}},
+		{name: "mismatch.test", minimum: 1, parentOnly: []string{"mismatch.test. NS ns9.mismatch.test.", "ns9.mismatch.test. A " + w.C.String()}},
 		{name: "signed.test", minimum: 1, sign: &testenv.Signing{}},
 		{name: "expired.test", minimum: 1, sign: &testenv.Signing{Inception: time.Now().Add(-30 * 24 * time.Hour), Expiration: time.Now().Add(-24 * time.Hour)}},
 		{name: "badds.test", minimum: 1, sign: &testenv.Signing{}, badDS: true},
@@ -72,6 +80,7 @@ func startWorld(t *testing.T) *world {
 		text := testenv.ZoneText(apex, 1, c.minimum, hosts, recs...)
 		parent = append(parent, apex+" NS "+ns, ns+" A "+w.C.String())
 		parent = append(parent, c.extraNS...)
+		parent = append(parent, c.parentOnly...)
 		if c.sign != nil {
 			signed, ds := testenv.SignZone(t, apex, text, *c.sign)
 			text = signed
@@ -91,6 +100,42 @@ func startWorld(t *testing.T) *world {
 		{Name: "elsewhere.invalid.", Text: testenv.ZoneText("elsewhere.invalid.", 1, 1, []string{"ns.elsewhere.invalid."}, "ns A "+w.L.String())},
 	}})
 	return w
+}
+
+// silent binds port 53 of addr over UDP and TCP and never answers: a
+// server that times out.
+func silent(t *testing.T, addr netip.Addr) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(addr, 53).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 53).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never read
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = pc.Close()
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
 }
 
 func (w *world) checker() *preflight.Checker {
