@@ -28,6 +28,7 @@ func TestChecks(t *testing.T) {
 		{"delegation ok", preflight.Target{Domains: []string{"ex.test"}}, preflight.CheckDelegation, preflight.OK, "answer authoritatively"},
 		{"lame NS", preflight.Target{Domains: []string{"lame.test"}}, preflight.CheckDelegation, preflight.Error, "ns3.lame.test. (" + w.L.String() + ":53 over UDP): lame: answers REFUSED"},
 		{"lame NS over TCP", preflight.Target{Domains: []string{"lame.test"}}, preflight.CheckDelegation, preflight.Error, "over TCP): lame"},
+		{"lame NS without AA", preflight.Target{Domains: []string{"referral.test"}}, preflight.CheckDelegation, preflight.Error, "ns5.referral.test. (" + w.P.String() + ":53 over UDP): lame: answers without the AA bit"},
 		{"NS timeout", preflight.Target{Domains: []string{"dead.test"}}, preflight.CheckDelegation, preflight.Error, "ns4.dead.test. (" + w.D.String() + ":53 over UDP): timed out"},
 		{"NS timeout over TCP", preflight.Target{Domains: []string{"dead.test"}}, preflight.CheckDelegation, preflight.Error, "over TCP): timed out"},
 		{"parent NS set differs", preflight.Target{Domains: []string{"mismatch.test"}}, preflight.CheckDelegation, preflight.Warning, "the parent test. delegates to ns1.mismatch.test., ns9.mismatch.test. but the zone lists ns1.mismatch.test."},
@@ -52,6 +53,7 @@ func TestChecks(t *testing.T) {
 		{"DNSSEC signed", preflight.Target{Domains: []string{"signed.test"}}, preflight.CheckDNSSEC, preflight.OK, "signatures valid"},
 		{"DNSSEC expired RRSIG", preflight.Target{Domains: []string{"expired.test"}}, preflight.CheckDNSSEC, preflight.Error, "outside its validity period"},
 		{"DNSSEC DS without key", preflight.Target{Domains: []string{"badds.test"}}, preflight.CheckDNSSEC, preflight.Error, "matches no DNSKEY"},
+		{"DNSSEC DS with a wrong digest", preflight.Target{Domains: []string{"baddigest.test"}}, preflight.CheckDNSSEC, preflight.Error, "matches no DNSKEY"},
 		{"negative caching ok", preflight.Target{Domains: []string{"ex.test"}}, preflight.CheckNegativeCache, preflight.OK, "cached for 1s"},
 		{"negative caching 86400", preflight.Target{Domains: []string{"slowneg.test"}}, preflight.CheckNegativeCache, preflight.Warning, "longer than the propagation timeout"},
 	}

@@ -36,6 +36,7 @@ type child struct {
 	minimum    uint32
 	sign       *testenv.Signing // nil: unsigned
 	badDS      bool             // the parent's DS matches no key
+	badDigest  bool             // the parent's DS names the KSK's tag, with a wrong digest
 	extraNS    []string         // more NS lines in the zone and the parent (relative to test.)
 	parentOnly []string         // lines only the parent has (a delegation the zone disagrees with)
 }
@@ -68,6 +69,9 @@ func startWorld(t *testing.T) *world {
 		{name: "signed.test", minimum: 1, sign: &testenv.Signing{}},
 		{name: "expired.test", minimum: 1, sign: &testenv.Signing{Inception: time.Now().Add(-30 * 24 * time.Hour), Expiration: time.Now().Add(-24 * time.Hour)}},
 		{name: "badds.test", minimum: 1, sign: &testenv.Signing{}, badDS: true},
+		{name: "baddigest.test", minimum: 1, sign: &testenv.Signing{}, badDigest: true},
+		// P serves test. only: asked about referral.test it refers, without AA.
+		{name: "referral.test", minimum: 1, extraNS: []string{"referral.test. NS ns5.referral.test.", "ns5.referral.test. A " + w.P.String()}},
 	}
 	parent := []string{"ns.test. A " + w.P.String()}
 	var zones []testenv.AuthZone
@@ -86,6 +90,15 @@ func startWorld(t *testing.T) *world {
 			text = signed
 			if c.badDS {
 				ds = testenv.UnrelatedDS(t, apex)
+			}
+			if c.badDigest {
+				// Flip the digest's last hex digit.
+				last := ds[len(ds)-1]
+				flipped := byte('0')
+				if last == '0' {
+					flipped = '1'
+				}
+				ds = ds[:len(ds)-1] + string(flipped)
 			}
 			parent = append(parent, ds)
 		}
