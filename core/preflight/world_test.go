@@ -41,7 +41,7 @@ type child struct {
 	parentOnly []string         // lines only the parent has (a delegation the zone disagrees with)
 }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t testing.TB) *world {
 	t.Helper()
 	w := &world{P: testenv.LoopbackAddr(t), C: testenv.LoopbackAddr(t), L: testenv.LoopbackAddr(t), D: testenv.LoopbackAddr(t)}
 	silent(t, w.D)
@@ -117,7 +117,7 @@ func startWorld(t *testing.T) *world {
 
 // silent binds port 53 of addr over UDP and TCP and never answers: a
 // server that times out.
-func silent(t *testing.T, addr netip.Addr) {
+func silent(t testing.TB, addr netip.Addr) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(addr, 53).String())
 	if err != nil {
