@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -102,6 +103,56 @@ func TestDoctorAndPreflight(t *testing.T) {
 			}
 		})
 	}
+	t.Run("config", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		home := t.TempDir()
+		doc := fmt.Sprintf(`state = %q
+[acme]
+server = %q
+ca_bundle = %q
+agree_tos = true
+[dns]
+resolvers = [%q]
+[providers.bind]
+plugin = "rfc2136"
+settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
+[[certificate]]
+name = "good"
+domains = ["www.example.test"]
+provider = "bind"
+[[certificate]]
+name = "bad"
+domains = ["loop.example.test"]
+provider = "bind"
+`, filepath.Join(home, "state"), e.pebble.DirectoryURL, e.bundle, e.bind.Primary.String()+":53",
+			e.bind.Primary.String()+":53", e.bind.TSIGKey)
+		path := filepath.Join(home, "zonecert.toml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := zonecert(ctx, t, e.bin, baseEnv(home, "TSIG="+e.bind.TSIGSecret), "doctor", "--json", "--config", path,
+			"--plugin-dir", e.bin, "--system-resolver", e.bind.Primary.String())
+		var out doctorOutput
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("output %q (stderr %s): %v", r.stdout, r.stderr, err)
+		}
+		if r.code != exitDNS {
+			t.Errorf("exit %d, want %d", r.code, exitDNS)
+		}
+		worst := map[string]string{}
+		for _, f := range out.Findings {
+			cert, _, ok := strings.Cut(f.Name, ": ")
+			if ok && f.Severity == "error" {
+				worst[cert] = "error"
+			} else if ok && worst[cert] == "" {
+				worst[cert] = f.Severity
+			}
+		}
+		if worst["good"] == "error" || worst["bad"] != "error" {
+			t.Errorf("per certificate %v, want good without error and bad with one: %+v", worst, out.Findings)
+		}
+	})
 	t.Run("passing name and the CA", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
