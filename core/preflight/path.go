@@ -89,6 +89,12 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 				zname = child
 				continue
 			}
+			// Servers of both a zone and its child answer from the child,
+			// with its SOA.
+			if child := childSOA(r, zname, cur); child != "" {
+				zname = child
+				continue
+			}
 			break
 		}
 		addZone(zname)
@@ -121,4 +127,19 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 			start = p
 		}
 	}
+}
+
+// childSOA returns the zone below zoneName holding name whose SOA an
+// authoritative answer carries, or "".
+func childSOA(r *dns.Msg, zoneName, name string) string {
+	if !r.Authoritative {
+		return ""
+	}
+	for _, rr := range append(slices.Clone(r.Answer), r.Ns...) {
+		if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(zoneName, soa.Hdr.Name) && !strings.EqualFold(soa.Hdr.Name, zoneName) &&
+			dns.IsSubDomain(soa.Hdr.Name, name) {
+			return strings.ToLower(soa.Hdr.Name)
+		}
+	}
+	return ""
 }

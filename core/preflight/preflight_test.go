@@ -36,6 +36,7 @@ func TestChecks(t *testing.T) {
 		{"CNAME into another zone", preflight.Target{Domains: []string{"good.ex.test"}}, preflight.CheckChallenge, preflight.OK, "TXT goes to good.acme.test. in zone acme.test. via _acme-challenge.good.ex.test."},
 		{"CNAME in the provider's zones", preflight.Target{Domains: []string{"good.ex.test"}, ProviderZones: []string{"acme.test."}}, preflight.CheckChallenge, preflight.OK, "managed by the provider"},
 		{"CNAME leaves the provider's zones", preflight.Target{Domains: []string{"good.ex.test"}, ProviderZones: []string{"ex.test."}}, preflight.CheckChallenge, preflight.Error, "which the provider does not manage"},
+		{"delegated challenge label on the same servers", preflight.Target{Domains: []string{"deleg.ex.test"}}, preflight.CheckChallenge, preflight.OK, "in zone _acme-challenge.deleg.ex.test."},
 		{"CNAME loop", preflight.Target{Domains: []string{"loop.ex.test"}}, preflight.CheckChallenge, preflight.Error, "CNAME loop: _acme-challenge.loop.ex.test. -> a.loop.ex.test. -> _acme-challenge.loop.ex.test."},
 		{"dangling CNAME", preflight.Target{Domains: []string{"dangle.ex.test"}}, preflight.CheckChallenge, preflight.Error, "dangling CNAME"},
 		{"dns-account-01 label", preflight.Target{Domains: []string{"direct.ex.test"}, Method: acme.ChallengeDNSAccount01, AccountURI: acct}, preflight.CheckChallenge, preflight.OK, acme.DNSAccountLabel(acct) + "._acme-challenge.direct.ex.test."},

@@ -39,6 +39,8 @@ type child struct {
 	badDigest  bool             // the parent's DS names the KSK's tag, with a wrong digest
 	extraNS    []string         // more NS lines in the zone and the parent (relative to test.)
 	parentOnly []string         // lines only the parent has (a delegation the zone disagrees with)
+	ns         string           // the zone's one NS host; default ns1.<zone>
+	inParent   bool             // delegated from ex.test (by its records), not from test.
 }
 
 func startWorld(t testing.TB) *world {
@@ -53,6 +55,7 @@ func startWorld(t testing.TB) *world {
 			"_acme-challenge.dangle CNAME _acme-challenge.gone.invalid.",
 			"_acme-challenge.good CNAME good.acme.test.",
 			"_acme-challenge.direct TXT \"old\"",
+			"_acme-challenge.deleg NS ns1.ex.test.",
 			`caa-other CAA 0 issue "other.invalid"`,
 			`caa-acct CAA 0 issue "` + caaID + `; accounturi=https://ca.test.invalid/acct/2"`,
 			`caa-http CAA 0 issue "` + caaID + `; validationmethods=http-01"`,
@@ -62,6 +65,10 @@ func startWorld(t testing.TB) *world {
 			`caa-none CAA 0 issue ";"`,
 		}},
 		{name: "acme.test", minimum: 1},
+		// _acme-challenge.deleg.ex.test is a zone of its own, on the
+		// same server as ex.test.
+		// (NS host ns1.ex.test: BIND refuses underscores in host names).
+		{name: "_acme-challenge.deleg.ex.test", minimum: 1, ns: "ns1.ex.test.", inParent: true},
 		{name: "lame.test", minimum: 1, extraNS: []string{"lame.test. NS ns3.lame.test.", "ns3.lame.test. A " + w.L.String()}},
 		{name: "slowneg.test", minimum: 86400},
 		{name: "dead.test", minimum: 1, extraNS: []string{"dead.test. NS ns4.dead.test.", "ns4.dead.test. A " + w.D.String()}},
@@ -78,11 +85,19 @@ func startWorld(t testing.TB) *world {
 	for _, c := range children {
 		apex := c.name + "."
 		ns := "ns1." + apex
-		recs := append([]string{ns + " A " + w.C.String()}, c.records...)
+		var recs []string
+		if c.ns != "" {
+			ns = c.ns
+		} else {
+			recs = append(recs, ns+" A "+w.C.String())
+		}
+		recs = append(recs, c.records...)
 		recs = append(recs, c.extraNS...)
 		hosts := []string{ns}
 		text := testenv.ZoneText(apex, 1, c.minimum, hosts, recs...)
-		parent = append(parent, apex+" NS "+ns, ns+" A "+w.C.String())
+		if !c.inParent {
+			parent = append(parent, apex+" NS "+ns, ns+" A "+w.C.String())
+		}
 		parent = append(parent, c.extraNS...)
 		parent = append(parent, c.parentOnly...)
 		if c.sign != nil {
