@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/preflight"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/internal/testenv"
@@ -84,7 +85,7 @@ func TestEngineStopsBeforeNewOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	checker := w.checker()
-	obtain := func(t *testing.T, pre core.Preflighter, domain string) (int64, error) {
+	obtain := func(t *testing.T, pre core.Preflighter, domain string, wait ...dns01.Wait) (int64, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
@@ -97,8 +98,12 @@ func TestEngineStopsBeforeNewOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := ca.newOrders.Load()
-		_, err = eng.Obtain(ctx, core.Request{Domains: []string{domain}, DirectoryURL: ca.dir, AgreeTOS: true,
-			Challenge: "dns-01", Resolvers: w.Resolvers, PropagationTimeout: 5 * time.Second})
+		req := core.Request{Domains: []string{domain}, DirectoryURL: ca.dir, AgreeTOS: true,
+			Challenge: "dns-01", Resolvers: w.Resolvers, PropagationTimeout: 5 * time.Second}
+		if len(wait) > 0 {
+			req.Wait = wait[0]
+		}
+		_, err = eng.Obtain(ctx, req)
 		return ca.newOrders.Load() - before, err
 	}
 	for _, bad := range []string{"lame.test", "loop.ex.test", "dangle.ex.test", "caa-none.ex.test", "expired.test", "badds.test"} {
@@ -118,6 +123,14 @@ func TestEngineStopsBeforeNewOrder(t *testing.T) {
 			}
 		})
 	}
+	// A fixed wait is for name servers this host cannot reach: the
+	// checks, which would ask them, are skipped.
+	t.Run("fixed wait", func(t *testing.T) {
+		n, err := obtain(t, checker, "lame.test", dns01.WaitFixed(time.Millisecond))
+		if _, ok := errors.AsType[preflight.Problems](err); ok || n < 1 {
+			t.Errorf("newOrder requests %d, err %v: want the order placed", n, err)
+		}
+	})
 	t.Run("passing", func(t *testing.T) {
 		n, err := obtain(t, checker, "direct.ex.test")
 		if _, ok := errors.AsType[preflight.Problems](err); ok {
