@@ -2,12 +2,17 @@ package preflight_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/preflight"
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // BenchmarkPreflight measures what the engine pays before newOrder, on
@@ -46,4 +51,38 @@ func BenchmarkPreflight(b *testing.B) {
 			wg.Wait()
 		}
 	})
+}
+
+// BenchmarkEngineOverhead is one order's cost with and without the
+// preflight (a fresh Checker each time: nothing cached), in the same run:
+// account, newOrder and authorizations against Pebble, then the provider
+// refuses the record, so the order ends there.
+func BenchmarkEngineOverhead(b *testing.B) {
+	w := startWorld(b)
+	pebble := testenv.StartPebble(b, testenv.PebbleOptions{DNSServer: w.C.String() + ":53", RetryAfterAuthz: -1, RetryAfterOrder: -1})
+	store, err := storage.NewFS(filepath.Join(b.TempDir(), "state"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, withPreflight := range []bool{false, true} {
+		b.Run(fmt.Sprintf("preflight=%v", withPreflight), func(b *testing.B) {
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				cfg := core.Config{Storage: store, Provider: &refusingProvider{}, HTTPClient: pebble.HTTPClient}
+				if withPreflight {
+					cfg.Preflight = w.checker()
+				}
+				eng, err := core.New(cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = eng.Obtain(ctx, core.Request{Domains: []string{"direct.ex.test"}, DirectoryURL: pebble.DirectoryURL,
+					AgreeTOS: true, Challenge: "dns-01", Resolvers: w.Resolvers})
+				cancel()
+				if _, ok := errors.AsType[preflight.Problems](err); ok || err == nil {
+					b.Fatalf("want the provider's refusal, got %v", err)
+				}
+			}
+		})
+	}
 }
