@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/miekg/dns"
 )
@@ -21,6 +22,9 @@ type probe struct {
 	netw   string
 	serial uint32
 	err    error // timeout, lame, refused
+	// unreach: no route from here (IPv6 on a v4-only host); the
+	// propagation wait skips such addresses, so it is only a warning.
+	unreach bool
 }
 
 // soaProbe asks addr for zone's SOA and names what is wrong.
@@ -29,6 +33,8 @@ func (c *Checker) soaProbe(ctx context.Context, host string, addr netip.Addr, zo
 	r, err := c.q.authoritative(ctx, addr, zone, dns.TypeSOA, netw, false)
 	var ne net.Error
 	switch {
+	case err != nil && (errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.EADDRNOTAVAIL)):
+		p.err, p.unreach = errors.New("unreachable from here (no route): not checked"), true
 	case err != nil && errors.As(err, &ne) && ne.Timeout():
 		p.err = errors.New("timed out")
 	case err != nil:
@@ -100,6 +106,10 @@ func (c *Checker) checkDelegation(ctx context.Context, zone string, full bool) [
 	serials := map[uint32][]string{}
 	for _, p := range probes {
 		where := fmt.Sprintf("%s (%s over %s)", p.host, c.q.addrPort(p.addr), strings.ToUpper(p.netw))
+		if p.unreach {
+			out = append(out, f(Warning, where+": "+p.err.Error(), "run the doctor from a host with a route to "+p.addr.String()+", as the CA has"))
+			continue
+		}
 		if p.err != nil {
 			fix := "make " + p.host + " serve " + zone + " authoritatively, or remove it from the NS set"
 			if strings.Contains(p.err.Error(), "timed out") {
