@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/preflight"
+	"github.com/zonecert/zonecert/internal/testenv"
 )
 
 // The gauge holds the last preflight's errors per certificate and check,
@@ -45,5 +49,34 @@ zonecert_preflight_problems{certificate="web",check="dnssec"} 1
 	p.record(t.Context(), "web", &core.Error{Kind: core.KindCA, Err: fmt.Errorf("CA refused")}, log)
 	if n := testutil.CollectAndCount(p.problems); n != 0 {
 		t.Errorf("%d series left after a passing preflight", n)
+	}
+}
+
+// The daemon runs the preflight before each order: a certificate whose
+// challenge name loops is stopped there and shows in the metric, while
+// another in the same zone is issued.
+func TestDaemonPreflightStopsOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs BIND9, Pebble and the rfc2136 plugin")
+	}
+	b := testenv.StartBIND(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "inproc.test", Records: []string{
+		"_acme-challenge.loop CNAME a.loop", "a.loop CNAME _acme-challenge.loop"}}}})
+	p := testenv.StartPebble(t, testenv.PebbleOptions{DNSServer: netip.AddrPortFrom(b.Primary, 53).String(), NonceReject: 20})
+	bin := testenv.PluginBinary(t, "rfc2136", "../../providers/rfc2136")
+	w := &world{bind: b, pebble: p, plugins: filepath.Dir(bin), dir: t.TempDir()}
+	d := w.daemon(t, w.config(t, "authoritative", "30s", "loop", "ok"))
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx, nil) }()
+	eventually(t, "ok stored", func() bool { return testutil.CollectAndCount(d.m.notAfter) == 1 })
+	eventually(t, "loop's preflight problem", func() bool {
+		return testutil.ToFloat64(d.pre.problems.WithLabelValues("loop", preflight.CheckChallenge)) == 1
+	})
+	if n := testutil.CollectAndCount(d.pre.problems); n != 1 {
+		t.Errorf("%d preflight series, want only loop's", n)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
 	}
 }
