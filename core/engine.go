@@ -53,6 +53,9 @@ type Config struct {
 	// DNS, when set, shares authoritative name server answers between the
 	// orders of engines that hold the same one (dns01.Shared).
 	DNS *dns01.Shared
+	// Preflight, when set, runs the cheap checks before each newOrder
+	// (core/preflight); a sure failure stops the order there.
+	Preflight Preflighter
 }
 
 // Engine runs certificate orders. It is safe for concurrent use; orders for
@@ -69,6 +72,7 @@ type Engine struct {
 	allowHTTP bool
 	acme      *acme.Client
 	dns       *dns01.Shared
+	pre       Preflighter
 }
 
 // New validates cfg and returns an Engine. It does no I/O. A nil Provider
@@ -84,7 +88,7 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP,
-		acme: cfg.ACME, dns: cfg.DNS}
+		acme: cfg.ACME, dns: cfg.DNS, pre: cfg.Preflight}
 	if e.obs == nil {
 		e.obs = progress.Discard()
 	}
@@ -217,6 +221,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	// check comes before the order: a bad record places no order.
 	method, err := e.chooseMethod(ctx, req, dir, acct)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.preflight(ctx, req, method, dir, acct); err != nil {
 		return nil, err
 	}
 	order, err := e.newOrder(ctx, client, acct, req)

@@ -65,6 +65,7 @@ type obtainFlags struct {
 	verbose            bool
 	lifecycleFlags
 	challenge string
+	preflightFlags
 }
 
 func newObtainCmd(e env) *cobra.Command {
@@ -165,6 +166,7 @@ func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
 	bindLifecycleFlags(fl, &f.lifecycleFlags)
+	bindPreflightFlags(fl, &f.preflightFlags)
 }
 
 // obtainPlan is everything read and validated from flags and environment
@@ -214,6 +216,7 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		HTTPClient: plan.http,
 		Observer:   ui,
 		Logger:     log,
+		Preflight:  f.preflighter(),
 	})
 	if err != nil {
 		return err

@@ -44,6 +44,7 @@ type renewFlags struct {
 	challenge          string
 	nsPort             int
 	verbose            bool
+	preflightFlags
 }
 
 func newRenewCmd(e env) *cobra.Command {
@@ -108,6 +109,7 @@ provider's secrets.
 	fl.IntVar(&f.nsPort, "nameserver-port", 53, "port for authoritative nameserver queries (tests only)")
 	_ = fl.MarkHidden("nameserver-port")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	bindPreflightFlags(fl, &f.preflightFlags)
 	return cmd
 }
 
@@ -150,7 +152,7 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 	hooks.Pre, hooks.Post = f.preHook, f.postHook
 
 	results, err := core.Renew(ctx, core.RenewConfig{
-		Config:        core.Config{Storage: store, HTTPClient: client, Logger: log},
+		Config:        core.Config{Storage: store, HTTPClient: client, Logger: log, Preflight: f.preflighter()},
 		Names:         f.certNames,
 		Force:         f.force,
 		DryRun:        f.dryRun,

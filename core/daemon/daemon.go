@@ -63,6 +63,7 @@ type Daemon struct {
 	mu       sync.Mutex
 	gen      *generation
 	failures map[string]int // consecutive failures per certificate
+	pre      *preflightState
 }
 
 // generation is one applied configuration and what was built from it.
@@ -95,6 +96,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
 		store: fs, hooks: opts.Hooks, failures: map[string]int{}}
+	d.pre = newPreflightState(d.m.reg)
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -357,6 +359,7 @@ func (d *Daemon) order(ctx context.Context, g *generation, cert config.Certifica
 	start := d.now()
 	log.LogAttrs(ctx, slog.LevelInfo, "order starting", slog.String("reason", reason), slog.Any("domains", cert.Domains))
 	res, err := d.obtain(ctx, g, cert, due.Replaces, log)
+	d.pre.record(ctx, cert.Name, err, log)
 	result := "success"
 	if err != nil {
 		result = "failure"
@@ -402,7 +405,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 	eng, err := core.New(core.Config{
 		Storage: d.store, Provider: provider, HTTPClient: g.http, Logger: log, Now: d.now,
 		Observer: newOrderObserver(d.m, log), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
-		ACME: g.acme, DNS: g.dns,
+		ACME: g.acme, DNS: g.dns, Preflight: d.pre.checker,
 	})
 	if err != nil {
 		return nil, err

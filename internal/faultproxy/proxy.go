@@ -73,6 +73,7 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults []Fault
 	fired  map[Kind]int
+	seen   map[string]int // requests per step, faulted or not
 }
 
 // Start runs a proxy for the directory at upstream (an https URL whose
@@ -83,7 +84,7 @@ func Start(upstream string, transport http.RoundTripper, faults ...Fault) (*Prox
 		return nil, err
 	}
 	target := &url.URL{Scheme: u.Scheme, Host: u.Host}
-	p := &Proxy{faults: faults, fired: map[Kind]int{}}
+	p := &Proxy{faults: faults, fired: map[Kind]int{}, seen: map[string]int{}}
 	for i := range p.faults {
 		if p.faults[i].Times <= 0 {
 			p.faults[i].Times = 1
@@ -135,7 +136,23 @@ func (p *Proxy) take(path string) (Kind, bool) {
 	return "", false
 }
 
+// Seen is how many requests for step (a Steps key) reached the proxy,
+// faulted or not: e.g. Seen("new-order") counts orders the CA was asked
+// for.
+func (p *Proxy) Seen(step string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[step]
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	for step, prefix := range Steps {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			p.seen[step]++
+		}
+	}
+	p.mu.Unlock()
 	kind, ok := p.take(r.URL.Path)
 	if !ok {
 		p.rp.ServeHTTP(w, r)

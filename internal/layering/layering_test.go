@@ -18,8 +18,9 @@ const module = "github.com/zonecert/zonecert/"
 // "Layers". Tests may import more (internal/testenv, the conformance kit).
 func allowed() map[string][]string {
 	return map[string][]string{
-		"cmd":                        {"core", "core/acme", "core/dns01", "core/progress", "core/storage", "plugin", "plugin/host"},
-		"core":                       {"core/acme", "core/dns01", "core/progress", "core/storage", "plugin"},
+		"cmd":                        {"core", "core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "plugin", "plugin/host"},
+		"core":                       {"core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "plugin"},
+		"core/preflight":             {"core/acme", "plugin"},
 		"core/acme":                  nil,
 		"core/dns01":                 {"core/acme", "core/progress", "plugin"},
 		"core/progress":              nil,
