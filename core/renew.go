@@ -239,7 +239,13 @@ func liveLeaf(ctx context.Context, s storage.Storage, name string) (*x509.Certif
 // newOrder places the order, naming the certificate it replaces. A CA that
 // refuses the replacement (already replaced by an order that failed, say)
 // gets a plain order instead: renewing matters more than the link.
+//
+// A dry run never names it: a CA accepts one replacement per certificate
+// (RFC 9773 §5), and a rehearsal must not spend the real renewal's.
 func (e *Engine) newOrder(ctx context.Context, client *acme.Client, acct acme.Account, req Request) (acme.Order, error) {
+	if req.DryRun {
+		req.Replaces = ""
+	}
 	or := acme.OrderRequest{Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile, Replaces: req.Replaces}
 	order, err := client.NewOrder(ctx, acct, or)
 	if err != nil && req.Replaces != "" && acme.IsProblem(err, acme.ProblemAlreadyReplaced) {

@@ -276,6 +276,29 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("a dry run leaves the replacement to the real renewal", func(t *testing.T) {
+		old := liveLeaf(t, l.state, "a.example.test")
+		l.proxy.take()
+		r := l.run(ctx, t, env, "renew", "--dry-run", "--cert-name", "a.example.test", "--json")
+		mustOK(t, "renew --dry-run", r)
+		if got := parseRenewJSON(t, r.stdout)["a.example.test"]; got.Replaces != "" {
+			t.Errorf("the dry run's order replaces %q, want nothing", got.Replaces)
+		}
+		r = l.run(ctx, t, env, "renew", "--force", "--cert-name", "a.example.test", "--json")
+		mustOK(t, "renew --force after a dry run", r)
+		if got := parseRenewJSON(t, r.stdout)["a.example.test"]; !got.Renewed || got.Replaces != ariID(t, old) {
+			t.Errorf("the real renewal after a dry run: %+v, want renewed, replacing %s", got, ariID(t, old))
+		}
+		if strings.Contains(r.stderr, "refused the replacement") {
+			t.Errorf("the CA refused the real renewal's replacement:\n%s", r.stderr)
+		}
+		for k, n := range l.proxy.take() {
+			if strings.HasPrefix(k, "POST /order-plz 4") {
+				t.Errorf("%d orders refused (%s)", n, k)
+			}
+		}
+	})
+
 	t.Run("another CA is refused without --force", func(t *testing.T) {
 		before := snapshot(t, l.state)
 		r := zonecert(ctx, t, l.bin, env, l.obtainArgs(l.state, "-d", "a.example.test")...)
