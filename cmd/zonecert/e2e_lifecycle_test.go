@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -273,6 +274,32 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		}
 		if n := orders(l.proxy.take()); n != 2 {
 			t.Errorf("the dry runs placed %d orders, want 2", n)
+		}
+	})
+
+	t.Run("a relative --path reaches the hook directories", func(t *testing.T) {
+		dir := filepath.Join(l.state, "renewal-hooks", "deploy")
+		marker := filepath.Join(l.home, "dir-hook-ran")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		hook := filepath.Join(dir, "10-dump")
+		if err := os.WriteFile(hook, []byte("#!/bin/sh\necho \"$RENEWED_LINEAGE\" > "+marker+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(filepath.Join(l.state, "renewal-hooks"))
+		rel, err := filepath.Rel(l.home, l.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(l.bin, "zonecert"), "renew", "--force", "--cert-name", "b.example.test",
+			"--path", rel, "--ca-bundle", l.proxy.Bundle)
+		cmd.Dir, cmd.Env = l.home, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("renew --path %s: %v\n%s", rel, err, out)
+		}
+		if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != filepath.Join(l.state, "live", "b.example.test") {
+			t.Errorf("the directory's deploy hook saw RENEWED_LINEAGE %q (%v), want the absolute lineage", b, err)
 		}
 	})
 
