@@ -341,7 +341,9 @@ func serverURL(s string) string {
 
 func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
 	hmac := f.eabHMAC
-	if hmac == "" {
+	if hmac != "" {
+		fmt.Fprintln(e.stderr, eabHMACWarning)
+	} else {
 		hmac = e.getenv("ZONECERT_EAB_HMAC")
 	}
 	switch {
