@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -134,7 +135,10 @@ func (c *Checker) Check(ctx context.Context, p Plan, force bool) (Decision, erro
 	}
 	chk := p.Check
 	if chk == nil || chk.CertID != id || !now.Before(chk.NextCheck) {
-		fresh := c.ask(ctx, p, leaf, id, idErr, now)
+		fresh, err := c.ask(ctx, p, leaf, id, idErr, now)
+		if err != nil {
+			return d, err
+		}
 		if chk != nil && chk.CertID == id && chk.WindowStart.Equal(fresh.WindowStart) && chk.WindowEnd.Equal(fresh.WindowEnd) {
 			fresh.RenewAt = chk.RenewAt // same window: keep the time drawn in it
 		}
@@ -154,30 +158,59 @@ func (c *Checker) Check(ctx context.Context, p Plan, force bool) (Decision, erro
 	return d, nil
 }
 
-// ask fetches the ARI window of leaf, or falls back to its lifetime.
-func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id string, idErr error, now time.Time) RenewalCheck {
+// ask fetches the ARI window of leaf, or falls back to its lifetime when
+// the CA offers no ARI or is unreachable. A CA that cannot be trusted (a
+// TLS failure: a missing --ca-bundle, say) is an error, not a fallback:
+// the renewal it would decide could not be ordered either.
+func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id string, idErr error, now time.Time) (RenewalCheck, error) {
 	lifetime := leaf.NotAfter.Sub(leaf.NotBefore)
 	byLifetime := RenewalCheck{CertID: id, Reason: ReasonExpiring, RenewAt: leaf.NotAfter.Add(-lifetime / 3)}
 	byLifetime.NextCheck = byLifetime.RenewAt
 	if idErr != nil {
 		c.e.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), errAttr(idErr))
-		return byLifetime
+		return byLifetime, nil
 	}
 	cl, err := c.client(ctx, p.Directory)
-	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), errAttr(err))
-		byLifetime.NextCheck = now // ask again next run
-		return byLifetime
+	if err == nil {
+		var ri acme.RenewalInfo
+		ri, err = cl.GetRenewalInfo(ctx, id)
+		if err == nil {
+			return c.window(ctx, p, id, ri, now), nil
+		}
 	}
-	ri, err := cl.GetRenewalInfo(ctx, id)
-	if errors.Is(err, acme.ErrNoRenewalInfo) {
-		return byLifetime
+	switch {
+	case errors.Is(err, acme.ErrNoRenewalInfo):
+		return byLifetime, nil
+	case isTLSError(err):
+		return RenewalCheck{}, caErr("checking renewal information of "+p.Name+
+			" (TLS: pass --ca-bundle, or fix the ca_bundle of its renewal plan)", err)
 	}
-	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), errAttr(err))
-		byLifetime.NextCheck = now
-		return byLifetime
+	c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable; renewing by lifetime", slog.String("cert", p.Name), errAttr(err))
+	byLifetime.NextCheck = now // ask again next run
+	return byLifetime, nil
+}
+
+// isTLSError reports whether err is a failed TLS handshake: a certificate
+// not trusted or not valid for the host, or a server that speaks no TLS.
+func isTLSError(err error) bool {
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return true
 	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[tls.RecordHeaderError](err)
+	return ok
+}
+
+// window is the check ARI's answer ri gives.
+func (c *Checker) window(ctx context.Context, p Plan, id string, ri acme.RenewalInfo, now time.Time) RenewalCheck {
 	w := ri.SuggestedWindow
 	attrs := []slog.Attr{slog.String("cert", p.Name), slog.Time("window_start", w.Start), slog.Time("window_end", w.End)}
 	level := slog.LevelDebug
