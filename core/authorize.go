@@ -94,7 +94,7 @@ func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, ac
 		for i, k := range idx {
 			round[i], chs[i] = pending[k], challenges[k]
 		}
-		b, err := solver.Prepare(ctx, chs)
+		b, err := solver.PrepareLabel(ctx, label, chs) // the method's label, round after round
 		if err != nil {
 			return errors.Join(cleanupErrs...), &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
 		}

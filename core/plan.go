@@ -58,6 +58,9 @@ type Plan struct {
 
 	Provider   ProviderSource `json:"provider"`
 	DeployHook string         `json:"deploy_hook,omitempty"`
+	// CABundle is the --ca-bundle file the lineage's CA is trusted
+	// through (a path, never its content); renew reads it again.
+	CABundle string `json:"ca_bundle,omitempty"`
 
 	Updated time.Time `json:"updated"`
 	// Check caches the last renewal decision, so an hourly renew asks the
@@ -96,9 +99,10 @@ type Lifecycle struct {
 	// SystemResolvers says Resolvers came from the system configuration:
 	// the plan leaves them out, so renewals read it again.
 	SystemResolvers bool
-	// Provider and DeployHook are recorded in a new plan.
+	// Provider, DeployHook and CABundle are recorded in a new plan.
 	Provider   ProviderSource
 	DeployHook string
+	CABundle   string
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
@@ -124,7 +128,7 @@ func (p Plan) Request() (Request, error) {
 		PreferredChain: p.PreferredChain, Resolvers: slices.Clone(p.Resolvers),
 		PropagationTimeout: time.Duration(p.PropagationTimeout), Wait: w,
 		ChallengeAliases: p.ChallengeAliases, Zones: p.Zones, Challenge: p.Challenge,
-		Lifecycle: Lifecycle{ReuseKey: p.ReuseKey, Provider: p.Provider, DeployHook: p.DeployHook},
+		Lifecycle: Lifecycle{ReuseKey: p.ReuseKey, Provider: p.Provider, DeployHook: p.DeployHook, CABundle: p.CABundle},
 	}, nil
 }
 
@@ -144,7 +148,7 @@ func planFor(req Request, acct string, now time.Time) Plan {
 		ReuseKey: req.ReuseKey, Profile: req.Profile, PreferredChain: req.PreferredChain,
 		ChallengeAliases: req.ChallengeAliases, Zones: req.Zones, Wait: req.Wait.String(),
 		PropagationTimeout: Duration(req.PropagationTimeout), Resolvers: resolvers,
-		Provider: req.Provider, DeployHook: req.DeployHook, Challenge: challenge, Updated: now.UTC(),
+		Provider: req.Provider, DeployHook: req.DeployHook, CABundle: req.CABundle, Challenge: challenge, Updated: now.UTC(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -134,7 +135,10 @@ func (c *Checker) Check(ctx context.Context, p Plan, force bool) (Decision, erro
 	}
 	chk := p.Check
 	if chk == nil || chk.CertID != id || !now.Before(chk.NextCheck) {
-		fresh := c.ask(ctx, p, leaf, id, idErr, now)
+		fresh, err := c.ask(ctx, p, leaf, id, idErr, now)
+		if err != nil {
+			return d, err
+		}
 		if chk != nil && chk.CertID == id && chk.WindowStart.Equal(fresh.WindowStart) && chk.WindowEnd.Equal(fresh.WindowEnd) {
 			fresh.RenewAt = chk.RenewAt // same window: keep the time drawn in it
 		}
@@ -154,30 +158,59 @@ func (c *Checker) Check(ctx context.Context, p Plan, force bool) (Decision, erro
 	return d, nil
 }
 
-// ask fetches the ARI window of leaf, or falls back to its lifetime.
-func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id string, idErr error, now time.Time) RenewalCheck {
+// ask fetches the ARI window of leaf, or falls back to its lifetime when
+// the CA offers no ARI or is unreachable. A CA that cannot be trusted (a
+// TLS failure: a missing --ca-bundle, say) is an error, not a fallback:
+// the renewal it would decide could not be ordered either.
+func (c *Checker) ask(ctx context.Context, p Plan, leaf *x509.Certificate, id string, idErr error, now time.Time) (RenewalCheck, error) {
 	lifetime := leaf.NotAfter.Sub(leaf.NotBefore)
 	byLifetime := RenewalCheck{CertID: id, Reason: ReasonExpiring, RenewAt: leaf.NotAfter.Add(-lifetime / 3)}
 	byLifetime.NextCheck = byLifetime.RenewAt
 	if idErr != nil {
 		c.e.log.LogAttrs(ctx, slog.LevelDebug, "no ARI identifier; renewing by lifetime", slog.String("cert", p.Name), errAttr(idErr))
-		return byLifetime
+		return byLifetime, nil
 	}
 	cl, err := c.client(ctx, p.Directory)
-	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable", slog.String("cert", p.Name), errAttr(err))
-		byLifetime.NextCheck = now // ask again next run
-		return byLifetime
+	if err == nil {
+		var ri acme.RenewalInfo
+		ri, err = cl.GetRenewalInfo(ctx, id)
+		if err == nil {
+			return c.window(ctx, p, id, ri, now), nil
+		}
 	}
-	ri, err := cl.GetRenewalInfo(ctx, id)
-	if errors.Is(err, acme.ErrNoRenewalInfo) {
-		return byLifetime
+	switch {
+	case errors.Is(err, acme.ErrNoRenewalInfo):
+		return byLifetime, nil
+	case isTLSError(err):
+		return RenewalCheck{}, caErr("checking renewal information of "+p.Name+
+			" (TLS: pass --ca-bundle, or fix the ca_bundle of its renewal plan)", err)
 	}
-	if err != nil {
-		c.e.log.LogAttrs(ctx, slog.LevelWarn, "fetching renewal information; renewing by lifetime", slog.String("cert", p.Name), errAttr(err))
-		byLifetime.NextCheck = now
-		return byLifetime
+	c.e.log.LogAttrs(ctx, slog.LevelWarn, "renewal information unavailable; renewing by lifetime", slog.String("cert", p.Name), errAttr(err))
+	byLifetime.NextCheck = now // ask again next run
+	return byLifetime, nil
+}
+
+// isTLSError reports whether err is a failed TLS handshake: a certificate
+// not trusted or not valid for the host, or a server that speaks no TLS.
+func isTLSError(err error) bool {
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return true
 	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.CertificateInvalidError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[tls.RecordHeaderError](err)
+	return ok
+}
+
+// window is the check ARI's answer ri gives.
+func (c *Checker) window(ctx context.Context, p Plan, id string, ri acme.RenewalInfo, now time.Time) RenewalCheck {
 	w := ri.SuggestedWindow
 	attrs := []slog.Attr{slog.String("cert", p.Name), slog.Time("window_start", w.Start), slog.Time("window_end", w.End)}
 	level := slog.LevelDebug
@@ -239,7 +272,13 @@ func liveLeaf(ctx context.Context, s storage.Storage, name string) (*x509.Certif
 // newOrder places the order, naming the certificate it replaces. A CA that
 // refuses the replacement (already replaced by an order that failed, say)
 // gets a plain order instead: renewing matters more than the link.
+//
+// A dry run never names it: a CA accepts one replacement per certificate
+// (RFC 9773 §5), and a rehearsal must not spend the real renewal's.
 func (e *Engine) newOrder(ctx context.Context, client *acme.Client, acct acme.Account, req Request) (acme.Order, error) {
+	if req.DryRun {
+		req.Replaces = ""
+	}
 	or := acme.OrderRequest{Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile, Replaces: req.Replaces}
 	order, err := client.NewOrder(ctx, acct, or)
 	if err != nil && req.Replaces != "" && acme.IsProblem(err, acme.ProblemAlreadyReplaced) {

@@ -126,11 +126,13 @@ func DeleteLineage(ctx context.Context, s storage.Storage, name string) error {
 		return &Error{Kind: KindStorage, Err: fmt.Errorf("locking %s: %w", name, err)}
 	}
 	defer func() { _ = lock.Release(context.WithoutCancel(ctx)) }()
-	if err := s.Delete(ctx, storage.LiveKey(name)); err != nil {
-		return &Error{Kind: KindStorage, Err: err}
-	}
+	// List the archive first: one the store refuses (a planted link)
+	// leaves the lineage whole rather than half deleted.
 	versions, err := s.List(ctx, storage.ArchiveKey(name))
 	if err != nil {
+		return &Error{Kind: KindStorage, Err: err}
+	}
+	if err := s.Delete(ctx, storage.LiveKey(name)); err != nil {
 		return &Error{Kind: KindStorage, Err: err}
 	}
 	for _, v := range versions {

@@ -16,6 +16,9 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "token"), []byte("tok\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "open-token"), []byte("tok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	good := `state = "/var/lib/zonecert"
 [acme]
 server = "letsencrypt-staging"
@@ -57,6 +60,11 @@ providers = { "example.com" = "bind", "example.net" = "cf" }
 		{"unknown key", edit(`agree_tos = true`, "agree_tos = true\nagree = true"), 0o600, `:5: unknown key "acme.agree"`},
 		{"secret in a world-readable file", edit(`"${TSIG}"`, `"c2VjcmV0"`), 0o644, `:9: a literal secret in a file readable by group or others`},
 		{"unknown plugin setting", edit(`tsig_key = "k."`, `tsig_keyname = "k."`), 0o600, `:9: providers.bind: plugin rfc2136 has no setting "tsig_keyname"`},
+		// What zonecert run would refuse, refused by the check, naming the key.
+		{"http server", edit(`"letsencrypt-staging"`, `"http://127.0.0.1:14000/dir"`), 0o600, `:3: acme.server: "http://127.0.0.1:14000/dir"`},
+		{"missing ca bundle", edit(`agree_tos = true`, "agree_tos = true\nca_bundle = \"/nonexistent/ca.pem\""), 0o600, `:5: acme.ca_bundle: open /nonexistent/ca.pem`},
+		{"no agree_tos", edit("agree_tos = true\n", ""), 0o600, `:2: acme.agree_tos: set agree_tos = true`},
+		{"file: secret readable by others", edit(`file:`+filepath.Join(dir, "token"), `file:`+filepath.Join(dir, "open-token")), 0o600, `:12: providers.cf.settings.dns_api_token: ` + filepath.Join(dir, "open-token") + ` holds a secret and group or others can read it`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -145,6 +147,53 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("the plan's CA bundle serves a renew without --ca-bundle", func(t *testing.T) {
+		planFile := filepath.Join(l.state, "renewal", "b.example.test.json")
+		orig, err := os.ReadFile(planFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recorded struct {
+			CABundle string `json:"ca_bundle"`
+		}
+		if err := json.Unmarshal(orig, &recorded); err != nil || recorded.CABundle != l.proxy.Bundle {
+			t.Errorf("the plan does not record --ca-bundle %s:\n%s", l.proxy.Bundle, orig)
+		}
+		expireCheck(t, l.state, "b.example.test")
+		bare := []string{"renew", "--path", l.state, "--json", "--cert-name", "b.example.test"}
+		r := zonecert(ctx, t, l.bin, env, bare...)
+		mustOK(t, "renew without --ca-bundle", r)
+		if got := parseRenewJSON(t, r.stdout)["b.example.test"]; got.Error != "" || got.Reason != "not-due" {
+			t.Errorf("renew without --ca-bundle: %+v", got)
+		}
+		if strings.Contains(r.stderr, "renewal information unavailable") {
+			t.Errorf("ARI was not reached:\n%s", r.stderr)
+		}
+		// A bundle that does not trust the CA: an error, not a fallback
+		// to the lifetime rule.
+		wrong := filepath.Join(l.home, "wrong-ca.pem")
+		if err := os.WriteFile(wrong, selfSignedPEM(t), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.WriteFile(planFile, orig, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		b, _ := os.ReadFile(planFile)
+		if err := os.WriteFile(planFile, bytes.Replace(b, []byte(l.proxy.Bundle), []byte(wrong), 1), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		expireCheck(t, l.state, "b.example.test")
+		r = zonecert(ctx, t, l.bin, env, bare...)
+		if r.code == 0 {
+			t.Errorf("renew with an untrusted CA exits 0:\n%s\n%s", r.stdout, r.stderr)
+		}
+		if got := parseRenewJSON(t, r.stdout)["b.example.test"]; !strings.Contains(got.Error, "TLS") || got.Renewed {
+			t.Errorf("renew with an untrusted CA: %+v, want a TLS error", got)
+		}
+	})
+
 	t.Run("ARI window in the past renews exactly that lineage", func(t *testing.T) {
 		old := liveLeaf(t, l.state, "a.example.test")
 		oldPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: old.Raw})
@@ -273,6 +322,54 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		}
 		if n := orders(l.proxy.take()); n != 2 {
 			t.Errorf("the dry runs placed %d orders, want 2", n)
+		}
+	})
+
+	t.Run("a relative --path reaches the hook directories", func(t *testing.T) {
+		dir := filepath.Join(l.state, "renewal-hooks", "deploy")
+		marker := filepath.Join(l.home, "dir-hook-ran")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		hook := filepath.Join(dir, "10-dump")
+		if err := os.WriteFile(hook, []byte("#!/bin/sh\necho \"$RENEWED_LINEAGE\" > "+marker+"\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(filepath.Join(l.state, "renewal-hooks"))
+		rel, err := filepath.Rel(l.home, l.state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, filepath.Join(l.bin, "zonecert"), "renew", "--force", "--cert-name", "b.example.test",
+			"--path", rel, "--ca-bundle", l.proxy.Bundle)
+		cmd.Dir, cmd.Env = l.home, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("renew --path %s: %v\n%s", rel, err, out)
+		}
+		if b, err := os.ReadFile(marker); err != nil || strings.TrimSpace(string(b)) != filepath.Join(l.state, "live", "b.example.test") {
+			t.Errorf("the directory's deploy hook saw RENEWED_LINEAGE %q (%v), want the absolute lineage", b, err)
+		}
+	})
+
+	t.Run("a dry run leaves the replacement to the real renewal", func(t *testing.T) {
+		old := liveLeaf(t, l.state, "a.example.test")
+		l.proxy.take()
+		r := l.run(ctx, t, env, "renew", "--dry-run", "--cert-name", "a.example.test", "--json")
+		mustOK(t, "renew --dry-run", r)
+		if got := parseRenewJSON(t, r.stdout)["a.example.test"]; got.Replaces != "" {
+			t.Errorf("the dry run's order replaces %q, want nothing", got.Replaces)
+		}
+		r = l.run(ctx, t, env, "renew", "--force", "--cert-name", "a.example.test", "--json")
+		mustOK(t, "renew --force after a dry run", r)
+		if got := parseRenewJSON(t, r.stdout)["a.example.test"]; !got.Renewed || got.Replaces != ariID(t, old) {
+			t.Errorf("the real renewal after a dry run: %+v, want renewed, replacing %s", got, ariID(t, old))
+		}
+		if strings.Contains(r.stderr, "refused the replacement") {
+			t.Errorf("the CA refused the real renewal's replacement:\n%s", r.stderr)
+		}
+		// 409 is alreadyReplaced; Pebble's 400s are the nonces it rejects.
+		if n := l.proxy.take()["POST /order-plz 409"]; n != 0 {
+			t.Errorf("%d orders refused as already replaced", n)
 		}
 	})
 

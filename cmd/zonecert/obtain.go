@@ -309,9 +309,9 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	if req, err = core.NormalizeRequest(req); err != nil {
 		return nil, err
 	}
-	bundle := f.caBundle
-	if bundle == "" {
-		bundle = e.getenv("ZONECERT_CA_BUNDLE")
+	bundle, err := caBundlePath(e, f.caBundle)
+	if err != nil {
+		return nil, err
 	}
 	client, err := httpClient(bundle)
 	if err != nil {
@@ -332,6 +332,7 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 	if err := setLifecycle(&req, f); err != nil {
 		return nil, err
 	}
+	req.CABundle = bundle
 	return &obtainPlan{req: req, path: path, http: client, pluginCfg: pcfg}, nil
 }
 
@@ -346,7 +347,9 @@ func serverURL(s string) string {
 
 func eabFrom(e env, f *obtainFlags) (*core.EAB, error) {
 	hmac := f.eabHMAC
-	if hmac == "" {
+	if hmac != "" {
+		fmt.Fprintln(e.stderr, eabHMACWarning)
+	} else {
 		hmac = e.getenv("ZONECERT_EAB_HMAC")
 	}
 	switch {

@@ -133,15 +133,15 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 			return usageError{fmt.Errorf("--cert-name: %w", err)}
 		}
 	}
-	bundle := f.caBundle
-	if bundle == "" {
-		bundle = e.getenv("ZONECERT_CA_BUNDLE")
-	}
-	client, err := httpClient(bundle)
+	bundle, err := caBundlePath(e, f.caBundle)
 	if err != nil {
 		return usageError{err}
 	}
 	store, err := storage.NewFS(path)
+	if err != nil {
+		return usageError{err}
+	}
+	client, err := renewHTTPClient(ctx, store, f.certNames, bundle)
 	if err != nil {
 		return usageError{err}
 	}

@@ -38,8 +38,11 @@ func run(ctx context.Context, args []string, e env) error {
 	// Errors raised before a command runs (unknown command or flag, wrong
 	// arguments) are usage errors.
 	started := false
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := e.logs.check(); err != nil {
+			return usageError{err}
+		}
+		if err := absPathFlags(cmd); err != nil {
 			return usageError{err}
 		}
 		started = true
@@ -87,7 +90,7 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 // $XDG_DATA_HOME/zonecert (~/.local/share/zonecert).
 func defaultStatePath(e env) (string, error) {
 	if p := e.getenv("ZONECERT_PATH"); p != "" {
-		return p, nil
+		return filepath.Abs(p) // as the --path flag is (pathflags.go)
 	}
 	if e.getuid() == 0 {
 		return "/var/lib/zonecert", nil

@@ -92,16 +92,23 @@ func (v *validator) acme(raw *fileDoc, cfg *Config) {
 	if server == "" {
 		server = "letsencrypt"
 	}
+	// The ACME client speaks https only (acme.Options.AllowInsecureHTTP is
+	// for tests): refuse here what every order would refuse later.
 	if u, ok := KnownServer(server); ok {
 		cfg.ACME.DirectoryURL = u
-	} else if u, err := url.Parse(server); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	} else if u, err := url.Parse(server); err != nil || u.Host == "" || u.Scheme != "https" {
 		v.errorf(v.lines.at("acme", "server"), "acme.server: %q is neither an https:// directory URL nor letsencrypt / letsencrypt-staging", server)
 	} else {
 		cfg.ACME.DirectoryURL = server
 	}
+	v.caBundle(a.CABundle)
 	cfg.ACME.CABundle = a.CABundle
 	if a.Email != "" && !strings.Contains(a.Email, "@") {
 		v.errorf(v.lines.at("acme", "email"), "acme.email: %q is not an email address", a.Email)
+	}
+	// The daemon registers accounts as it needs them, with no one to ask.
+	if !a.AgreeTOS {
+		v.errorf(v.lines.at("acme"), "acme.agree_tos: set agree_tos = true to agree to the CA's terms of service; the daemon registers its accounts itself")
 	}
 	cfg.ACME.Email, cfg.ACME.AgreeTOS = a.Email, a.AgreeTOS
 	switch {
@@ -109,7 +116,7 @@ func (v *validator) acme(raw *fileDoc, cfg *Config) {
 	case a.EABKID == "" || a.EABHMAC == "":
 		v.errorf(v.lines.at("acme"), "acme: eab_kid and eab_hmac go together")
 	default:
-		hmac, literal, ok := v.resolve(a.EABHMAC, "acme", "eab_hmac")
+		hmac, literal, ok := v.resolve(a.EABHMAC, true, "acme", "eab_hmac")
 		if literal {
 			v.literalSecrets = append(v.literalSecrets, v.lines.at("acme", "eab_hmac"))
 		}
@@ -262,7 +269,7 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 				v.errorf(ln, "providers.%s.settings.%s: want a string, number or boolean", name, k)
 				continue
 			}
-			val, literal, ok := v.resolve(s, "providers", name, "settings", k)
+			val, literal, ok := v.resolve(s, spec.Secret, "providers", name, "settings", k)
 			if literal && spec.Secret {
 				v.literalSecrets = append(v.literalSecrets, ln)
 			}
@@ -307,8 +314,9 @@ func scalar(x any) (string, bool) {
 
 // resolve turns a setting value into its content: "${NAME}" reads the
 // environment, "file:PATH" a file (one trailing newline dropped), anything
-// else is literal. ok is false after an error (already recorded).
-func (v *validator) resolve(s string, path ...string) (val string, literal, ok bool) {
+// else is literal. A secret's file must be private, as a file holding a
+// literal secret must. ok is false after an error (already recorded).
+func (v *validator) resolve(s string, secret bool, path ...string) (val string, literal, ok bool) {
 	ln := v.lines.at(path...)
 	key := strings.Join(path, ".")
 	if name, isEnv := strings.CutPrefix(s, "${"); isEnv && strings.HasSuffix(name, "}") {
@@ -329,6 +337,12 @@ func (v *validator) resolve(s string, path ...string) (val string, literal, ok b
 		if err != nil {
 			v.errorf(ln, "%s: %v", key, err)
 			return "", false, false
+		}
+		if secret {
+			if err := PrivateFile(p); err != nil {
+				v.errorf(ln, "%s: %v", key, err)
+				return "", false, false
+			}
 		}
 		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), false, true
 	}

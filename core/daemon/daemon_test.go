@@ -134,6 +134,7 @@ func (w *world) clean(t *testing.T, names ...string) {
 func TestDaemonInProcess(t *testing.T) {
 	w := startWorld(t)
 	d := w.daemon(t, w.config(t, "authoritative", "30s", "a", "b"))
+	d.failures["a"] = 5 // as if a had failed before: its order succeeds and resets the backoff
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx, nil) }()
@@ -158,6 +159,12 @@ func TestDaemonInProcess(t *testing.T) {
 		p, err := core.LoadPlan(t.Context(), d.store, "a")
 		return err == nil && p.Check != nil
 	})
+	// The check is cached after the order succeeded, so after the reset.
+	d.mu.Lock()
+	if n := d.failures["a"]; n != 0 {
+		t.Errorf("a's backoff after a successful order: %d failures remembered, want none", n)
+	}
+	d.mu.Unlock()
 	p, _ := core.LoadPlan(t.Context(), d.store, "a")
 	if p.Check.Reason != core.ReasonARI || p.Check.RenewAt.Before(p.Check.WindowStart) || p.Check.RenewAt.After(p.Check.WindowEnd) {
 		t.Errorf("cached check %+v, want an ARI window with the renewal time in it", *p.Check)

@@ -17,7 +17,8 @@ func tryFlock(f *os.File) (bool, error) {
 	return err == nil, err
 }
 
-// openLockFile opens (creating) a lock file.
+// openLockFile opens (creating) a lock file; a symbolic link in its place
+// is refused, not followed.
 func openLockFile(p string) (*os.File, error) {
-	return os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	return os.OpenFile(p, os.O_RDWR|os.O_CREATE|oNoFollow, 0o600)
 }

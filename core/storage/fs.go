@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -41,7 +43,7 @@ type FS struct {
 	beforeSwap func() error
 	// writeFile, when set (tests), writes each member of a set instead of
 	// writeFileSync, so a test can fail a write midway.
-	writeFile func(path string, data []byte, mode os.FileMode) error
+	writeFile func(r *os.Root, rel string, data []byte, mode os.FileMode) error
 
 	// turns holds one token per lock name: Lock's waiters in this process
 	// queue on it and wake the moment the holder releases, rather than
@@ -82,11 +84,27 @@ func (s *FS) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	p, err := s.path(key)
+	if err := ValidateKey(key); err != nil {
+		return nil, err
+	}
+	r, err := s.openRoot(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	} else if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	w, err := s.walk(r, key, false)
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	if !w.exists {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	if w.link {
+		return nil, fmt.Errorf("reading %s: a set, not a file", key)
+	}
+	b, err := s.readRegular(r, w.rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 	}
@@ -98,32 +116,53 @@ func (s *FS) Put(ctx context.Context, key string, value []byte, private bool) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p, err := s.path(key)
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	r, err := s.openRoot(true)
 	if err != nil {
 		return err
 	}
-	if err := s.mkdirs(filepath.Dir(p)); err != nil {
+	defer r.Close()
+	w, err := s.walk(r, key, true)
+	if err != nil {
 		return err
 	}
-	return writeAtomic(p, value, fileMode(private))
+	if w.link {
+		return fmt.Errorf("writing %s: a set, not a file", key)
+	}
+	return s.writeAtomic(r, w.rel, value, fileMode(private))
 }
 
 // Delete removes key; an absent key is not an error. Empty parent
-// directories are left in place.
+// directories are left in place. A set link is removed, not followed.
 func (s *FS) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p, err := s.path(key)
-	if err != nil {
+	if err := ValidateKey(key); err != nil {
 		return err
 	}
-	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+	r, err := s.openRoot(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := s.walk(r, key, false)
+	if err != nil {
+		return fmt.Errorf("deleting %s: %w", key, err)
+	}
+	if !w.exists {
+		return nil
+	}
+	if err := r.Remove(w.rel); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("deleting %s: %w", key, err)
 	}
-	return syncDir(filepath.Dir(p))
+	return s.syncDir(r, filepath.Dir(w.rel))
 }
 
 // List returns the sorted names of the immediate children of prefix
@@ -133,15 +172,31 @@ func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dir := s.Root
+	r, err := s.openRoot(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	dir := "."
 	if prefix = strings.Trim(prefix, "/"); prefix != "" {
-		p, err := s.path(prefix)
-		if err != nil {
+		if err := ValidateKey(prefix); err != nil {
 			return nil, err
 		}
-		dir = p
+		w, err := s.walk(r, prefix, false)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", prefix, err)
+		}
+		if !w.exists {
+			return nil, nil
+		}
+		dir = w.rel
+		if w.link {
+			dir = filepath.FromSlash(w.target)
+		}
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := readDir(r, dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -158,6 +213,16 @@ func (s *FS) List(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+// readDir lists the directory rel under r.
+func readDir(r *os.Root, rel string) ([]fs.DirEntry, error) {
+	d, err := r.Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
+}
+
 // PutSet atomically replaces the set of files at key (see FS). key must have
 // at least two segments, e.g. "live/example.com"; its versions are kept under
 // archive/<key without its first segment>/<N>.
@@ -165,12 +230,11 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	link, err := s.path(key)
-	if err != nil {
+	if err := ValidateKey(key); err != nil {
 		return err
 	}
 	first, rest, ok := strings.Cut(key, "/")
-	if !ok || first == ArchiveDir {
+	if !ok || first == ArchiveDir || strings.Contains(rest, "/") {
 		return fmt.Errorf("%w %q: a set needs a key like live/<name>", ErrInvalidKey, key)
 	}
 	if len(files) == 0 {
@@ -181,46 +245,57 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 			return fmt.Errorf("%w: set member %q: %v", ErrInvalidKey, name, err)
 		}
 	}
-	archive := filepath.Join(s.Root, ArchiveDir, filepath.FromSlash(rest))
-	if err := s.mkdirs(archive); err != nil {
+	r, err := s.openRoot(true)
+	if err != nil {
 		return err
 	}
-	if err := s.mkdirs(filepath.Dir(link)); err != nil {
+	defer r.Close()
+	// Walk the archive as a directory to create, and the link's directory:
+	// a link planted at either is refused before anything is written.
+	aw, err := s.walk(r, path.Join(ArchiveDir, rest, "x"), true)
+	if err != nil {
 		return err
 	}
-	sweepTemps(archive, ".new-")
-	sweepTemps(filepath.Dir(link), "."+filepath.Base(link)+".swap-")
+	archive := filepath.Dir(aw.rel)
+	lw, err := s.walk(r, key, true)
+	if err != nil {
+		return err
+	}
+	if lw.exists && !lw.link {
+		return fmt.Errorf("writing %s: %s is not a link zonecert made", key, s.full(key))
+	}
+	link := filepath.FromSlash(key)
+	linkDir := filepath.Dir(link)
+	sweepTemps(r, archive, ".new-")
+	sweepTemps(r, linkDir, "."+filepath.Base(link)+".swap-")
 	// Write the new version into a hidden temp directory, then rename it to
 	// its final versioned name, so archive/<name>/<N> is always complete.
-	tmp, err := os.MkdirTemp(archive, ".new-")
+	tmp, err := mkdirTemp(r, archive, ".new-")
 	if err != nil {
 		return fmt.Errorf("creating version directory: %w", err)
 	}
-	defer os.RemoveAll(tmp) // no-op once renamed
-	if err := os.Chmod(tmp, 0o700); err != nil {
-		return err
-	}
+	defer r.RemoveAll(tmp) // no-op once renamed
 	write := writeFileSync
 	if s.writeFile != nil {
 		write = s.writeFile
 	}
 	for name, f := range files {
-		if err := write(filepath.Join(tmp, name), f.Data, fileMode(f.Private)); err != nil {
+		if err := write(r, filepath.Join(tmp, name), f.Data, fileMode(f.Private)); err != nil {
 			return fmt.Errorf("writing %s/%s: %w", key, name, err)
 		}
 	}
-	if err := syncDir(tmp); err != nil {
+	if err := s.syncDir(r, tmp); err != nil {
 		return err
 	}
-	version, err := nextVersion(archive)
+	version, err := nextVersion(r, archive)
 	if err != nil {
 		return err
 	}
 	final := filepath.Join(archive, strconv.Itoa(version))
-	if err := os.Rename(tmp, final); err != nil {
+	if err := r.Rename(tmp, final); err != nil {
 		return fmt.Errorf("publishing version: %w", err)
 	}
-	if err := syncDir(archive); err != nil {
+	if err := s.syncDir(r, archive); err != nil {
 		return err
 	}
 	if s.beforeSwap != nil {
@@ -228,25 +303,25 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 			return err
 		}
 	}
-	target, err := filepath.Rel(filepath.Dir(link), final)
+	target, err := filepath.Rel(linkDir, final)
 	if err != nil {
 		return err
 	}
-	tmpLink := filepath.Join(filepath.Dir(link), "."+filepath.Base(link)+".swap-"+strconv.Itoa(os.Getpid()))
-	_ = os.Remove(tmpLink)
-	if err := os.Symlink(target, tmpLink); err != nil {
+	tmpLink := filepath.Join(linkDir, "."+filepath.Base(link)+".swap-"+strconv.Itoa(os.Getpid()))
+	_ = r.Remove(tmpLink)
+	if err := r.Symlink(target, tmpLink); err != nil {
 		return fmt.Errorf("creating link: %w", err)
 	}
-	if err := os.Rename(tmpLink, link); err != nil {
-		_ = os.Remove(tmpLink)
+	if err := r.Rename(tmpLink, link); err != nil {
+		_ = r.Remove(tmpLink)
 		return fmt.Errorf("switching %s to version %d: %w", key, version, err)
 	}
-	return syncDir(filepath.Dir(link))
+	return s.syncDir(r, linkDir)
 }
 
 // nextVersion returns one more than the highest numbered version in dir.
-func nextVersion(dir string) (int, error) {
-	ents, err := os.ReadDir(dir)
+func nextVersion(r *os.Root, dir string) (int, error) {
+	ents, err := readDir(r, dir)
 	if err != nil {
 		return 0, err
 	}
@@ -259,15 +334,20 @@ func nextVersion(dir string) (int, error) {
 	return highest + 1, nil
 }
 
-// mkdirs creates dir and any missing parents with mode 0700.
-func (s *FS) mkdirs(dir string) error {
-	if err := protectRoot(s.Root); err != nil {
-		return fmt.Errorf("creating %s: %w", s.Root, err)
+// mkdirTemp makes a new directory dir/<prefix><random> (0700) under r and
+// returns its path.
+func mkdirTemp(r *os.Root, dir, prefix string) (string, error) {
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		err := r.Mkdir(name, 0o700)
+		if err == nil {
+			return name, r.Chmod(name, 0o700) // umask may have narrowed it
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	return nil
+	return "", fmt.Errorf("no free temp name in %s", dir)
 }
 
 func fileMode(private bool) os.FileMode {
@@ -277,43 +357,55 @@ func fileMode(private bool) os.FileMode {
 	return 0o644
 }
 
-// writeAtomic writes data to a temp file beside path, fsyncs it, renames it
-// over path and fsyncs the directory.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("creating temp file: %w", err)
+// writeAtomic writes data to a temp file beside rel (under r), fsyncs it,
+// renames it over rel and fsyncs the directory.
+func (s *FS) writeAtomic(r *os.Root, rel string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(rel)
+	var f *os.File
+	var tmp string
+	for range 100 {
+		tmp = filepath.Join(dir, "."+filepath.Base(rel)+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		var err error
+		f, err = r.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("creating temp file: %w", err)
+		}
 	}
-	tmp := f.Name()
+	if f == nil {
+		return fmt.Errorf("creating temp file: no free name in %s", s.full(dir))
+	}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = r.Remove(tmp)
 		}
 	}()
 	if err := f.Chmod(mode); err != nil {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", s.full(rel), err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", path, err)
+		return fmt.Errorf("syncing %s: %w", s.full(rel), err)
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming %s: %w", path, err)
+	if err := r.Rename(tmp, rel); err != nil {
+		return fmt.Errorf("renaming %s: %w", s.full(rel), err)
 	}
 	ok = true
-	return syncDir(dir)
+	return s.syncDir(r, dir)
 }
 
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+// writeFileSync creates the new file rel under r and makes it durable.
+func writeFileSync(r *os.Root, rel string, data []byte, mode os.FileMode) error {
+	f, err := r.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
@@ -332,14 +424,14 @@ func writeFileSync(path string, data []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func (s *FS) syncDir(r *os.Root, dir string) error {
+	d, err := r.Open(dir)
 	if err != nil {
 		return fmt.Errorf("syncing directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
+		return fmt.Errorf("syncing directory %s: %w", s.full(dir), err)
 	}
 	return nil
 }
@@ -348,14 +440,15 @@ func syncDir(dir string) error {
 // dir (names starting with prefix). Callers serialize the PutSets of one
 // key (the engine holds the certificate's lock), so no live write owns
 // them. Best effort: a leftover that stays is retried next time.
-func sweepTemps(dir, prefix string) {
-	ents, err := os.ReadDir(dir)
+// RemoveAll removes a link, never what it points to.
+func sweepTemps(r *os.Root, dir, prefix string) {
+	ents, err := readDir(r, dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), prefix) {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			_ = r.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
 }
@@ -404,11 +497,17 @@ func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, e
 	if err := validSegment(name); err != nil {
 		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
 	}
-	dir := filepath.Join(s.Root, "locks")
-	if err := s.mkdirs(dir); err != nil {
+	r, err := s.openRoot(true)
+	if err != nil {
 		return nil, err
 	}
-	p := filepath.Join(dir, name+".lock")
+	key := path.Join("locks", name+".lock")
+	w, err := s.walk(r, key, true) // refuses a link at locks/ or at the lock
+	r.Close()
+	if err != nil {
+		return nil, fmt.Errorf("opening lock: %w", err)
+	}
+	p := filepath.Join(s.Root, w.rel)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -200,12 +200,12 @@ func TestPutSetPartialWriteKeepsOldSet(t *testing.T) {
 		t.Fatalf("PutSet bad member = %v", err)
 	}
 	written := 0
-	s.writeFile = func(path string, data []byte, mode os.FileMode) error {
+	s.writeFile = func(r *os.Root, path string, data []byte, mode os.FileMode) error {
 		if written++; written < 2 {
-			return writeFileSync(path, data, mode)
+			return writeFileSync(r, path, data, mode)
 		}
 		// Half the file reaches the disk, then the disk is full.
-		if err := os.WriteFile(path, data[:len(data)/2], mode); err != nil {
+		if err := r.WriteFile(path, data[:len(data)/2], mode); err != nil {
 			return err
 		}
 		return &os.PathError{Op: "write", Path: path, Err: syscall.ENOSPC}
