@@ -23,6 +23,9 @@ type accountRecord struct {
 	Directory string    `json:"directory"`
 	Email     string    `json:"email,omitempty"`
 	Created   time.Time `json:"created"`
+	// Status is set once `account deactivate` ran; orders skip such an
+	// account without asking the CA.
+	Status string `json:"status,omitempty"`
 }
 
 // caKey is the storage segment of a CA: its directory host (and port).
@@ -114,7 +117,7 @@ func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Reque
 			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
 			continue
 		}
-		if rec.Email != req.Email {
+		if rec.Email != req.Email || rec.Status == acme.StatusDeactivated {
 			continue
 		}
 		acct, err := client.FindAccount(ctx, key)

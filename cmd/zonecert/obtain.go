@@ -183,6 +183,12 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if _, err := hooks.Commands(core.HookDeploy, f.deployHook); err != nil {
 		return usageError{err}
 	}
+	if nd, err := checkExisting(ctx, f, plan); err != nil || nd != nil {
+		if nd != nil {
+			printNotDue(e, f.json, nd)
+		}
+		return err
+	}
 	ui := newUI(e, f.verbose, f.json)
 	defer ui.close()
 	log := ui.logger

@@ -67,6 +67,13 @@ func newPersistSubCmd(e env, name, short, long string) *cobra.Command {
 		},
 	}
 	bindPersistFlags(cmd.Flags(), f)
+	if name == "setup" {
+		// With no account yet, setup registers it (as account register).
+		fl := cmd.Flags()
+		fl.BoolVar(&f.agreeTOS, "agree-tos", false, "register the account if none is stored, agreeing to the CA's terms of service")
+		fl.StringVar(&f.eabKID, "eab-kid", "", "External Account Binding key identifier, to register")
+		fl.StringVar(&f.eabHMAC, "eab-hmac", "", "External Account Binding MAC key, base64url (prefer env ZONECERT_EAB_HMAC)")
+	}
 	return cmd
 }
 

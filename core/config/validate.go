@@ -190,7 +190,7 @@ func (v *validator) daemon(raw *fileDoc, cfg *Config) {
 		RetryMin:            v.duration(d.RetryMin, time.Minute, "daemon", "retry_min"),
 		RetryMax:            v.duration(d.RetryMax, 6*time.Hour, "daemon", "retry_max"),
 		StopTimeout:         v.duration(d.StopTimeout, time.Minute, "daemon", "stop_timeout"),
-		MaxConcurrent:       4,
+		MaxConcurrent:       core.DefaultMaxConcurrent,
 		NewOrderConcurrency: 1,
 	}
 	if d.MaxConcurrent != nil {
