@@ -36,6 +36,11 @@ import (
 type stormCase struct {
 	certs, zones int
 	lag          time.Duration
+	// The issue's goals, logged when missed (0: none): at most maxUpdates
+	// UPDATEs, at least minRate certificates a second, at most maxMiB RSS.
+	maxUpdates int32
+	minRate    float64
+	maxMiB     float64
 }
 
 // The storms of issue 20, all at the daemon's defaults (no [daemon]
@@ -43,7 +48,11 @@ type stormCase struct {
 // zone (goal: at most 6 UPDATEs), 200 over 3 zones behind a 4 s lag (goal:
 // 20 a second, 150 MB), 1,000 over 10 zones behind a 1 s lag (goal: 40 a
 // second, 200 MB). Run one alone with -bench 'RenewalStorm/certs=200'.
-var stormCases = []stormCase{{20, 1, 4 * time.Second}, {200, 3, 4 * time.Second}, {1000, 10, time.Second}}
+var stormCases = []stormCase{
+	{certs: 20, zones: 1, lag: 4 * time.Second, maxUpdates: 6},
+	{certs: 200, zones: 3, lag: 4 * time.Second, minRate: 20, maxMiB: 150},
+	{certs: 1000, zones: 10, lag: time.Second, minRate: 40, maxMiB: 200},
+}
 
 // stormStall is how long without a stored certificate counts as a stall.
 const stormStall = 90 * time.Second
@@ -159,6 +168,16 @@ func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Peb
 		b.ReportMetric(f.TotalPeakMiB, "MiB-peak-total")
 		if !f.PebbleAnswers {
 			b.Error("Pebble no longer answers after the storm")
+		}
+		// Goals are reported, not asserted: a loaded machine misses them.
+		if sc.maxUpdates > 0 && f.Updates > sc.maxUpdates {
+			b.Logf("GOAL MISSED: %d UPDATEs, goal at most %d", f.Updates, sc.maxUpdates)
+		}
+		if f.CertsPerSecond < sc.minRate {
+			b.Logf("GOAL MISSED: %.1f certificates a second, goal at least %g", f.CertsPerSecond, sc.minRate)
+		}
+		if sc.maxMiB > 0 && f.TotalPeakMiB > sc.maxMiB {
+			b.Logf("GOAL MISSED: %.0f MiB peak RSS, goal at most %g", f.TotalPeakMiB, sc.maxMiB)
 		}
 	}
 }
