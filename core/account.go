@@ -64,8 +64,13 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		return acme.Account{}, kindErr(KindInput,
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
 	}
-	if dir.Meta.ExternalAccountRequired && req.EAB == nil {
-		return acme.Account{}, kindErr(KindInput, "this CA requires External Account Binding: pass --eab-kid and the MAC key")
+	if (dir.Meta.ExternalAccountRequired || knownEAB(req.DirectoryURL)) && req.EAB == nil {
+		who := "this CA"
+		if c, ok := knownCAByURL(req.DirectoryURL); ok {
+			who = c.Name
+		}
+		return acme.Account{}, kindErr(KindInput, "%s requires External Account Binding to register an account: "+
+			"get a key ID and MAC key from the CA, then pass --eab-kid KID with the MAC key in ZONECERT_EAB_HMAC", who)
 	}
 	key, err := acme.GenerateKey(acme.KeyECDSAP256)
 	if err != nil {
@@ -164,4 +169,11 @@ func caErr(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &Error{Kind: KindCA, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// knownEAB says whether dirURL is a well-known CA that needs External
+// Account Binding.
+func knownEAB(dirURL string) bool {
+	c, ok := knownCAByURL(dirURL)
+	return ok && c.EAB
 }

@@ -198,3 +198,36 @@ func TestAccountPersistObtainFromEmpty(t *testing.T) {
 		t.Fatalf("accounts after persist setup --agree-tos: %+v", list)
 	}
 }
+
+// TestAccountRegisterEAB registers with a CA that requires External
+// Account Binding (Pebble with EAB keys): without it the error says so and
+// names the flags, and nothing is stored; with --eab-kid and the MAC key
+// from the environment it registers.
+func TestAccountRegisterEAB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Pebble")
+	}
+	bin := binaries(t)
+	const kid, mac = "kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+	p := testenv.StartPebble(t, testenv.PebbleOptions{DNSServer: "127.0.0.1:1", EAB: map[string]string{kid: mac}}) // no validation here
+	home := t.TempDir()
+	bundle := filepath.Join(home, "pebble-tls.pem")
+	if err := os.WriteFile(bundle, p.CABundlePEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(home, "state")
+	args := []string{"account", "register", "--server", p.DirectoryURL, "--ca-bundle", bundle, "--path", state,
+		"--email", "eab@example.com", "--agree-tos"}
+	ctx := t.Context()
+	r := zonecert(ctx, t, bin, baseEnv(home), args...)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "requires External Account Binding") || !strings.Contains(r.stderr, "--eab-kid") {
+		t.Fatalf("register without EAB: exit %d\n%s", r.code, r.stderr)
+	}
+	if keys, _ := filepath.Glob(filepath.Join(state, "accounts", "*", "*", "key.pem")); len(keys) != 0 {
+		t.Fatalf("a refused register stored %v", keys)
+	}
+	r = zonecert(ctx, t, bin, baseEnv(home, "ZONECERT_EAB_HMAC="+mac), append(args, "--eab-kid", kid)...)
+	if r.code != 0 || !strings.Contains(r.stdout, "Account registered") {
+		t.Fatalf("register with EAB: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -25,15 +25,11 @@ import (
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
-// knownServer resolves the short names of well-known ACME directories.
+// knownServer resolves the short names of well-known ACME directories
+// (core.KnownCAs).
 func knownServer(name string) (string, bool) {
-	switch strings.ToLower(name) {
-	case "letsencrypt":
-		return "https://acme-v02.api.letsencrypt.org/directory", true
-	case "letsencrypt-staging":
-		return "https://acme-staging-v02.api.letsencrypt.org/directory", true
-	}
-	return "", false
+	c, ok := core.KnownCAByName(name)
+	return c.DirectoryURL, ok
 }
 
 type obtainFlags struct {
@@ -134,7 +130,7 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
 // bindObtainFlags declares obtain's flags on fl, storing into f.
 func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVarP(&f.domains, "domain", "d", nil, "DNS name to include (repeatable; a wildcard only as the leftmost label)")
-	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or letsencrypt / letsencrypt-staging")
+	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or a well-known CA: "+core.KnownCANames())
 	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra roots for the ACME server's TLS (env ZONECERT_CA_BUNDLE)")
 	fl.StringVar(&f.email, "email", "", "contact email for the ACME account")
 	fl.BoolVar(&f.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")

@@ -23,15 +23,11 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// KnownServer resolves the short names of well-known ACME directories.
+// KnownServer resolves the short names of well-known ACME directories
+// (core.KnownCAs).
 func KnownServer(name string) (string, bool) {
-	switch strings.ToLower(name) {
-	case "letsencrypt":
-		return "https://acme-v02.api.letsencrypt.org/directory", true
-	case "letsencrypt-staging":
-		return "https://acme-staging-v02.api.letsencrypt.org/directory", true
-	}
-	return "", false
+	c, ok := core.KnownCAByName(name)
+	return c.DirectoryURL, ok
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
