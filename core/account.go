@@ -65,12 +65,7 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
 	}
 	if (dir.Meta.ExternalAccountRequired || knownEAB(req.DirectoryURL)) && req.EAB == nil {
-		who := "this CA"
-		if c, ok := knownCAByURL(req.DirectoryURL); ok {
-			who = c.Name
-		}
-		return acme.Account{}, kindErr(KindInput, "%s requires External Account Binding to register an account: "+
-			"get a key ID and MAC key from the CA, then pass --eab-kid KID with the MAC key in ZONECERT_EAB_HMAC", who)
+		return acme.Account{}, eabMissing(req.DirectoryURL)
 	}
 	key, err := acme.GenerateKey(acme.KeyECDSAP256)
 	if err != nil {
@@ -176,4 +171,15 @@ func caErr(what string, err error) error {
 func knownEAB(dirURL string) bool {
 	c, ok := knownCAByURL(dirURL)
 	return ok && c.EAB
+}
+
+// eabMissing is the error for a registration without the External Account
+// Binding its CA requires; it names a well-known CA.
+func eabMissing(dirURL string) error {
+	who := "this CA"
+	if c, ok := knownCAByURL(dirURL); ok {
+		who = c.Name
+	}
+	return kindErr(KindInput, "%s requires External Account Binding to register an account: "+
+		"get a key ID and MAC key from the CA, then pass --eab-kid KID with the MAC key in ZONECERT_EAB_HMAC", who)
 }

@@ -332,3 +332,30 @@ func accountKeyType(k crypto.Signer) string {
 	}
 	return "unknown"
 }
+
+// CheckRegistration reports, reading only, whether an order for req could
+// get an account: one is stored for its CA and email, or the CA would
+// register one (its terms of service agreed to, External Account Binding
+// given where needed). The CLI asks before it writes anything, so a
+// refused argument leaves no state behind.
+func (e *Engine) CheckRegistration(ctx context.Context, req AccountRequest) error {
+	if st, err := e.storedAccount(ctx, req); err == nil && st.rec.Status != acme.StatusDeactivated {
+		return nil
+	}
+	needEAB := knownEAB(req.DirectoryURL) && req.EAB == nil
+	if req.AgreeTOS && !needEAB {
+		return nil
+	}
+	_, dir, err := e.accountClient(ctx, req.DirectoryURL)
+	if err != nil {
+		return err
+	}
+	if dir.Meta.TermsOfService != "" && !req.AgreeTOS {
+		return kindErr(KindInput,
+			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
+	}
+	if (needEAB || dir.Meta.ExternalAccountRequired) && req.EAB == nil {
+		return eabMissing(req.DirectoryURL)
+	}
+	return nil
+}

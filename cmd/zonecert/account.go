@@ -138,6 +138,9 @@ func runAccount(ctx context.Context, e env, verb string, f *accountFlags) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkStateDir(path); err != nil {
+		return err
+	}
 	ui := newUI(e, f.verbose, true)
 	defer ui.close()
 	store, err := storage.NewFS(path)

@@ -175,6 +175,9 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkStateDir(plan.path); err != nil {
+		return err
+	}
 	hooks := newHooks(e, plan.path, f.hookTimeout, nil)
 	if _, err := hooks.Commands(core.HookDeploy, f.deployHook); err != nil {
 		return usageError{err}
@@ -183,6 +186,9 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		if nd != nil {
 			printNotDue(e, f.json, nd)
 		}
+		return err
+	}
+	if err := checkRegistration(ctx, plan); err != nil {
 		return err
 	}
 	ui := newUI(e, f.verbose, f.json)

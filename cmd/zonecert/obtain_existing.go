@@ -104,3 +104,19 @@ func printNotDue(e env, asJSON bool, nd *notDue) {
 	fmt.Fprintf(e.stdout, "Certificate %s (%s) is not due for renewal until %s; nothing ordered.\n"+
 		"Pass --force to order a new one anyway.\n", nd.CertName, strings.Join(nd.Domains, ", "), nd.RenewAt.Local().Format(time.DateTime))
 }
+
+// checkRegistration refuses, before anything is written, an obtain that
+// would have to register an account it cannot (no --agree-tos, or no EAB
+// where the CA needs it).
+func checkRegistration(ctx context.Context, plan *obtainPlan) error {
+	store, err := storage.NewFS(plan.path)
+	if err != nil {
+		return usageError{err}
+	}
+	eng, err := core.New(core.Config{Storage: store, HTTPClient: plan.http})
+	if err != nil {
+		return err
+	}
+	r := plan.req
+	return eng.CheckRegistration(ctx, core.AccountRequest{DirectoryURL: r.DirectoryURL, Email: r.Email, AgreeTOS: r.AgreeTOS, EAB: r.EAB})
+}

@@ -111,6 +111,9 @@ func runPersist(ctx context.Context, e env, verb string, f *persistFlags) error 
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkStateDir(plan.path); err != nil {
+		return err
+	}
 	req := core.PersistRequest{Request: plan.req, Wildcard: f.wildcard, Issuer: f.issuer, AccountURI: f.accountURI}
 	if req.Until, err = parseUntil(f.until); err != nil {
 		return usageError{err}
