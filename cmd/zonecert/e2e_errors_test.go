@@ -53,7 +53,7 @@ func TestRefusedObtainWritesNothing(t *testing.T) {
 	}
 	state := filepath.Join(home, "state")
 	r := zonecert(t.Context(), t, bin, baseEnv(home), "obtain", "--server", p.DirectoryURL, "--ca-bundle", bundle,
-		"--dns", "rfc2136", "--plugin-dir", bin, "--dns-resolver", "127.0.0.1", "-d", "www.example.test", "--path", state)
+		"--challenge", "dns-persist-01", "--dns-resolver", "127.0.0.1", "-d", "www.example.test", "--path", state)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "--agree-tos") {
 		t.Fatalf("obtain without --agree-tos: exit %d\n%s", r.code, r.stderr)
 	}
