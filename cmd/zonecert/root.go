@@ -78,7 +78,9 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	}
 	e.logs.bind(root.PersistentFlags())
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
-		newRunCmd(e), newConfigCmd(e), newAccountCmd(e))
+		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e))
+	root.SetVersionTemplate(currentVersion().String())
+	finishHelp(root)
 	return root
 }
 
