@@ -76,3 +76,27 @@ func TestCertificatesUnknownName(t *testing.T) {
 		t.Fatalf("certificates of an unknown name: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestKeyTypeErrorListsHelpNames: a bad --key-type is refused (exit 2)
+// with the names obtain --help lists.
+func TestKeyTypeErrorListsHelpNames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	bin := binaries(t)
+	home := t.TempDir()
+	r := zonecert(t.Context(), t, bin, baseEnv(home), "obtain", "--agree-tos", "--dns", "rfc2136", "--dns-resolver", "127.0.0.1",
+		"-d", "www.example.test", "--key-type", "ec521", "--path", filepath.Join(home, "state"))
+	help := zonecert(t.Context(), t, bin, baseEnv(home), "obtain", "--help")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `unknown key type "ec521"`) {
+		t.Fatalf("--key-type ec521: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, name := range []string{"ec256", "ec384", "rsa2048", "rsa3072", "rsa4096"} {
+		if !strings.Contains(r.stderr, name) || !strings.Contains(help.stdout, name) {
+			t.Errorf("%s is not in both the error and the help:\n%s", name, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "ecdsa-p256") {
+		t.Errorf("the error uses a name the help does not: %s", r.stderr)
+	}
+}
