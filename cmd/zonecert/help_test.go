@@ -59,3 +59,28 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version --json: %+v", v)
 	}
 }
+
+// TestPersistFlagsPerVerb: persist show offers no provider flags and
+// persist remove no --until, since neither uses them.
+func TestPersistFlagsPerVerb(t *testing.T) {
+	e, _, _ := testEnv(nil)
+	root := newRoot(e)
+	for verb, absent := range map[string][]string{
+		"show":   {"dns", "dns-config", "plugin-dir", "plugin-path", "plugin-sha256", "propagation-timeout", "agree-tos"},
+		"remove": {"until", "agree-tos"},
+		"setup":  {},
+	} {
+		c, _, err := root.Find([]string{"persist", verb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range absent {
+			if c.Flags().Lookup(f) != nil {
+				t.Errorf("persist %s offers --%s", verb, f)
+			}
+		}
+		if c.Flags().Lookup("domain") == nil || c.Flags().Lookup("server") == nil {
+			t.Errorf("persist %s lacks -d or --server", verb)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func newPersistSubCmd(e env, name, short, long string) *cobra.Command {
 			return runPersist(cmd.Context(), e, name, f)
 		},
 	}
-	bindPersistFlags(cmd.Flags(), f)
+	bindPersistFlags(cmd.Flags(), name, f)
 	if name == "setup" {
 		// With no account yet, setup registers it (as account register).
 		fl := cmd.Flags()
@@ -77,16 +77,21 @@ func newPersistSubCmd(e env, name, short, long string) *cobra.Command {
 	return cmd
 }
 
-func bindPersistFlags(fl *pflag.FlagSet, f *persistFlags) {
+func bindPersistFlags(fl *pflag.FlagSet, verb string, f *persistFlags) {
 	var all pflag.FlagSet
 	bindObtainFlags(&all, &f.obtainFlags)
-	for _, n := range []string{"domain", "server", "ca-bundle", "email", "dns", "dns-config", "dns-resolver",
-		"propagation-timeout", "path", "json", "plugin-dir", "plugin-path", "plugin-sha256", "zone", "nameserver-port", "verbose"} {
+	names := []string{"domain", "server", "ca-bundle", "email", "dns-resolver", "path", "json", "zone", "nameserver-port", "verbose"}
+	if verb != "show" { // show only reads DNS: no provider
+		names = append(names, "dns", "dns-config", "propagation-timeout", "plugin-dir", "plugin-path", "plugin-sha256")
+	}
+	for _, n := range names {
 		fl.AddFlag(all.Lookup(n))
 	}
 	f.challenge = acme.ChallengeDNSPersist01 // no --dns needed to read or print
 	fl.BoolVar(&f.wildcard, "wildcard", false, "add policy=wildcard: the record also authorizes *.NAME (implied by -d '*.NAME')")
-	fl.StringVar(&f.until, "until", "", "persistUntil: the record stops authorizing after DATE (YYYY-MM-DD or RFC 3339); default never")
+	if verb != "remove" { // remove takes this account's records, whatever their expiry
+		fl.StringVar(&f.until, "until", "", "persistUntil: the record stops authorizing after DATE (YYYY-MM-DD or RFC 3339); default never")
+	}
 	fl.StringVar(&f.issuer, "issuer", "", "the CA's issuer domain name (default: the first CAA identity in its directory)")
 	fl.StringVar(&f.accountURI, "account-uri", "", "authorize this account URL instead of the stored account")
 }
