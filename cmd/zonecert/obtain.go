@@ -98,7 +98,7 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
 ` + exitCodesHelp,
 		Example: `  # Wildcard and apex from Let's Encrypt, RFC 2136 updates to your primary:
   export RFC2136_NAMESERVER=ns1.example.com RFC2136_TSIG_KEY=zonecert. \
-         RFC2136_TSIG_SECRET=... RFC2136_TSIG_ALGORITHM=hmac-sha256
+         RFC2136_TSIG_SECRET=... RFC2136_TSIG_ALGORITHM=hmac-sha256.
   zonecert obtain --email ops@example.com --agree-tos --dns rfc2136 \
       -d '*.example.com' -d example.com
 
