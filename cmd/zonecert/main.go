@@ -13,11 +13,13 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	endProfile := startProfile(os.LookupEnv)
 	err := run(ctx, os.Args[1:], env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		lookupEnv: os.LookupEnv, getuid: os.Getuid,
 	})
 	stop()
+	endProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "zonecert:", err)
 	}

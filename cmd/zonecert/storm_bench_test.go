@@ -188,6 +188,10 @@ func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Peb
 func runStorm(b *testing.B, bin, dir, cfg, secret, out string, certs int) (f stormFigures, stalled bool) {
 	cmd := exec.Command(filepath.Join(bin, "zonecert"), "run", "--config", cfg, "--log-format", "json", "--plugin-dir", bin)
 	cmd.Env = baseEnv(dir, "TSIG="+secret)
+	if p := os.Getenv("ZONECERT_STORM_CPUPROFILE"); p != "" {
+		// go tool pprof -top bin/zonecert $ZONECERT_STORM_CPUPROFILE
+		cmd.Env = append(cmd.Env, "ZONECERT_CPUPROFILE="+p)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
