@@ -188,9 +188,6 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		}
 		return err
 	}
-	if err := checkRegistration(ctx, plan); err != nil {
-		return err
-	}
 	ui := newUI(e, f.verbose, f.json)
 	defer ui.close()
 	log := ui.logger
@@ -209,6 +206,11 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		}
 		provider = p
 		plan.req.Provider.Env = declaredEnv(p.Metadata(), e.lookupEnv)
+	}
+	// After the plugin's own checks (which ask nothing of the CA), before
+	// the engine writes anything.
+	if err := checkRegistration(ctx, plan); err != nil {
+		return err
 	}
 	store, err := storage.NewFS(plan.path)
 	if err != nil {

@@ -313,6 +313,20 @@ func withLock(ctx context.Context, state string, cfg host.Config) (host.Config, 
 		return cfg, nil
 	}
 	cfg.SHA256 = entry.SHA256
-	cfg.PinHint = fmt.Sprintf("it was locked in %s; run `zonecert plugins lock %s` to accept the new binary", filepath.Clean(path), cfg.Name)
+	// The command to accept it names the same state directory and plugin
+	// directories as this run, so it locks the binary this run found.
+	accept := "zonecert plugins lock " + cfg.Name + " --path " + shellQuote(filepath.Clean(state))
+	for _, d := range cfg.Dirs {
+		accept += " --plugin-dir " + shellQuote(d)
+	}
+	cfg.PinHint = fmt.Sprintf("it was locked in %s; run `%s` to accept the new binary", filepath.Clean(path), accept)
 	return cfg, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
