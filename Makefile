@@ -24,7 +24,7 @@ TEST_TIMEOUT ?= 8m
 FUZZTIME ?= 5s
 TEST_FUZZTIME ?= 2000x
 
-.PHONY: all build tools test test-short bench fuzz faults demo generate lint clean
+.PHONY: all build tools test test-short bench fuzz faults demo playground generate lint clean
 
 all: build
 
@@ -76,6 +76,12 @@ faults: tools build
 demo: build
 	@testdata/scripts/install-tools.sh pebble
 	@testdata/scripts/demo.sh
+
+# The demo, then its CA left running (with the environment to use printed)
+# until Ctrl-C, to try renew, revoke, account and run against it.
+playground: build
+	@testdata/scripts/install-tools.sh pebble
+	@ZONECERT_PLAYGROUND=1 testdata/scripts/demo.sh
 
 generate:
 	@command -v protoc >/dev/null || { echo "protoc is required: apt-get install protobuf-compiler" >&2; exit 1; }

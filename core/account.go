@@ -23,6 +23,9 @@ type accountRecord struct {
 	Directory string    `json:"directory"`
 	Email     string    `json:"email,omitempty"`
 	Created   time.Time `json:"created"`
+	// Status is set once `account deactivate` ran; orders skip such an
+	// account without asking the CA.
+	Status string `json:"status,omitempty"`
 }
 
 // caKey is the storage segment of a CA: its directory host (and port).
@@ -61,8 +64,8 @@ func (e *Engine) account(ctx context.Context, client *acme.Client, dir acme.Dire
 		return acme.Account{}, kindErr(KindInput,
 			"registering an account needs agreement to the CA's terms of service (%s): pass --agree-tos", dir.Meta.TermsOfService)
 	}
-	if dir.Meta.ExternalAccountRequired && req.EAB == nil {
-		return acme.Account{}, kindErr(KindInput, "this CA requires External Account Binding: pass --eab-kid and the MAC key")
+	if (dir.Meta.ExternalAccountRequired || knownEAB(req.DirectoryURL)) && req.EAB == nil {
+		return acme.Account{}, eabMissing(req.DirectoryURL)
 	}
 	key, err := acme.GenerateKey(acme.KeyECDSAP256)
 	if err != nil {
@@ -114,7 +117,7 @@ func (e *Engine) findAccount(ctx context.Context, client *acme.Client, req Reque
 			e.log.LogAttrs(ctx, slog.LevelWarn, "skipping unreadable account", slog.String("account", id), errAttr(err))
 			continue
 		}
-		if rec.Email != req.Email {
+		if rec.Email != req.Email || rec.Status == acme.StatusDeactivated {
 			continue
 		}
 		acct, err := client.FindAccount(ctx, key)
@@ -161,4 +164,22 @@ func caErr(what string, err error) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return &Error{Kind: KindCA, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// knownEAB says whether dirURL is a well-known CA that needs External
+// Account Binding.
+func knownEAB(dirURL string) bool {
+	c, ok := knownCAByURL(dirURL)
+	return ok && c.EAB
+}
+
+// eabMissing is the error for a registration without the External Account
+// Binding its CA requires; it names a well-known CA.
+func eabMissing(dirURL string) error {
+	who := "this CA"
+	if c, ok := knownCAByURL(dirURL); ok {
+		who = c.Name
+	}
+	return kindErr(KindInput, "%s requires External Account Binding to register an account: "+
+		"get a key ID and MAC key from the CA, then pass --eab-kid KID with the MAC key in ZONECERT_EAB_HMAC", who)
 }

@@ -70,7 +70,12 @@ func (h *Hooks) Commands(kind HookKind, cmd string) ([]string, error) {
 			}
 			p := filepath.Join(dir, e.Name())
 			if err := executable(p); err != nil {
-				return nil, fmt.Errorf("%s hook %s: %w (chmod +x it or remove it)", kind, p, err)
+				// As certbot does: a file in the directory that is not
+				// executable (a README, a disabled hook) is skipped.
+				if h.Logger != nil {
+					h.Logger.Warn("skipping hook that is not executable (chmod +x it to run it)", "hook", string(kind), "path", p)
+				}
+				continue
 			}
 			out = append(out, p)
 		}

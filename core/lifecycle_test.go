@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -313,10 +314,16 @@ func TestHooks(t *testing.T) {
 		t.Errorf("hooks wrote %q, want %q (lexical order, directory first, clean env)", b, want)
 	}
 
+	// A non-executable file in the directory is skipped with a warning,
+	// as certbot does.
 	script("30-not-executable", "true", 0o644)
-	if _, err := h.Commands(HookDeploy, ""); err == nil || !strings.Contains(err.Error(), "30-not-executable") {
-		t.Errorf("non-executable hook: %v", err)
+	var warned strings.Builder
+	h.Logger = slog.New(slog.NewTextHandler(&warned, nil))
+	cmds, err := h.Commands(HookDeploy, "")
+	if err != nil || len(cmds) != 2 || !strings.Contains(warned.String(), "30-not-executable") {
+		t.Errorf("non-executable hook: %v, %v, warned %q", cmds, err, warned.String())
 	}
+	h.Logger = nil
 	os.Remove(filepath.Join(deploy, "30-not-executable"))
 	if _, err := h.Commands(HookPost, "no-such-program --flag"); err == nil || !strings.Contains(err.Error(), "no-such-program") {
 		t.Errorf("missing program: %v", err)

@@ -78,7 +78,9 @@ func (e *Engine) chooseMethod(ctx context.Context, req Request, dir acme.Directo
 		e.observe(ctx, progress.Event{Stage: progress.Account, Detail: "dns-persist-01 records in place"})
 		return acme.ChallengeDNSPersist01, nil
 	case req.Challenge == ChallengeAuto && e.provider != nil && !errors.Is(err, context.Canceled):
-		e.log.LogAttrs(ctx, slog.LevelInfo, "no usable dns-persist-01 record; using dns-01", slog.String("reason", err.Error()))
+		// auto's ordinary case (most names have no standing record):
+		// debug, not news.
+		e.log.LogAttrs(ctx, slog.LevelDebug, "no usable dns-persist-01 record; using dns-01", slog.String("reason", err.Error()))
 		return acme.ChallengeDNS01, nil
 	case req.Challenge == ChallengeAuto:
 		err = fmt.Errorf("no DNS provider configured, so only dns-persist-01 can work: %w", err)

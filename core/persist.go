@@ -89,9 +89,16 @@ func (e *Engine) persistTarget(ctx context.Context, req PersistRequest) (*persis
 		if err != nil {
 			return nil, err
 		}
+		if !ok && req.AgreeTOS {
+			// persist setup --agree-tos: register here, as an order would.
+			if acct, err = e.account(ctx, client, dir, req.Request); err != nil {
+				return nil, err
+			}
+			ok = true
+		}
 		if !ok {
 			return nil, kindErr(KindInput, "no account with %s for email %q: the record names the account, so register one first "+
-				"(any obtain does, e.g. with --challenge dns-persist-01 on the host that will renew), or give its URI", caKey(req.DirectoryURL), req.Email)
+				"(zonecert account register, or pass --agree-tos here), or give its URI (--account-uri)", caKey(req.DirectoryURL), req.Email)
 		}
 		t.account = acct.URL
 	}

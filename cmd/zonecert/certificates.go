@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,8 @@ type certInfo struct {
 	NotAfter  time.Time `json:"not_after"`
 	ChainLen  int       `json:"chain_length"`
 	Error     string    `json:"error,omitempty"`
+
+	missing bool // no such lineage
 }
 
 func newCertificatesCmd(e env) *cobra.Command {
@@ -47,11 +50,15 @@ func newCertificatesCmd(e env) *cobra.Command {
 				}
 				path = p
 			}
+			if err := checkStateDir(path); err != nil {
+				return err
+			}
 			store, err := storage.NewFS(path)
 			if err != nil {
 				return usageError{err}
 			}
 			ctx := cmd.Context()
+			named := len(names) > 0
 			if len(names) == 0 {
 				if names, err = store.List(ctx, storage.LiveDir); err != nil {
 					return err
@@ -62,7 +69,13 @@ func newCertificatesCmd(e env) *cobra.Command {
 				if err := core.ValidateCertName(n); err != nil {
 					return usageError{err}
 				}
-				infos = append(infos, inspect(ctx, store, n))
+				info := inspect(ctx, store, n)
+				if named && info.missing {
+					// Like revoke and delete: a name that is not there is
+					// the caller's mistake.
+					return usageError{fmt.Errorf("no certificate named %s under %s (zonecert certificates lists them)", n, where(store, storage.LiveDir))}
+				}
+				infos = append(infos, info)
 			}
 			if jsonOut {
 				enc := json.NewEncoder(e.stdout)
@@ -78,6 +91,9 @@ func newCertificatesCmd(e env) *cobra.Command {
 					bad++
 					fmt.Fprintf(e.stdout, "%s: %s\n", c.Name, c.Error)
 					continue
+				}
+				if c.Subject == "" {
+					c.Subject = "(empty: the names are in the SAN extension)"
 				}
 				fmt.Fprintf(e.stdout, "Certificate %s\n  Subject:   %s\n  Names:     %s\n  Issuer:    %s\n  Serial:    %s\n  Valid:     %s to %s (%s left)\n  Chain:     %d certificate(s)\n  Files:     %s\n",
 					c.Name, c.Subject, strings.Join(c.DNSNames, ", "), c.Issuer, c.Serial,
@@ -110,6 +126,7 @@ func inspect(ctx context.Context, store storage.Storage, name string) certInfo {
 	b, err := store.Get(ctx, key)
 	if err != nil {
 		info.Error = err.Error()
+		info.missing = errors.Is(err, storage.ErrNotFound)
 		return info
 	}
 	var certs []*x509.Certificate
@@ -135,9 +152,6 @@ func inspect(ctx context.Context, store storage.Storage, name string) certInfo {
 	}
 	leaf := certs[0]
 	info.Subject = leaf.Subject.String()
-	if info.Subject == "" {
-		info.Subject = "(empty: the names are in the SAN extension)"
-	}
 	info.DNSNames = leaf.DNSNames
 	info.Issuer = leaf.Issuer.String()
 	info.Serial = fmt.Sprintf("%x", leaf.SerialNumber)

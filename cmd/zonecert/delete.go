@@ -45,7 +45,9 @@ zonecert asks first; --yes skips the question, and is required otherwise.`,
 				fmt.Fprintf(e.stderr, "Delete certificate %s (live, archive and renewal plan; it is not revoked)? [y/N] ", certName)
 				line, _ := bufio.NewReader(e.stdin).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return usageError{errors.New("not deleted")}
+					// The user's answer, not an error: exit 0.
+					fmt.Fprintln(e.stdout, "Nothing deleted.")
+					return nil
 				}
 			}
 			if err := core.DeleteLineage(cmd.Context(), store, certName); err != nil {

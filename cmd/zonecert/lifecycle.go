@@ -22,6 +22,7 @@ type lifecycleFlags struct {
 	dryRun      bool
 	reuseKey    bool
 	force       bool
+	expand      bool
 }
 
 func bindLifecycleFlags(fl *pflag.FlagSet, f *lifecycleFlags) {
@@ -29,7 +30,8 @@ func bindLifecycleFlags(fl *pflag.FlagSet, f *lifecycleFlags) {
 	fl.DurationVar(&f.hookTimeout, "hook-timeout", core.DefaultHookTimeout, "how long one hook may run")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "run the whole order (against Let's Encrypt staging when the server is letsencrypt) but store nothing and run no hook")
 	fl.BoolVar(&f.reuseKey, "reuse-key", false, "keep the lineage's private key across renewals")
-	fl.BoolVar(&f.force, "force", false, "allow obtaining a certificate name that belongs to another CA")
+	fl.BoolVar(&f.force, "force", false, "order even if the certificate is not due, replace its names, or move it to another CA")
+	fl.BoolVar(&f.expand, "expand", false, "add names to an existing certificate (the new names must include the old)")
 }
 
 // setLifecycle fills req's lineage settings from flags: the plan records

@@ -50,7 +50,17 @@ func (l *logFlags) handler(w io.Writer, def slog.Level) slog.Handler {
 	lv, _, _ := l.levelOr(def)
 	opts := &slog.HandlerOptions{Level: lv}
 	if l.format == "json" {
+		opts.ReplaceAttr = durationString
 		return slog.NewJSONHandler(w, opts)
 	}
 	return slog.NewTextHandler(w, opts)
+}
+
+// durationString writes durations as Go spells them ("60s", "1.5s"), as
+// the text format and the configuration file do, not as nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLogFlags: --log-format and --log-level are root flags every command
@@ -37,5 +39,16 @@ func TestLogFlags(t *testing.T) {
 		if !strings.Contains(msg, tc.want) {
 			t.Errorf("%v: %q lacks %q", tc.args, msg, tc.want)
 		}
+	}
+}
+
+// TestJSONLogDurations: JSON logs write durations as strings ("1m0s"), not
+// nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	var buf strings.Builder
+	l := &logFlags{format: "json"}
+	slog.New(l.handler(&buf, slog.LevelInfo)).Info("waiting", "wait", time.Minute, slog.Group("g", "d", 1500*time.Millisecond))
+	if out := buf.String(); !strings.Contains(out, `"wait":"1m0s"`) || !strings.Contains(out, `"d":"1.5s"`) {
+		t.Errorf("durations in JSON: %s", out)
 	}
 }

@@ -16,11 +16,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "zonecert: warning: cannot protect the process's memory from other processes:", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	endProfile := startProfile(os.LookupEnv)
 	err := run(ctx, os.Args[1:], env{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		lookupEnv: os.LookupEnv, getuid: os.Getuid,
 	})
 	stop()
+	endProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "zonecert:", err)
 	}

@@ -25,15 +25,11 @@ import (
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
-// knownServer resolves the short names of well-known ACME directories.
+// knownServer resolves the short names of well-known ACME directories
+// (core.KnownCAs).
 func knownServer(name string) (string, bool) {
-	switch strings.ToLower(name) {
-	case "letsencrypt":
-		return "https://acme-v02.api.letsencrypt.org/directory", true
-	case "letsencrypt-staging":
-		return "https://acme-staging-v02.api.letsencrypt.org/directory", true
-	}
-	return "", false
+	c, ok := core.KnownCAByName(name)
+	return c.DirectoryURL, ok
 }
 
 type obtainFlags struct {
@@ -104,7 +100,7 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
 ` + exitCodesHelp,
 		Example: `  # Wildcard and apex from Let's Encrypt, RFC 2136 updates to your primary:
   export RFC2136_NAMESERVER=ns1.example.com RFC2136_TSIG_KEY=zonecert. \
-         RFC2136_TSIG_SECRET=... RFC2136_TSIG_ALGORITHM=hmac-sha256
+         RFC2136_TSIG_SECRET=... RFC2136_TSIG_ALGORITHM=hmac-sha256.
   zonecert obtain --email ops@example.com --agree-tos --dns rfc2136 \
       -d '*.example.com' -d example.com
 
@@ -136,7 +132,7 @@ pass the EAB MAC key as ZONECERT_EAB_HMAC rather than --eab-hmac.
 // bindObtainFlags declares obtain's flags on fl, storing into f.
 func bindObtainFlags(fl *pflag.FlagSet, f *obtainFlags) {
 	fl.StringArrayVarP(&f.domains, "domain", "d", nil, "DNS name to include (repeatable; a wildcard only as the leftmost label)")
-	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or letsencrypt / letsencrypt-staging")
+	fl.StringVar(&f.server, "server", "letsencrypt", "ACME directory URL, or a well-known CA: "+core.KnownCANames())
 	fl.StringVar(&f.caBundle, "ca-bundle", "", "PEM file of extra roots for the ACME server's TLS (env ZONECERT_CA_BUNDLE)")
 	fl.StringVar(&f.email, "email", "", "contact email for the ACME account")
 	fl.BoolVar(&f.agreeTOS, "agree-tos", false, "agree to the CA's terms of service (needed to register an account)")
@@ -183,9 +179,18 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkStateDir(plan.path); err != nil {
+		return err
+	}
 	hooks := newHooks(e, plan.path, f.hookTimeout, nil)
 	if _, err := hooks.Commands(core.HookDeploy, f.deployHook); err != nil {
 		return usageError{err}
+	}
+	if nd, err := checkExisting(ctx, f, plan); err != nil || nd != nil {
+		if nd != nil {
+			printNotDue(e, f.json, nd)
+		}
+		return err
 	}
 	ui := newUI(e, f.verbose, f.json)
 	defer ui.close()
@@ -205,6 +210,11 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		}
 		provider = p
 		plan.req.Provider.Env = declaredEnv(p.EnvNames(), e.lookupEnv)
+	}
+	// After the plugin's own checks (which ask nothing of the CA), before
+	// the engine writes anything.
+	if err := checkRegistration(ctx, plan); err != nil {
+		return err
 	}
 	store, err := storage.NewFS(plan.path)
 	if err != nil {

@@ -66,20 +66,32 @@ func newPersistSubCmd(e env, name, short, long string) *cobra.Command {
 			return runPersist(cmd.Context(), e, name, f)
 		},
 	}
-	bindPersistFlags(cmd.Flags(), f)
+	bindPersistFlags(cmd.Flags(), name, f)
+	if name == "setup" {
+		// With no account yet, setup registers it (as account register).
+		fl := cmd.Flags()
+		fl.BoolVar(&f.agreeTOS, "agree-tos", false, "register the account if none is stored, agreeing to the CA's terms of service")
+		fl.StringVar(&f.eabKID, "eab-kid", "", "External Account Binding key identifier, to register")
+		fl.StringVar(&f.eabHMAC, "eab-hmac", "", "External Account Binding MAC key, base64url (prefer env ZONECERT_EAB_HMAC)")
+	}
 	return cmd
 }
 
-func bindPersistFlags(fl *pflag.FlagSet, f *persistFlags) {
+func bindPersistFlags(fl *pflag.FlagSet, verb string, f *persistFlags) {
 	var all pflag.FlagSet
 	bindObtainFlags(&all, &f.obtainFlags)
-	for _, n := range []string{"domain", "server", "ca-bundle", "email", "dns", "dns-config", "dns-resolver",
-		"propagation-timeout", "path", "json", "plugin-dir", "plugin-path", "plugin-sha256", "zone", "nameserver-port", "verbose"} {
+	names := []string{"domain", "server", "ca-bundle", "email", "dns-resolver", "path", "json", "zone", "nameserver-port", "verbose"}
+	if verb != "show" { // show only reads DNS: no provider
+		names = append(names, "dns", "dns-config", "propagation-timeout", "plugin-dir", "plugin-path", "plugin-sha256")
+	}
+	for _, n := range names {
 		fl.AddFlag(all.Lookup(n))
 	}
 	f.challenge = acme.ChallengeDNSPersist01 // no --dns needed to read or print
 	fl.BoolVar(&f.wildcard, "wildcard", false, "add policy=wildcard: the record also authorizes *.NAME (implied by -d '*.NAME')")
-	fl.StringVar(&f.until, "until", "", "persistUntil: the record stops authorizing after DATE (YYYY-MM-DD or RFC 3339); default never")
+	if verb != "remove" { // remove takes this account's records, whatever their expiry
+		fl.StringVar(&f.until, "until", "", "persistUntil: the record stops authorizing after DATE (YYYY-MM-DD or RFC 3339); default never")
+	}
 	fl.StringVar(&f.issuer, "issuer", "", "the CA's issuer domain name (default: the first CAA identity in its directory)")
 	fl.StringVar(&f.accountURI, "account-uri", "", "authorize this account URL instead of the stored account")
 }
@@ -103,6 +115,9 @@ func runPersist(ctx context.Context, e env, verb string, f *persistFlags) error 
 	plan, err := planObtain(e, &f.obtainFlags)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkStateDir(plan.path); err != nil {
+		return err
 	}
 	req := core.PersistRequest{Request: plan.req, Wildcard: f.wildcard, Issuer: f.issuer, AccountURI: f.accountURI}
 	if req.Until, err = parseUntil(f.until); err != nil {

@@ -324,5 +324,22 @@ func withLock(ctx context.Context, state string, cfg host.Config) (host.Config, 
 	}
 	pin := lockPin(lock, path, cfg.Name)
 	cfg.SHA256, cfg.PinSource, cfg.PinHint = pin.SHA256, pin.Source, pin.Hint
+	if pin.SHA256 != "" {
+		// The command to accept it names the same state directory and plugin
+		// directories as this run, so it locks the binary this run found.
+		accept := "zonecert plugins lock " + cfg.Name + " --path " + shellQuote(filepath.Clean(state))
+		for _, d := range cfg.Dirs {
+			accept += " --plugin-dir " + shellQuote(d)
+		}
+		cfg.PinHint = fmt.Sprintf("run `%s` to accept the new binary", accept)
+	}
 	return cfg, nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:=@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

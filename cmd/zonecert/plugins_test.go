@@ -110,7 +110,7 @@ func TestPluginsListsLocksAndEnforces(t *testing.T) {
 	obtain := append([]string{"obtain", "-d", "example.com", "--dns", "rfc2136", "--dns-resolver", "127.0.0.1"}, dirs...)
 	e, _, _ = testEnv(map[string]string{"PATH": "/usr/bin:/bin"})
 	err = run(t.Context(), obtain, e)
-	if !errors.Is(err, host.ErrPinMismatch) || !strings.Contains(err.Error(), "zonecert plugins lock rfc2136") {
+	if !errors.Is(err, host.ErrPinMismatch) || !strings.Contains(err.Error(), "zonecert plugins lock rfc2136 --path "+state+" --plugin-dir "+first) {
 		t.Fatalf("obtain with a changed locked plugin: %v; want a pin mismatch naming the lock command", err)
 	}
 	// Locked again, the plugin starts (and then wants its settings).

@@ -81,8 +81,10 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	}
 	e.logs.bind(root.PersistentFlags())
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
-		newRunCmd(e), newConfigCmd(e))
+		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e))
 	root.AddCommand(newDoctorCmd(e))
+	root.SetVersionTemplate(currentVersion().String())
+	finishHelp(root)
 	return root
 }
 

@@ -31,17 +31,34 @@ import (
 	"github.com/zonecert/zonecert/internal/testenv"
 )
 
-// Storm parameters (issue 13): 500 certificates of one name each over 5
-// zones, all due at once.
-const (
-	stormCerts = 500
-	stormZones = 5
-	stormLag   = time.Second
-	stormStall = 90 * time.Second
-)
+// stormCase is one renewal storm: certificates of one name each over
+// zones, all due at once, behind a secondary that lags the primary.
+type stormCase struct {
+	certs, zones int
+	lag          time.Duration
+	// The issue's goals, logged when missed (0: none): at most maxUpdates
+	// UPDATEs, at least minRate certificates a second, at most maxMiB RSS.
+	maxUpdates int32
+	minRate    float64
+	maxMiB     float64
+}
+
+// The storms of issue 20, all at the daemon's defaults (no [daemon]
+// section, the provider's default coalesce_window): 20 certificates in one
+// zone (goal: at most 6 UPDATEs), 200 over 3 zones behind a 4 s lag (goal:
+// 20 a second, 150 MB), 1,000 over 10 zones behind a 1 s lag (goal: 40 a
+// second, 200 MB). Run one alone with -bench 'RenewalStorm/certs=200'.
+var stormCases = []stormCase{
+	{certs: 20, zones: 1, lag: 4 * time.Second, maxUpdates: 6},
+	{certs: 200, zones: 3, lag: 4 * time.Second, minRate: 20, maxMiB: 150},
+	{certs: 1000, zones: 10, lag: time.Second, minRate: 40, maxMiB: 200},
+}
+
+// stormStall is how long without a stored certificate counts as a stall.
+const stormStall = 90 * time.Second
 
 // stormFigures is what BenchmarkRenewalStorm writes to
-// $ZONECERT_BENCH_DIR/storm-<window>.json.
+// $ZONECERT_BENCH_DIR/storm-<certs>.json.
 type stormFigures struct {
 	Certificates    int       `json:"certificates"`
 	Zones           int       `json:"zones"`
@@ -58,32 +75,24 @@ type stormFigures struct {
 	NonceReject     int       `json:"pebble_nonce_reject_percent"`
 	SecondaryLagSec float64   `json:"secondary_lag_seconds"`
 	Cores           int       `json:"cores"`
-	Window          string    `json:"coalesce_window"`
 	DoneAt          []float64 `json:"done_at_seconds"` // when each certificate was stored
 }
 
-// BenchmarkRenewalStorm runs `zonecert run` over 500 certificates (one
-// name each, 5 zones) whose stored certificates are all due for renewal:
-// Pebble rejects 50% of nonces, BIND's secondary lags 1 s behind the
-// primary, and one rfc2136 instance serves every zone through a relay that
-// counts UPDATE messages. It reports certificates per second until all are
-// stored, the success rate, the UPDATEs, and the peak RSS of the daemon
-// and its plugin, writes them to storm-<window>.json and plots certificates
-// done over time to storm-<window>.png (in $ZONECERT_BENCH_DIR, else the test's
-// temporary directory). Pebble must still answer at the end.
+// BenchmarkRenewalStorm runs `zonecert run`, with the daemon's default
+// settings, over certificates (one name each) whose stored certificates
+// are all due for renewal: Pebble rejects 50% of nonces, BIND's secondary
+// lags behind the primary, and one rfc2136 instance serves every zone
+// through a relay that counts UPDATE messages. For each of stormCases it
+// reports certificates per second until all are stored, the success rate,
+// the UPDATEs, and the peak RSS of the daemon and its plugin, writes them
+// to storm-<certs>.json and plots certificates done over time to
+// storm-<certs>.png (in $ZONECERT_BENCH_DIR, else the test's temporary
+// directory). Pebble must still answer at the end.
 func BenchmarkRenewalStorm(b *testing.B) {
 	if testing.Short() {
 		b.Skip("needs BIND9, Pebble and root")
 	}
 	bin := binaries(b)
-	var zones []testenv.Zone
-	for z := range stormZones {
-		zones = append(zones, testenv.Zone{Name: fmt.Sprintf("s%d.test", z)})
-	}
-	bind := testenv.StartBIND(b, testenv.BINDConfig{Zones: zones, Secondary: true, SecondaryLag: stormLag})
-	primary := netip.AddrPortFrom(bind.Primary, 53)
-	pebble := testenv.StartPebble(b, testenv.PebbleOptions{DNSServer: chasingResolver(b, primary.String()), NonceReject: 50})
-	counter := startUpdateCounter(b, primary)
 	out := os.Getenv("ZONECERT_BENCH_DIR")
 	if out == "" {
 		out = b.TempDir()
@@ -91,26 +100,25 @@ func BenchmarkRenewalStorm(b *testing.B) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		b.Fatal(err)
 	}
-
-	// The default coalescing window, and a longer one that trades a
-	// second of latency per order for far fewer DNS changes.
-	for _, window := range []string{"50ms", "500ms"} {
-		b.Run("window="+window, func(b *testing.B) {
-			stormOnce(b, bin, bind, pebble, counter, window, out)
+	for _, sc := range stormCases {
+		b.Run(fmt.Sprintf("certs=%d/zones=%d/lag=%v", sc.certs, sc.zones, sc.lag), func(b *testing.B) {
+			var zones []testenv.Zone
+			for z := range sc.zones {
+				zones = append(zones, testenv.Zone{Name: fmt.Sprintf("s%d.test", z)})
+			}
+			bind := testenv.StartBIND(b, testenv.BINDConfig{Zones: zones, Secondary: true, SecondaryLag: sc.lag})
+			primary := netip.AddrPortFrom(bind.Primary, 53)
+			pebble := testenv.StartPebble(b, testenv.PebbleOptions{DNSServer: chasingResolver(b, primary.String()), NonceReject: 50})
+			counter := startUpdateCounter(b, primary)
+			stormOnce(b, bin, bind, pebble, counter, sc, out)
 		})
 	}
 }
 
-func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Pebble, counter *updateCounter, window, out string) {
-	for range b.N {
-		dir := b.TempDir()
-		bundle := filepath.Join(dir, "pebble-tls.pem")
-		if err := os.WriteFile(bundle, pebble.CABundlePEM, 0o600); err != nil {
-			b.Fatal(err)
-		}
-		state := filepath.Join(dir, "state")
-		var cfg strings.Builder
-		fmt.Fprintf(&cfg, `state = %q
+// stormConfig is the daemon's configuration for a storm: no [daemon]
+// section and no provider limits, so the storm runs at the defaults.
+func stormConfig(state, bundle string, pebble *testenv.Pebble, bind *testenv.BIND, counter *updateCounter) string {
+	return fmt.Sprintf(`state = %q
 [acme]
 server = %q
 ca_bundle = %q
@@ -119,21 +127,25 @@ agree_tos = true
 [dns]
 resolvers = [%q]
 propagation_timeout = "120s"
-[daemon]
-check_interval = "1h"
-jitter = "0s"
-max_concurrent = 150
-retry_min = "1s"
-retry_max = "5s"
-stop_timeout = "60s"
 [providers.bind]
 plugin = "rfc2136"
-coalesce_window = %q
 settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
-`, state, pebble.DirectoryURL, bundle, bind.Primary.String(), window, counter.addr, bind.TSIGKey)
-		for i := range stormCerts {
-			name := fmt.Sprintf("c%03d", i)
-			domain := fmt.Sprintf("h%03d.s%d.test", i, i%stormZones)
+`, state, pebble.DirectoryURL, bundle, bind.Primary.String(), counter.addr, bind.TSIGKey)
+}
+
+func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Pebble, counter *updateCounter, sc stormCase, out string) {
+	for range b.N {
+		dir := b.TempDir()
+		bundle := filepath.Join(dir, "pebble-tls.pem")
+		if err := os.WriteFile(bundle, pebble.CABundlePEM, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		state := filepath.Join(dir, "state")
+		var cfg strings.Builder
+		cfg.WriteString(stormConfig(state, bundle, pebble, bind, counter))
+		for i := range sc.certs {
+			name := fmt.Sprintf("c%04d", i)
+			domain := fmt.Sprintf("h%04d.s%d.test", i, i%sc.zones)
 			fmt.Fprintf(&cfg, "[[certificate]]\nname = %q\ndomains = [%q]\nprovider = \"bind\"\n", name, domain)
 			seedExpiring(b, state, name, domain)
 		}
@@ -142,13 +154,13 @@ settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
 			b.Fatal(err)
 		}
 		counter.updates.Store(0)
-		f, stalled := runStorm(b, bin, dir, path, bind.TSIGSecret, out)
+		f, stalled := runStorm(b, bin, dir, path, bind.TSIGSecret, out, sc.certs)
 		f.Updates = counter.updates.Load()
 		f.PebbleAnswers = pebbleAnswers(b, pebble)
 		if stalled {
 			dumpPebble(b, pebble, out)
 		}
-		f.NonceReject, f.SecondaryLagSec, f.Zones, f.Window = 50, stormLag.Seconds(), stormZones, window
+		f.NonceReject, f.SecondaryLagSec, f.Zones = 50, sc.lag.Seconds(), sc.zones
 		writeStorm(b, out, f)
 		b.ReportMetric(f.CertsPerSecond, "certs/s")
 		b.ReportMetric(f.SuccessRate*100, "%success")
@@ -157,15 +169,29 @@ settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
 		if !f.PebbleAnswers {
 			b.Error("Pebble no longer answers after the storm")
 		}
+		// Goals are reported, not asserted: a loaded machine misses them.
+		if sc.maxUpdates > 0 && f.Updates > sc.maxUpdates {
+			b.Logf("GOAL MISSED: %d UPDATEs, goal at most %d", f.Updates, sc.maxUpdates)
+		}
+		if f.CertsPerSecond < sc.minRate {
+			b.Logf("GOAL MISSED: %.1f certificates a second, goal at least %g", f.CertsPerSecond, sc.minRate)
+		}
+		if sc.maxMiB > 0 && f.TotalPeakMiB > sc.maxMiB {
+			b.Logf("GOAL MISSED: %.0f MiB peak RSS, goal at most %g", f.TotalPeakMiB, sc.maxMiB)
+		}
 	}
 }
 
 // runStorm starts the daemon and waits until every certificate is stored
 // (or the storm clearly stalled), sampling peak RSS. On a stall it ends the
 // daemon with SIGQUIT and writes its goroutine dump to out.
-func runStorm(b *testing.B, bin, dir, cfg, secret, out string) (f stormFigures, stalled bool) {
+func runStorm(b *testing.B, bin, dir, cfg, secret, out string, certs int) (f stormFigures, stalled bool) {
 	cmd := exec.Command(filepath.Join(bin, "zonecert"), "run", "--config", cfg, "--log-format", "json", "--plugin-dir", bin)
 	cmd.Env = baseEnv(dir, "TSIG="+secret)
+	if p := os.Getenv("ZONECERT_STORM_CPUPROFILE"); p != "" {
+		// go tool pprof -top bin/zonecert $ZONECERT_STORM_CPUPROFILE
+		cmd.Env = append(cmd.Env, "ZONECERT_CPUPROFILE="+p)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -174,7 +200,7 @@ func runStorm(b *testing.B, bin, dir, cfg, secret, out string) (f stormFigures, 
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	f = stormFigures{Certificates: stormCerts, Cores: runtime.NumCPU()}
+	f = stormFigures{Certificates: certs, Cores: runtime.NumCPU()}
 	var mu sync.Mutex
 	var raw strings.Builder // lines that are not JSON: a goroutine dump
 	stored := map[string]bool{}
@@ -202,7 +228,7 @@ func runStorm(b *testing.B, bin, dir, cfg, secret, out string) (f stormFigures, 
 				if !stored[rec.Cert] {
 					stored[rec.Cert] = true
 					f.DoneAt = append(f.DoneAt, time.Since(start).Seconds())
-					if len(stored) == stormCerts {
+					if len(stored) == certs {
 						close(allDone)
 					}
 				}
@@ -231,7 +257,7 @@ wait:
 			if n != lastCount {
 				lastCount, lastProgress = n, time.Now()
 			} else if time.Since(lastProgress) > stormStall {
-				b.Errorf("storm stalled: %d of %d stored, none in the last %v", n, stormCerts, stormStall)
+				b.Errorf("storm stalled: %d of %d stored, none in the last %v", n, certs, stormStall)
 				stalled = true
 				break wait
 			}
@@ -366,12 +392,13 @@ func writeStorm(b *testing.B, dir string, f stormFigures) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "storm-"+f.Window+".json"), js, 0o644); err != nil {
+	base := fmt.Sprintf("storm-%d", f.Certificates)
+	if err := os.WriteFile(filepath.Join(dir, base+".json"), js, 0o644); err != nil {
 		b.Fatal(err)
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Renewal storm: %d certificates, %d zones, window %s: %.1f certs/s, %d UPDATEs",
-		f.Certificates, f.Zones, f.Window, f.CertsPerSecond, f.Updates)
+	p.Title.Text = fmt.Sprintf("Renewal storm at defaults: %d certificates, %d zones, lag %gs: %.1f certs/s, %d UPDATEs",
+		f.Certificates, f.Zones, f.SecondaryLagSec, f.CertsPerSecond, f.Updates)
 	p.X.Label.Text = "seconds since start"
 	p.Y.Label.Text = "certificates stored"
 	pts := make(plotter.XYs, 0, len(f.DoneAt)+1)
@@ -384,7 +411,7 @@ func writeStorm(b *testing.B, dir string, f stormFigures) {
 		b.Fatal(err)
 	}
 	p.Add(line, plotter.NewGrid())
-	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, "storm-"+f.Window+".png")); err != nil {
+	if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, base+".png")); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("storm figures in %s: %s", dir, js[:min(len(js), 600)])

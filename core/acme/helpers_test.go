@@ -24,8 +24,16 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 	switch r.Message {
 	case "acme: retrying after badNonce":
 		h.badNonce.Add(1)
-	case "acme: retrying request":
-		h.retries.Add(1)
+	case "the CA did not answer; retrying":
+		// Reported to the user (INFO), with when the next attempt goes.
+		next := false
+		r.Attrs(func(a slog.Attr) bool {
+			next = next || (a.Key == "next_attempt" && a.Value.Kind() == slog.KindTime)
+			return true
+		})
+		if r.Level == slog.LevelInfo && next {
+			h.retries.Add(1)
+		}
 	}
 	return nil
 }

@@ -222,8 +222,7 @@ func (c *Client) get(ctx context.Context, method, url, accept string) (*response
 			}
 			return nil, errorFrom(method, resp)
 		}
-		c.log.LogAttrs(ctx, slog.LevelDebug, "acme: retrying request",
-			slog.String("method", method), slog.String("url", url), slog.Duration("delay", d), slog.Int("attempt", n+1))
+		c.logRetry(ctx, method, url, d, n+1, resp, err)
 		if err := wait(ctx, d); err != nil {
 			return nil, err
 		}
@@ -290,8 +289,7 @@ func (c *Client) post(ctx context.Context, k signingKey, url string, payload []b
 			return nil, errorFrom(http.MethodPost, resp)
 		}
 		n++
-		c.log.LogAttrs(ctx, slog.LevelDebug, "acme: retrying request",
-			slog.String("method", "POST-as-GET"), slog.String("url", url), slog.Duration("delay", d), slog.Int("attempt", n))
+		c.logRetry(ctx, "POST-as-GET", url, d, n, resp, err)
 		if err := wait(ctx, d); err != nil {
 			return nil, err
 		}
@@ -324,4 +322,19 @@ func (c *Client) postJSON(ctx context.Context, k signingKey, url string, payload
 		return nil, fmt.Errorf("acme: POST %s: content type %q, want %s", url, resp.header.Get("Content-Type"), contentTypeJSON)
 	}
 	return resp, nil
+}
+
+// logRetry reports a request that will be sent again because the CA did
+// not answer, or answered with a server error: at INFO, since a CA that
+// stays away is what the user waits on, with when the next attempt goes.
+func (c *Client) logRetry(ctx context.Context, method, url string, d time.Duration, attempt int, resp *response, err error) {
+	why := "no answer"
+	if err != nil {
+		why = err.Error()
+	} else if resp != nil {
+		why = fmt.Sprintf("HTTP %d", resp.status)
+	}
+	c.log.LogAttrs(ctx, slog.LevelInfo, "the CA did not answer; retrying",
+		slog.String("method", method), slog.String("url", url), slog.String("reason", why),
+		slog.Int("attempt", attempt), slog.Time("next_attempt", c.now().Add(d)))
 }

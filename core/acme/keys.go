@@ -46,7 +46,7 @@ func ParseKeyType(s string) (KeyType, error) {
 	case "rsa4096":
 		return KeyRSA4096, nil
 	}
-	return "", fmt.Errorf("acme: unknown key type %q (want one of ecdsa-p256, ecdsa-p384, rsa2048, rsa3072, rsa4096)", s)
+	return "", fmt.Errorf("unknown key type %q: want ec256, ec384, rsa2048, rsa3072 or rsa4096", s)
 }
 
 // GenerateKey makes a new private key of the given type.

@@ -268,11 +268,12 @@ func Parse(ctx context.Context, file string, doc []byte, mode fs.FileMode, opts 
 		opts.ReadFile = os.ReadFile
 	}
 	raw, errs := decode(file, doc)
-	if len(errs) > 0 {
+	if raw == nil {
 		return nil, errs
 	}
 	v := &validator{file: file, lines: indexLines(doc), opts: opts, mode: mode}
 	cfg := v.validate(ctx, raw)
+	v.errs = append(errs, v.errs...) // every error of the file at once
 	if len(v.errs) > 0 {
 		slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
 		return nil, v.errs

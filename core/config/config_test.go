@@ -124,7 +124,7 @@ func TestParseErrors(t *testing.T) {
 		msg  string
 	}{
 		{"unknown key", replace("agree_tos = true", "agree_tos = true\nagree_tos_please = 1"), 0o600, env, 6, `unknown key "acme.agree_tos_please"`},
-		{"unknown key in certificate", replace(`provider = "bind"`, `provider = "bind"`+"\nrenew_days = 30"), 0o600, env, 21, `unknown key "certificate.renew_days"`},
+		{"unknown key in certificate", replace(`provider = "bind"`, `provider = "bind"`+"\nrenew_days = 30"), 0o600, env, 21, `unknown key "certificate[0].renew_days"`},
 		{"unknown provider", replace(`provider = "bind"`, `provider = "bnid"`), 0o600, env, 20, `unknown provider "bnid"`},
 		{"unknown provider in zone map", replace(`"example.net" = "other"`, `"example.net" = "cf"`), 0o600, env, 25, `unknown provider "cf"`},
 		{"domain no provider covers", replace(`"shop.example.net"]`, `"shop.example.net", "shop.example.org"]`), 0o600, env, 24, "no provider covers shop.example.org"},

@@ -23,15 +23,11 @@ import (
 	"github.com/zonecert/zonecert/plugin"
 )
 
-// KnownServer resolves the short names of well-known ACME directories.
+// KnownServer resolves the short names of well-known ACME directories
+// (core.KnownCAs).
 func KnownServer(name string) (string, bool) {
-	switch strings.ToLower(name) {
-	case "letsencrypt":
-		return "https://acme-v02.api.letsencrypt.org/directory", true
-	case "letsencrypt-staging":
-		return "https://acme-staging-v02.api.letsencrypt.org/directory", true
-	}
-	return "", false
+	c, ok := core.KnownCAByName(name)
+	return c.DirectoryURL, ok
 }
 
 var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -197,7 +193,7 @@ func (v *validator) daemon(raw *fileDoc, cfg *Config) {
 		RetryMin:            v.duration(d.RetryMin, time.Minute, "daemon", "retry_min"),
 		RetryMax:            v.duration(d.RetryMax, 6*time.Hour, "daemon", "retry_max"),
 		StopTimeout:         v.duration(d.StopTimeout, time.Minute, "daemon", "stop_timeout"),
-		MaxConcurrent:       4,
+		MaxConcurrent:       core.DefaultMaxConcurrent,
 		NewOrderConcurrency: 1,
 	}
 	if d.MaxConcurrent != nil {

@@ -301,6 +301,12 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	}
 	_, err = d.order(ctx, g, cert, due)
 	now = d.now()
+	if err != nil && ctx.Err() != nil {
+		// Stopping (SIGTERM): the order was cancelled, not failed; its
+		// records were removed and the next start checks it again.
+		log.LogAttrs(ctx, slog.LevelInfo, "order cancelled", slog.String("reason", "stopping"))
+		return now
+	}
 	if err != nil {
 		next := d.backoff(g, name, now)
 		if p, ok := errors.AsType[*acme.Problem](err); ok && p.Type == acme.ProblemRateLimited {

@@ -180,7 +180,13 @@ func TestDaemonInProcess(t *testing.T) {
 // ends is cancelled, and its records are removed all the same.
 func TestDaemonStopTimeout(t *testing.T) {
 	w := startWorld(t)
-	d := w.daemon(t, w.config(t, "fixed:5m", "200ms", "slow"))
+	var logs strings.Builder // written under the handler's lock, read after Run
+	d, err := New(w.config(t, "fixed:5m", "200ms", "slow"), Options{Launch: launch,
+		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil },
+		Logger:     slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx, nil) }()
@@ -198,6 +204,10 @@ func TestDaemonStopTimeout(t *testing.T) {
 			fmt.Fprintf(&b, " %s=%v", r, testutil.ToFloat64(d.m.failures.WithLabelValues(r)))
 		}
 		t.Errorf("failures:%s; want one canceled", b.String())
+	}
+	// A cancelled order is no failure to the reader of the logs.
+	if out := logs.String(); !strings.Contains(out, `level=INFO msg="order cancelled"`) || strings.Contains(out, "order failed") {
+		t.Errorf("logs of a stop that cancelled an order:\n%s", out)
 	}
 	w.clean(t, "slow")
 }

@@ -44,11 +44,20 @@ func Find(name string, dirs []string, lookupEnv func(string) (string, bool)) (st
 			return p, nil
 		}
 	}
-	dirsOnly := make([]string, len(search))
-	for i, d := range search {
-		dirsOnly[i] = d.Dir
+	// Name zonecert's own directories; $PATH, which can be long, by name.
+	var where []string
+	path := false
+	for _, d := range search {
+		if d.Source == "$PATH" {
+			path = true
+			continue
+		}
+		where = append(where, d.Dir+" ("+d.Source+")")
 	}
-	return "", fmt.Errorf("%w: %s in %s", ErrNotFound, bin, strings.Join(dirsOnly, string(filepath.ListSeparator)))
+	if path {
+		where = append(where, "$PATH")
+	}
+	return "", fmt.Errorf("%w: %s is in none of %s", ErrNotFound, bin, strings.Join(where, ", "))
 }
 
 // SearchDir is one directory of the plugin search path and why it is on it.

@@ -324,7 +324,10 @@ func TestFind(t *testing.T) {
 	if got, _ := Find("findme", []string{conf}, look); got != inConf {
 		t.Fatalf("configured dir: got %q", got)
 	}
-	if _, err := Find("absent", []string{conf}, look); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), conf) {
+	// The error names zonecert's directories and $PATH, not every entry
+	// of $PATH.
+	if _, err := Find("absent", []string{conf}, look); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), conf+" (--plugin-dir)") ||
+		!strings.HasSuffix(err.Error(), ", $PATH") || strings.Contains(err.Error(), path) {
 		t.Fatalf("missing: %v", err)
 	}
 	if _, err := Find("../evil", nil, look); err == nil {

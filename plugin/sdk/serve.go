@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,12 @@ func run[S any](p Plugin[S], args []string, stdout, stderr io.Writer, lookupEnv 
 		}
 		return 0
 	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		printHelp(stdout, b.Metadata())
+		return 0
+	}
 	if len(args) > 0 {
-		fmt.Fprintf(stderr, "usage: %s [describe]\nThis is a zonecert DNS provider plugin; zonecert starts it itself.\n", os.Args[0])
+		fmt.Fprintf(stderr, "usage: %s [describe | --help]\nThis is a zonecert DNS provider plugin; zonecert starts it itself.\n", os.Args[0])
 		return 2
 	}
 	stopWatchdog := watchParent(stderr)
@@ -216,4 +221,34 @@ func (b *backend[S]) Configure(ctx context.Context, given map[string]string) ([]
 	_, b.meta.Capabilities.Sync = prov.(plugin.Syncer)
 	_, b.meta.Capabilities.ListZones = prov.(plugin.ZoneLister)
 	return nil, nil
+}
+
+// printHelp is --help: what the plugin is and the settings it takes, so a
+// user who runs it by hand learns how to use it with zonecert.
+func printHelp(w io.Writer, m plugin.Metadata) {
+	fmt.Fprintf(w, "zonecert-dns-%s %s: %s\n\nA zonecert DNS provider plugin; zonecert starts it itself:\n"+
+		"  zonecert obtain --dns %s -d example.com ...\n\nSettings (environment variables, or --dns-config NAME=VALUE lines):\n",
+		m.Name, m.Version, m.Description, m.Name)
+	for _, s := range m.Settings {
+		var tags []string
+		if s.Required {
+			tags = append(tags, "required")
+		}
+		if s.Secret {
+			tags = append(tags, "secret")
+		}
+		if s.Default != "" {
+			tags = append(tags, "default "+s.Default)
+		}
+		env := strings.Join(s.Env, ", ")
+		if env == "" {
+			env = "-"
+		}
+		fmt.Fprintf(w, "  %-20s %s", s.Name, env)
+		if len(tags) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(tags, ", "))
+		}
+		fmt.Fprintf(w, "\n      %s\n", s.Doc)
+	}
+	fmt.Fprintf(w, "\nUsage: zonecert-dns-%s [describe | --help]\n  describe  print this description as JSON\n", m.Name)
 }

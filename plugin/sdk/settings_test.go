@@ -223,6 +223,13 @@ func TestRunDescribe(t *testing.T) {
 	if code := run(p, []string{"bogus"}, &out, &errOut, envOf(nil)); code != 2 {
 		t.Fatalf("unknown argument: exit %d", code)
 	}
+	for _, arg := range []string{"--help", "-h", "help"} {
+		out.Reset()
+		if code := run(p, []string{arg}, &out, &errOut, envOf(nil)); code != 0 ||
+			!strings.Contains(out.String(), "zonecert-dns-t 1.2.3") || !strings.Contains(out.String(), "token") {
+			t.Fatalf("%s: exit %d\n%s", arg, code, out.String())
+		}
+	}
 	bad := Plugin[struct {
 		F float32 `setting:"f"`
 	}]{Name: "t", New: func(context.Context, struct {

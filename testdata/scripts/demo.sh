@@ -5,12 +5,15 @@
 #     with a TLS certificate generated here, and resolves through
 #   - the standalone plugin, which zonecert starts: an authoritative DNS
 #     server for demo.zonecert.test on 127.0.0.1:$DNS_PORT.
-# Everything this script starts is stopped on exit; state is left in .demo/.
+# Everything this script starts is stopped on exit; state is left in .demo/
+# (ZONECERT_DEMO_DIR). With ZONECERT_PLAYGROUND=1 (make playground) Pebble
+# keeps running after the demo, with the environment to try other commands
+# printed, until Ctrl-C.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${ZONECERT_BIN:-$ROOT/bin}
 PEBBLE=${ZONECERT_PEBBLE:-$ROOT/.tools/pebble}
-DEMO=$ROOT/.demo
+DEMO=${ZONECERT_DEMO_DIR:-$ROOT/.demo}
 ZONE=demo.zonecert.test
 
 for f in "$BIN/zonecert" "$BIN/zonecert-dns-standalone" "$PEBBLE"; do
@@ -82,6 +85,11 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 
+# Each run starts a new Pebble, on new ports, that knows none of the last
+# run's accounts or certificates: a state directory kept from it would
+# belong to another CA. Start from an empty one.
+rm -rf "$DEMO/state"
+
 echo "== zonecert obtain -d '*.$ZONE' -d $ZONE --dns standalone"
 # The standalone plugin serves $ZONE itself, so no CNAME is needed. zonecert
 # asks it for zone data (--dns-resolver) and polls it as the zone's only
@@ -100,3 +108,20 @@ echo "== the stored certificate"
 "$BIN/zonecert" certificates --path "$DEMO/state"
 echo
 echo "files: $DEMO/state/live/_.$ZONE/ (Pebble's log: $DEMO/pebble.log)"
+
+if [ "${ZONECERT_PLAYGROUND:-}" = 1 ]; then
+	cat <<EOF
+
+== playground: the demo's CA runs until Ctrl-C. In another shell:
+export PATH="$BIN:\$PATH" ZONECERT_PATH="$DEMO/state" ZONECERT_CA_BUNDLE="$DEMO/pebble/cert.pem"
+export STANDALONE_LISTEN=127.0.0.1:$DNS_PORT STANDALONE_ZONE=$ZONE
+SERVER=https://127.0.0.1:$ACME_PORT/dir
+# the standalone plugin serves $ZONE on 127.0.0.1:$DNS_PORT while a command runs
+zonecert account show --server \$SERVER --email demo@example.com
+zonecert renew --force --dns-resolver 127.0.0.1:$DNS_PORT --nameserver-port $DNS_PORT --plugin-dir "$BIN"
+zonecert obtain --server \$SERVER --agree-tos --email demo@example.com --dns standalone --plugin-dir "$BIN" \\
+    --dns-resolver 127.0.0.1:$DNS_PORT --nameserver-port $DNS_PORT -d www.$ZONE
+zonecert revoke --cert-name www.$ZONE
+EOF
+	wait "${pids[0]}"
+fi
