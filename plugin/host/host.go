@@ -163,6 +163,9 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	if c.path, c.pin, meta, err = locate(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// A bridge hosting many providers gets only the chosen one's
+	// environment; an unknown choice is the plugin's to report.
+	meta, _ = meta.SelectVariant(cfg.Settings, cfg.LookupEnv)
 	c.env = pluginEnv(&meta, cfg.LookupEnv)
 	inst, meta, err := c.launch(ctx)
 	if err != nil {
@@ -351,7 +354,9 @@ func (c *Client) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Re
 
 func (c *Client) batched(ctx context.Context, op string, recs []plugin.Record,
 	fn func(*wire.Client, context.Context, []plugin.Record) ([]plugin.Result, error)) ([]plugin.Result, error) {
-	size := c.Metadata().Capabilities.MaxBatch
+	caps := c.Metadata().Capabilities
+	recs = forPlugin(caps, recs)
+	size := caps.MaxBatch
 	if size <= 0 {
 		size = len(recs)
 	}
@@ -399,7 +404,7 @@ func (c *Client) WaitForSync(ctx context.Context, recs []plugin.Record) error {
 		return nil
 	}
 	err := c.call(ctx, "wait for sync", func(ctx context.Context, w *wire.Client) error {
-		return w.WaitForSync(ctx, recs)
+		return w.WaitForSync(ctx, forPlugin(c.Metadata().Capabilities, recs))
 	})
 	if errors.Is(err, wire.ErrUnimplemented) {
 		return nil
