@@ -71,6 +71,13 @@ func (m Metadata) SelectVariant(settings map[string]string, lookupEnv func(strin
 	return out, false
 }
 
+// ResolversSetting is the name of a setting the host fills with its
+// recursive resolvers (host:port, comma-separated) when a plugin declares
+// it and the user did not set it: a plugin that must ask DNS itself (lego
+// looks up CNAMEs and zones) then asks what zonecert asks, never the
+// system's resolvers by accident.
+const ResolversSetting = "resolvers"
+
 // SettingType is the type of one setting's value.
 type SettingType string
 

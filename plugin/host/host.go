@@ -68,6 +68,9 @@ type Config struct {
 	PinHint string
 	// Settings by name, sent with Configure (over mTLS, never in args).
 	Settings map[string]string
+	// Resolvers are zonecert's recursive resolvers (host:port), passed to
+	// a plugin that declares plugin.ResolversSetting (see withResolvers).
+	Resolvers []string
 	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
 	// only source of environment variables; nil means an empty environment.
 	LookupEnv func(string) (string, bool)
@@ -166,6 +169,7 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 	// A bridge hosting many providers gets only the chosen one's
 	// environment; an unknown choice is the plugin's to report.
 	meta, _ = meta.SelectVariant(cfg.Settings, cfg.LookupEnv)
+	c.cfg.Settings = withResolvers(meta, cfg.Settings, cfg.Resolvers, cfg.LookupEnv)
 	c.env = pluginEnv(&meta, cfg.LookupEnv)
 	inst, meta, err := c.launch(ctx)
 	if err != nil {
