@@ -118,5 +118,3 @@ func (b *bridge) check(ctx context.Context, domain, keyAuth string, r plugin.Rec
 	}
 	return nil
 }
-
-
