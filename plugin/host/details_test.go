@@ -1,6 +1,7 @@
 package host
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/zonecert/zonecert/plugin"
@@ -16,5 +17,40 @@ func TestDetailsOnlyForPluginsThatAsk(t *testing.T) {
 	}
 	if recs[0].Token != "t" {
 		t.Fatal("forPlugin changed the caller's records")
+	}
+}
+
+// TestBridgeEnvIsTheChosenVariants: a bridge plugin gets the environment
+// of the provider it hosts for this run, nothing of another's.
+func TestBridgeEnvIsTheChosenVariants(t *testing.T) {
+	meta := plugin.Metadata{
+		Selector: "provider",
+		Settings: []plugin.SettingSpec{{Name: "provider", Env: []string{"LEGO_PROVIDER"}}},
+		Variants: []plugin.Variant{
+			{Name: "httpreq", Settings: []plugin.SettingSpec{{Name: "httpreq_password", Env: []string{"HTTPREQ_PASSWORD"}, Secret: true}}},
+			{Name: "dnsupdate", Settings: []plugin.SettingSpec{{Name: "dnsupdate_tsig_secret", Env: []string{"DNSUPDATE_TSIG_SECRET"}, Secret: true}}},
+		},
+	}
+	env := map[string]string{"LEGO_PROVIDER": "httpreq", "HTTPREQ_PASSWORD": "p", "DNSUPDATE_TSIG_SECRET": "other", "UNRELATED": "u"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	chosen, _ := meta.SelectVariant(nil, lookup)
+	got := pluginEnv(&chosen, lookup)
+	want := []string{"LEGO_PROVIDER=httpreq", "HTTPREQ_PASSWORD=p"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("plugin environment %q; want %q", got, want)
+	}
+}
+
+func TestResolversForPluginsThatDeclareThem(t *testing.T) {
+	meta := plugin.Metadata{Settings: []plugin.SettingSpec{{Name: plugin.ResolversSetting, Env: []string{"LEGO_DNS_RESOLVERS"}}}}
+	none := func(string) (string, bool) { return "", false }
+	if got := withResolvers(meta, nil, []string{"127.0.0.1:53", "[::1]:53"}, none); got[plugin.ResolversSetting] != "127.0.0.1:53,[::1]:53" {
+		t.Fatalf("settings %v", got)
+	}
+	if got := withResolvers(meta, map[string]string{"resolvers": "10.0.0.1:53"}, []string{"127.0.0.1:53"}, none); got["resolvers"] != "10.0.0.1:53" {
+		t.Fatalf("the user's setting was overridden: %v", got)
+	}
+	if got := withResolvers(plugin.Metadata{}, nil, []string{"127.0.0.1:53"}, none); len(got) != 0 {
+		t.Fatalf("a plugin that does not declare the setting got %v", got)
 	}
 }
