@@ -31,11 +31,11 @@ func TestBridgeEnvIsTheChosenVariants(t *testing.T) {
 			{Name: "dnsupdate", Settings: []plugin.SettingSpec{{Name: "dnsupdate_tsig_secret", Env: []string{"DNSUPDATE_TSIG_SECRET"}, Secret: true}}},
 		},
 	}
-	env := map[string]string{"LEGO_PROVIDER": "httpreq", "HTTPREQ_PASSWORD": "p", "DNSUPDATE_TSIG_SECRET": "other", "UNRELATED": "u"}
+	env := map[string]string{"LEGO_PROVIDER": "dnsupdate", "HTTPREQ_PASSWORD": "other", "DNSUPDATE_TSIG_SECRET": "s", "UNRELATED": "u"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	chosen, _ := meta.SelectVariant(nil, lookup)
 	got := pluginEnv(&chosen, lookup)
-	want := []string{"LEGO_PROVIDER=httpreq", "HTTPREQ_PASSWORD=p"}
+	want := []string{"LEGO_PROVIDER=dnsupdate", "DNSUPDATE_TSIG_SECRET=s"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("plugin environment %q; want %q", got, want)
 	}
