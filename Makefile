@@ -33,7 +33,11 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/zonecert ./cmd/zonecert
 	@for p in $(PROVIDERS); do \
 		echo $(GO) build -o $(BIN)/zonecert-dns-$$p ./providers/$$p; \
-		$(GO) build -trimpath -ldflags '$(PROVIDER_LDFLAGS)' -o $(BIN)/zonecert-dns-$$p ./providers/$$p || exit 1; \
+		if [ -f providers/$$p/go.mod ]; then \
+			(cd providers/$$p && $(GO) build -trimpath -ldflags '$(PROVIDER_LDFLAGS)' -o $(BIN)/zonecert-dns-$$p .) || exit 1; \
+		else \
+			$(GO) build -trimpath -ldflags '$(PROVIDER_LDFLAGS)' -o $(BIN)/zonecert-dns-$$p ./providers/$$p || exit 1; \
+		fi; \
 	done
 
 tools:
@@ -47,6 +51,7 @@ test: tools build lint
 	$(GO) test -count=1 -run '^TestPebbleNewOrderAmidAuthorizationPolls$$' ./core/acme
 	cd testdata/example-plugin && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	cd testdata/libdns-example && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	cd providers/lego && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 # Every fuzz target of the module, found by name, for FUZZTIME each. Seeds

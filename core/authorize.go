@@ -69,17 +69,22 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, acct acme.Account, pending []pendingAuthz,
 	solver *dns01.Solver, method, label string) (cleanupErr, err error) {
 	challenges := make([]dns01.Challenge, 0, len(pending))
+	details := make([]dns01.Details, 0, len(pending))
 	for _, p := range pending {
 		ka, err := acme.KeyAuthorization(acct.Key, p.challenge.Token)
 		if err != nil {
 			return nil, fmt.Errorf("key authorization: %w", err)
 		}
 		challenges = append(challenges, dns01.Challenge{Identifier: p.identifier, Value: acme.DNS01Value(ka)})
+		details = append(details, dns01.Details{Token: p.challenge.Token, KeyAuthorization: ka})
 		e.observe(ctx, progress.Event{Stage: progress.Pending, Identifier: p.identifier, Detail: method})
 	}
 	batch, err := solver.PrepareLabel(ctx, label, challenges)
 	if err != nil {
 		return nil, &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+	}
+	if method == acme.ChallengeDNS01 {
+		batch.AttachDetails(details)
 	}
 	// A provider that keeps few values per name (acme-dns: two) gets the
 	// records in rounds, each validated before the next pushes it out.
@@ -91,12 +96,16 @@ func (e *Engine) publishAndValidate(ctx context.Context, client *acme.Client, ac
 	for _, idx := range rounds {
 		round := make([]pendingAuthz, len(idx))
 		chs := make([]dns01.Challenge, len(idx))
+		det := make([]dns01.Details, len(idx))
 		for i, k := range idx {
-			round[i], chs[i] = pending[k], challenges[k]
+			round[i], chs[i], det[i] = pending[k], challenges[k], details[k]
 		}
 		b, err := solver.PrepareLabel(ctx, label, chs) // the method's label, round after round
 		if err != nil {
 			return errors.Join(cleanupErrs...), &Error{Kind: KindDNS, Err: fmt.Errorf("preparing DNS records: %w", err)}
+		}
+		if method == acme.ChallengeDNS01 {
+			b.AttachDetails(det)
 		}
 		cerr, err := e.solve(ctx, client, acct, round, b, solver)
 		cleanupErrs = append(cleanupErrs, cerr)

@@ -17,7 +17,66 @@ type Metadata struct {
 	// PassEnv names extra environment variables the plugin reads itself
 	// (a vendor SDK's credential chain, say); the host passes them through.
 	PassEnv []string `json:"pass_env,omitempty"`
+	// Selector and Variants serve a bridge hosting many providers in one
+	// binary (zonecert-dns-lego): Selector names the setting that chooses
+	// one, and each variant adds its own settings. The host passes a
+	// plugin only the environment of the chosen variant, never another's
+	// (see SelectVariant). Describe output only: after Configure the
+	// plugin reports the chosen variant's settings in Settings.
+	Selector string    `json:"selector,omitempty"`
+	Variants []Variant `json:"variants,omitempty"`
 }
+
+// Variant is one provider a bridge plugin hosts.
+type Variant struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Settings    []SettingSpec `json:"settings"`
+}
+
+// SelectVariant returns m with the settings of the variant chosen by the
+// Selector setting (its value in settings, else in its environment
+// variables) appended to Settings, and Variants dropped; ok is false when
+// m has variants but none is chosen or the choice names no variant. A
+// plugin without variants comes back unchanged.
+func (m Metadata) SelectVariant(settings map[string]string, lookupEnv func(string) (string, bool)) (out Metadata, ok bool) {
+	if m.Selector == "" || len(m.Variants) == 0 {
+		return m, true
+	}
+	var choice string
+	for _, s := range m.Settings {
+		if s.Name != m.Selector {
+			continue
+		}
+		if v, found := settings[s.Name]; found {
+			choice = v
+			break
+		}
+		for _, e := range s.Env {
+			if v, found := lookupEnv(e); found && v != "" {
+				choice = v
+				break
+			}
+		}
+	}
+	out = m
+	out.Variants = nil
+	out.Settings = append([]SettingSpec(nil), m.Settings...)
+	for _, v := range m.Variants {
+		if v.Name == choice {
+			out.Settings = append(out.Settings, v.Settings...)
+			return out, true
+		}
+	}
+	return out, false
+}
+
+// ResolversSetting is the name of a setting the host fills with its
+// recursive resolvers (host:port, comma-separated) when a plugin declares
+// it and the user did not set it: a plugin that must ask DNS itself (lego
+// looks up CNAMEs and zones) then asks what zonecert asks, never the
+// system's resolvers by accident.
+const ResolversSetting = "resolvers"
 
 // SettingType is the type of one setting's value.
 type SettingType string
@@ -66,6 +125,10 @@ type Capabilities struct {
 	// ProvisionedNames: only names set up in advance (say, one account per
 	// name) can be written; others are refused with CodeZoneNotFound.
 	ProvisionedNames bool `json:"provisioned_names,omitempty"`
+	// ChallengeDetails: the plugin wants each record's ACME details
+	// (Record.Identifier, Token, KeyAuthorization); the host sends them
+	// to no other plugin.
+	ChallengeDetails bool `json:"challenge_details,omitempty"`
 }
 
 // Limited reports whether c declares any limit on the contract.

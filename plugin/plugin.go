@@ -37,6 +37,26 @@ type Record struct {
 	// It is set on CleanUp calls only (and may be empty if Present's result
 	// was lost, e.g. the host crashed mid-call).
 	State []byte
+
+	// The ACME details below reach only plugins that declare
+	// Capabilities.ChallengeDetails (a bridge to an API that computes the
+	// TXT value itself, as lego's providers do), and only for dns-01
+	// records made from an ACME challenge; otherwise they are empty.
+
+	// Identifier is the domain as ordered, "*." kept for a wildcard.
+	Identifier string
+	// Token is the ACME challenge token.
+	Token string
+	// KeyAuthorization is Token "." the account key's thumbprint (RFC 8555
+	// section 8.1). It is not secret: the CA sees it, and Value is its hash.
+	KeyAuthorization string
+}
+
+// WithoutChallengeDetails returns r without the ACME details, as a plugin
+// that does not declare Capabilities.ChallengeDetails receives it.
+func (r Record) WithoutChallengeDetails() Record {
+	r.Identifier, r.Token, r.KeyAuthorization = "", "", ""
+	return r
 }
 
 // Result is the outcome for one record of a Present or CleanUp call.

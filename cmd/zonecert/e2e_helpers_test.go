@@ -61,6 +61,10 @@ func buildBinaries() (string, error) {
 	for out, pkg := range pkgs {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
 		cmd.Dir = root
+		if _, err := os.Stat(filepath.Join(root, pkg, "go.mod")); err == nil {
+			// A provider in its own module (lego) builds from its directory.
+			cmd.Args[len(cmd.Args)-1], cmd.Dir = ".", filepath.Join(root, pkg)
+		}
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return "", errors.New("building " + pkg + ": " + err.Error() + "\n" + string(b))
 		}

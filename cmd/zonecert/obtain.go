@@ -338,6 +338,8 @@ func planObtain(e env, f *obtainFlags) (*obtainPlan, error) {
 		if pcfg, err = pluginConfig(e, f); err != nil {
 			return nil, err
 		}
+		// A plugin that asks DNS itself (lego) asks what zonecert asks.
+		pcfg.Resolvers = req.Resolvers
 	}
 	if err := setLifecycle(&req, f); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,6 +83,43 @@ type pluginInfo struct {
 	Why             string               `json:"why"`
 	Lock            string               `json:"lock"`
 	Error           string               `json:"error,omitempty"`
+	// Selector and Providers describe a bridge hosting many providers
+	// (zonecert-dns-lego): the setting that chooses one, and each one's
+	// environment variables.
+	Selector  string         `json:"selector,omitempty"`
+	Providers []providerInfo `json:"providers,omitempty"`
+}
+
+// providerInfo is one provider a bridge plugin hosts.
+type providerInfo struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Env         []string `json:"env"`
+	SecretEnv   []string `json:"secret_env,omitempty"`
+}
+
+// bridgeProviders lists the variants of meta for `zonecert plugins`.
+func bridgeProviders(meta plugin.Metadata) (selector string, out []providerInfo) {
+	for _, s := range meta.Settings {
+		if s.Name == meta.Selector && len(s.Env) > 0 {
+			selector = s.Env[0]
+		}
+	}
+	for _, v := range meta.Variants {
+		pi := providerInfo{Name: v.Name, Description: v.Description, Env: []string{}}
+		for _, s := range v.Settings {
+			if len(s.Env) == 0 {
+				continue
+			}
+			if s.Secret {
+				pi.SecretEnv = append(pi.SecretEnv, s.Env[0])
+			} else {
+				pi.Env = append(pi.Env, s.Env[0])
+			}
+		}
+		out = append(out, pi)
+	}
+	return selector, out
 }
 
 func runPlugins(ctx context.Context, e env, f *pluginsFlags) error {
@@ -116,6 +154,7 @@ func runPlugins(ctx context.Context, e env, f *pluginsFlags) error {
 			info.Error = err.Error()
 		} else {
 			info.Version, info.ProtocolVersion, info.Capabilities = meta.Version, meta.ProtocolVersion, &meta.Capabilities
+			info.Selector, info.Providers = bridgeProviders(meta)
 			if meta.Name != c.Name {
 				info.Error = fmt.Sprintf("describes itself as %q", meta.Name)
 			}
@@ -174,6 +213,16 @@ func printPlugins(w io.Writer, infos []pluginInfo, lockPath string) {
 		line("wins", yesNo(p.Wins, p.Why))
 		line("lock", p.Lock)
 		line("error", p.Error)
+		if len(p.Providers) > 0 {
+			line("providers", fmt.Sprintf("%d, chosen by %s; settings by environment variable (* secret):", len(p.Providers), p.Selector))
+			for _, v := range p.Providers {
+				env := slices.Clone(v.SecretEnv)
+				for i := range env {
+					env[i] += "*"
+				}
+				fmt.Fprintf(w, "    %-20s %s\n", v.Name, strings.Join(append(env, v.Env...), " "))
+			}
+		}
 	}
 	fmt.Fprintf(w, "\nLock file: %s\n", lockPath)
 }
@@ -199,6 +248,9 @@ func capabilityList(c plugin.Capabilities) string {
 	}
 	if c.ProvisionedNames {
 		parts = append(parts, "provisioned-names")
+	}
+	if c.ChallengeDetails {
+		parts = append(parts, "challenge-details")
 	}
 	if len(parts) == 0 {
 		return "full contract (sync and list-zones are known once configured)"

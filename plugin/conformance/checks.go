@@ -324,7 +324,7 @@ func checkResultIDs(t *testing.T, h *harness) {
 // CodeZoneNotFound error or a call error, never success.
 func checkUnknownZone(t *testing.T, h *harness) {
 	zone := h.cfg.Prefix + ".zonecert-conformance.invalid."
-	r := plugin.Record{ID: "1", FQDN: "_acme-challenge." + zone, Zone: zone, Value: h.value(), TTL: h.cfg.TTL}
+	r := h.withDetails(plugin.Record{ID: "1", FQDN: "_acme-challenge." + zone, Zone: zone, Value: h.value(), TTL: h.cfg.TTL})
 	expectZoneNotFound(t, h, "a zone the provider does not host", r)
 }
 

@@ -121,7 +121,9 @@ type Config struct {
 	Serial bool
 
 	// Capabilities are the limits the provider declares (NoDelete,
-	// MaxValuesPerName, ProvisionedNames; other fields are ignored). The
+	// MaxValuesPerName, ProvisionedNames; other fields are ignored), and
+	// ChallengeDetails: the kit then makes each value from a key
+	// authorization and sends the details, as the host does. The
 	// kit checks the behaviour they describe. A provider that reports its
 	// capabilities (a plugin binary through the host) must report these.
 	Capabilities plugin.Capabilities

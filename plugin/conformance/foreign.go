@@ -23,7 +23,7 @@ func checkForeignRestored(t *testing.T, h *harness) {
 	p := h.open(t)
 	name := h.name(t, "foreign")
 	foreignTTL := h.cfg.TTL*2 + 60 // differs from the kit's TTL, so a change shows
-	foreign := plugin.Record{ID: "foreign", FQDN: name, Zone: h.cfg.Zone, Value: h.value(), TTL: foreignTTL}
+	foreign := h.withDetails(plugin.Record{ID: "foreign", FQDN: name, Zone: h.cfg.Zone, Value: h.value(), TTL: foreignTTL})
 	ctx := t.Context()
 	if h.cfg.Foreign != nil {
 		remove, err := h.cfg.Foreign(ctx, name, foreign.Value, foreignTTL)

@@ -3,9 +3,11 @@ package conformance
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -22,6 +24,7 @@ type harness struct {
 	mu     sync.Mutex
 	ledger map[[2]string]plugin.Record // (fqdn, value) → record with the latest State
 	names  []string                    // Config.Names not yet taken
+	kas    map[string]string           // value → key authorization, with ChallengeDetails
 }
 
 // name returns a fresh name for one check: the next of Config.Names, or an
@@ -80,14 +83,47 @@ func (h *harness) needValues(t *testing.T, n int) {
 
 // value returns a fresh value shaped like a DNS-01 key authorization
 // digest (43 base64url characters, RFC 8555 §8.4).
+// For a provider declaring ChallengeDetails it is the digest of a made-up
+// key authorization, as the provider derives the value from it.
 func (h *harness) value() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	v := base64.RawURLEncoding.EncodeToString(b[:])
+	if !h.caps().ChallengeDetails {
+		return v
+	}
+	ka := v + ".zonecert-conformance-thumbprint"
+	sum := sha256.Sum256([]byte(ka))
+	v = base64.RawURLEncoding.EncodeToString(sum[:])
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.kas == nil {
+		h.kas = map[string]string{}
+	}
+	h.kas[v] = ka
+	return v
 }
 
 func (h *harness) rec(id, fqdn, value string) plugin.Record {
-	return plugin.Record{ID: id, FQDN: fqdn, Zone: h.cfg.Zone, Value: value, TTL: h.cfg.TTL}
+	return h.withDetails(plugin.Record{ID: id, FQDN: fqdn, Zone: h.cfg.Zone, Value: value, TTL: h.cfg.TTL})
+}
+
+// withDetails adds the ACME details the host would send a provider that
+// declares ChallengeDetails: the identifier below _acme-challenge, the
+// token and key authorization behind the value.
+func (h *harness) withDetails(r plugin.Record) plugin.Record {
+	if !h.caps().ChallengeDetails {
+		return r
+	}
+	h.mu.Lock()
+	ka, ok := h.kas[r.Value]
+	h.mu.Unlock()
+	if ok {
+		r.Identifier = strings.TrimSuffix(strings.TrimPrefix(r.FQDN, "_acme-challenge."), ".")
+		r.KeyAuthorization = ka
+		r.Token, _, _ = strings.Cut(ka, ".")
+	}
+	return r
 }
 
 // open starts a fresh instance closed when t ends.

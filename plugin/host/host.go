@@ -71,6 +71,9 @@ type Config struct {
 	PinHint string
 	// Settings by name, sent with Configure (over mTLS, never in args).
 	Settings map[string]string
+	// Resolvers are zonecert's recursive resolvers (host:port), passed to
+	// a plugin that declares plugin.ResolversSetting (see withResolvers).
+	Resolvers []string
 	// LookupEnv is the host environment (cmd passes os.LookupEnv) and the
 	// only source of environment variables; nil means an empty environment.
 	LookupEnv func(string) (string, bool)
@@ -169,6 +172,10 @@ func Start(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.path = bin.path
+	// A bridge hosting many providers gets only the chosen one's
+	// environment; an unknown choice is the plugin's to report.
+	meta, _ = meta.SelectVariant(cfg.Settings, cfg.LookupEnv)
+	c.cfg.Settings = withResolvers(meta, cfg.Settings, cfg.Resolvers, cfg.LookupEnv)
 	c.env = pluginEnv(&meta, cfg.LookupEnv, cfg.PassEnv)
 	logWithheld(log, meta, cfg.LookupEnv, cfg.PassEnv)
 	inst, meta, err := c.launch(ctx, bin) // the file describe ran
@@ -379,7 +386,9 @@ func (c *Client) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Re
 
 func (c *Client) batched(ctx context.Context, op string, recs []plugin.Record,
 	fn func(*wire.Client, context.Context, []plugin.Record) ([]plugin.Result, error)) ([]plugin.Result, error) {
-	size := c.Metadata().Capabilities.MaxBatch
+	caps := c.Metadata().Capabilities
+	recs = forPlugin(caps, recs)
+	size := caps.MaxBatch
 	if size <= 0 {
 		size = len(recs)
 	}
@@ -441,7 +450,7 @@ func (c *Client) WaitForSync(ctx context.Context, recs []plugin.Record) error {
 		return nil
 	}
 	err := c.call(ctx, "wait for sync", func(ctx context.Context, w *wire.Client) error {
-		return w.WaitForSync(ctx, recs)
+		return w.WaitForSync(ctx, forPlugin(c.Metadata().Capabilities, recs))
 	})
 	if errors.Is(err, wire.ErrUnimplemented) {
 		return nil

@@ -39,11 +39,16 @@ func run[S any](p Plugin[S], args []string, stdout, stderr io.Writer, lookupEnv 
 		fmt.Fprintf(stderr, "zonecert plugin %s: %v\n", p.Name, err)
 		return 2
 	}
+	return serveBackend(p.Name, b, args, stdout, stderr)
+}
+
+// serveBackend answers describe or serves b over go-plugin.
+func serveBackend(name string, b wire.Backend, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "describe" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(b.Metadata()); err != nil {
-			fmt.Fprintf(stderr, "zonecert plugin %s: describe: %v\n", p.Name, err)
+			fmt.Fprintf(stderr, "zonecert plugin %s: describe: %v\n", name, err)
 			return 1
 		}
 		return 0
@@ -63,7 +68,7 @@ func run[S any](p Plugin[S], args []string, stdout, stderr io.Writer, lookupEnv 
 		VersionedPlugins: wire.ServePlugins(b),
 		GRPCServer:       goplugin.DefaultGRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
-			Name: p.Name, Output: stderr, JSONFormat: true, Level: hclog.Info,
+			Name: name, Output: stderr, JSONFormat: true, Level: hclog.Info,
 		}),
 	})
 	return 0

@@ -11,7 +11,8 @@ import (
 func recordsToProto(recs []plugin.Record) []*providerv1.Record {
 	out := make([]*providerv1.Record, len(recs))
 	for i, r := range recs {
-		out[i] = &providerv1.Record{Id: r.ID, Fqdn: r.FQDN, Zone: r.Zone, Value: r.Value, Ttl: r.TTL, State: r.State}
+		out[i] = &providerv1.Record{Id: r.ID, Fqdn: r.FQDN, Zone: r.Zone, Value: r.Value, Ttl: r.TTL, State: r.State,
+			Identifier: r.Identifier, Token: r.Token, KeyAuthorization: r.KeyAuthorization}
 	}
 	return out
 }
@@ -19,7 +20,8 @@ func recordsToProto(recs []plugin.Record) []*providerv1.Record {
 func recordsFromProto(recs []*providerv1.Record) []plugin.Record {
 	out := make([]plugin.Record, len(recs))
 	for i, r := range recs {
-		out[i] = plugin.Record{ID: r.GetId(), FQDN: r.GetFqdn(), Zone: r.GetZone(), Value: r.GetValue(), TTL: r.GetTtl(), State: r.GetState()}
+		out[i] = plugin.Record{ID: r.GetId(), FQDN: r.GetFqdn(), Zone: r.GetZone(), Value: r.GetValue(), TTL: r.GetTtl(), State: r.GetState(),
+			Identifier: r.GetIdentifier(), Token: r.GetToken(), KeyAuthorization: r.GetKeyAuthorization()}
 	}
 	return out
 }
@@ -103,6 +105,7 @@ func MetadataToProto(m plugin.Metadata) *providerv1.Metadata {
 			// A negative cap is meaningless; it travels as "no limit".
 			MaxValuesPerName: uint32(max(m.Capabilities.MaxValuesPerName, 0)),
 			ProvisionedNames: m.Capabilities.ProvisionedNames,
+			ChallengeDetails: m.Capabilities.ChallengeDetails,
 		},
 	}
 	for _, s := range m.Settings {
@@ -130,6 +133,7 @@ func MetadataFromProto(m *providerv1.Metadata) plugin.Metadata {
 			// Fields an older plugin does not send read as zero: no limits.
 			MaxValuesPerName: int(m.GetCapabilities().GetMaxValuesPerName()),
 			ProvisionedNames: m.GetCapabilities().GetProvisionedNames(),
+			ChallengeDetails: m.GetCapabilities().GetChallengeDetails(),
 		},
 	}
 	for _, s := range m.GetSettings() {

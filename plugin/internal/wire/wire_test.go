@@ -52,13 +52,14 @@ func TestConversionsRoundTrip(t *testing.T) {
 			{Name: "s", Env: []string{"S"}, Type: plugin.TypeDuration, Required: true, Secret: true, Default: "1s", Doc: "doc"},
 			{Name: "i", Type: plugin.TypeInt}, {Name: "b", Type: plugin.TypeBool}, {Name: "t", Type: plugin.TypeString},
 		},
-		Capabilities: plugin.Capabilities{MaxBatch: 7, Sync: true, ListZones: true, NoDelete: true, MaxValuesPerName: 2, ProvisionedNames: true},
+		Capabilities: plugin.Capabilities{MaxBatch: 7, Sync: true, ListZones: true, NoDelete: true, MaxValuesPerName: 2, ProvisionedNames: true, ChallengeDetails: true},
 	}
 	got := MetadataFromProto(MetadataToProto(m))
 	if fmt.Sprint(got) != fmt.Sprint(m) {
 		t.Fatalf("metadata\n got %+v\nwant %+v", got, m)
 	}
-	recs := []plugin.Record{{ID: "1", FQDN: "a.b.", Zone: "b.", Value: "v", TTL: 9, State: []byte{0, 1}}}
+	recs := []plugin.Record{{ID: "1", FQDN: "a.b.", Zone: "b.", Value: "v", TTL: 9, State: []byte{0, 1},
+		Identifier: "*.b", Token: "tok", KeyAuthorization: "tok.thumb"}}
 	if r := recordsFromProto(recordsToProto(recs)); fmt.Sprint(r) != fmt.Sprint(recs) {
 		t.Fatalf("records %+v", r)
 	}

@@ -454,6 +454,12 @@ type Capabilities struct {
 	// credentials per name) can be written; others are refused with
 	// ERROR_CODE_ZONE_NOT_FOUND.
 	ProvisionedNames bool `protobuf:"varint,6,opt,name=provisioned_names,json=provisionedNames,proto3" json:"provisioned_names,omitempty"`
+	// challenge_details: the plugin wants the ACME details of each record
+	// (Record.identifier, token, key_authorization), as a bridge to an API
+	// that derives the TXT value itself does. Added in protocol 1 without a
+	// version change: the host sends the details only to plugins that set
+	// this flag, and an old host never sends them.
+	ChallengeDetails bool `protobuf:"varint,7,opt,name=challenge_details,json=challengeDetails,proto3" json:"challenge_details,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -526,6 +532,13 @@ func (x *Capabilities) GetMaxValuesPerName() uint32 {
 func (x *Capabilities) GetProvisionedNames() bool {
 	if x != nil {
 		return x.ProvisionedNames
+	}
+	return false
+}
+
+func (x *Capabilities) GetChallengeDetails() bool {
+	if x != nil {
+		return x.ChallengeDetails
 	}
 	return false
 }
@@ -688,9 +701,20 @@ type Record struct {
 	Ttl uint32 `protobuf:"varint,5,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	// state is what Present returned for this record; set on CleanUp and
 	// WaitForSync, possibly empty when Present's answer was lost.
-	State         []byte `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State []byte `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// The fields below are set only for plugins declaring
+	// Capabilities.challenge_details, and only for dns-01 records the host
+	// made from an ACME challenge; empty otherwise.
+	// identifier is the domain as ordered ("*." kept for a wildcard).
+	Identifier string `protobuf:"bytes,7,opt,name=identifier,proto3" json:"identifier,omitempty"`
+	// token is the challenge token.
+	Token string `protobuf:"bytes,8,opt,name=token,proto3" json:"token,omitempty"`
+	// key_authorization is token "." account-key thumbprint (RFC 8555
+	// section 8.1). It is not secret: it is sent to the CA in the clear and
+	// its hash is published in DNS.
+	KeyAuthorization string `protobuf:"bytes,9,opt,name=key_authorization,json=keyAuthorization,proto3" json:"key_authorization,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Record) Reset() {
@@ -763,6 +787,27 @@ func (x *Record) GetState() []byte {
 		return x.State
 	}
 	return nil
+}
+
+func (x *Record) GetIdentifier() string {
+	if x != nil {
+		return x.Identifier
+	}
+	return ""
+}
+
+func (x *Record) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *Record) GetKeyAuthorization() string {
+	if x != nil {
+		return x.KeyAuthorization
+	}
+	return ""
 }
 
 // Error is a per-record failure, or the detail of a whole-call gRPC status.
@@ -1263,7 +1308,7 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\brequired\x18\x04 \x01(\bR\brequired\x12\x16\n" +
 	"\x06secret\x18\x05 \x01(\bR\x06secret\x12#\n" +
 	"\rdefault_value\x18\x06 \x01(\tR\fdefaultValue\x12\x10\n" +
-	"\x03doc\x18\a \x01(\tR\x03doc\"\xd7\x01\n" +
+	"\x03doc\x18\a \x01(\tR\x03doc\"\x84\x02\n" +
 	"\fCapabilities\x12\x1b\n" +
 	"\tmax_batch\x18\x01 \x01(\rR\bmaxBatch\x12\x12\n" +
 	"\x04sync\x18\x02 \x01(\bR\x04sync\x12\x1d\n" +
@@ -1271,7 +1316,8 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"list_zones\x18\x03 \x01(\bR\tlistZones\x12\x1b\n" +
 	"\tno_delete\x18\x04 \x01(\bR\bnoDelete\x12-\n" +
 	"\x13max_values_per_name\x18\x05 \x01(\rR\x10maxValuesPerName\x12+\n" +
-	"\x11provisioned_names\x18\x06 \x01(\bR\x10provisionedNames\"\xa1\x01\n" +
+	"\x11provisioned_names\x18\x06 \x01(\bR\x10provisionedNames\x12+\n" +
+	"\x11challenge_details\x18\a \x01(\bR\x10challengeDetails\"\xa1\x01\n" +
 	"\x10ConfigureRequest\x12P\n" +
 	"\bsettings\x18\x01 \x03(\v24.zonecert.provider.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
@@ -1282,14 +1328,19 @@ const file_provider_v1_provider_proto_rawDesc = "" +
 	"\n" +
 	"Diagnostic\x12\x18\n" +
 	"\asetting\x18\x01 \x01(\tR\asetting\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"~\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xe1\x01\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04fqdn\x18\x02 \x01(\tR\x04fqdn\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x14\n" +
 	"\x05value\x18\x04 \x01(\tR\x05value\x12\x10\n" +
 	"\x03ttl\x18\x05 \x01(\rR\x03ttl\x12\x14\n" +
-	"\x05state\x18\x06 \x01(\fR\x05state\"\x9a\x01\n" +
+	"\x05state\x18\x06 \x01(\fR\x05state\x12\x1e\n" +
+	"\n" +
+	"identifier\x18\a \x01(\tR\n" +
+	"identifier\x12\x14\n" +
+	"\x05token\x18\b \x01(\tR\x05token\x12+\n" +
+	"\x11key_authorization\x18\t \x01(\tR\x10keyAuthorization\"\x9a\x01\n" +
 	"\x05Error\x123\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1f.zonecert.provider.v1.ErrorCodeR\x04code\x12\x1c\n" +
 	"\tretryable\x18\x02 \x01(\bR\tretryable\x12\x18\n" +
