@@ -47,10 +47,11 @@ func newCertificatesCmd(e env) *cobra.Command {
 				}
 				path = p
 			}
-			store, err := storage.NewFS(path)
+			store, closeStore, err := openStorage(e, path)
 			if err != nil {
 				return usageError{err}
 			}
+			defer closeStore()
 			ctx := cmd.Context()
 			if len(names) == 0 {
 				if names, err = store.List(ctx, storage.LiveDir); err != nil {
@@ -99,6 +100,9 @@ func newCertificatesCmd(e env) *cobra.Command {
 func where(store storage.Storage, key string) string {
 	if p, ok := store.LocalPath(key); ok {
 		return p
+	}
+	if s, ok := store.(fmt.Stringer); ok { // etcd://endpoints/prefix
+		return s.String() + "/" + key
 	}
 	return key
 }

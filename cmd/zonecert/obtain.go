@@ -202,10 +202,11 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		provider = p
 		plan.req.Provider.Env = declaredEnv(p.Metadata(), e.lookupEnv)
 	}
-	store, err := storage.NewFS(plan.path)
+	store, closeStore, err := openStorage(e, plan.path)
 	if err != nil {
 		return usageError{err}
 	}
+	defer closeStore()
 	eng, err := core.New(core.Config{
 		Storage:    store,
 		Provider:   provider,

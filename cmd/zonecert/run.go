@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/zonecert/zonecert/core/daemon"
 	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/daemon"
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
@@ -69,10 +69,15 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	if err != nil {
 		return err
 	}
+	store, closeStore, err := daemonStorage(e, cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closeStore()
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
 		HTTPClient: httpClient, Launch: launchPlugin(cfg.State),
-		Hooks: newHooks(e, cfg.State, 0, log),
+		Hooks: newHooks(e, cfg.State, 0, log), Storage: store,
 	})
 	if err != nil {
 		return usageError{err}

@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// AllowInsecureHTTP permits an http:// ACME directory (tests only).
 	AllowInsecureHTTP bool
+	// Storage is the state store (cmd/zonecert/storage.go chooses it);
+	// nil means the FS directory cfg.State.
+	Storage storage.Storage
 }
 
 // Daemon runs the scheduler over one configuration at a time.
@@ -89,12 +92,16 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
-	fs, err := storage.NewFS(cfg.State)
-	if err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
+	store := opts.Storage
+	if store == nil {
+		fs, err := storage.NewFS(cfg.State)
+		if err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		store = fs
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		store: fs, hooks: opts.Hooks, failures: map[string]int{}}
+		store: store, hooks: opts.Hooks, failures: map[string]int{}}
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
