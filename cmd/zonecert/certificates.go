@@ -83,7 +83,7 @@ func newCertificatesCmd(e env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "Certificate %s\n  Subject:   %s\n  Names:     %s\n  Issuer:    %s\n  Serial:    %s\n  Valid:     %s to %s (%s left)\n  Chain:     %d certificate(s)\n  Files:     %s\n",
 					c.Name, c.Subject, strings.Join(c.DNSNames, ", "), c.Issuer, c.Serial,
 					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339),
-					daysLeft(c.NotAfter), c.ChainLen, filepath.Dir(c.Path))
+					daysLeft(c.NotAfter), c.ChainLen, dirOf(c.Path))
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d certificate(s) unreadable", bad)
@@ -94,6 +94,14 @@ func newCertificatesCmd(e env) *cobra.Command {
 	cmd.Flags().StringVar(&path, "path", "", "state directory (default as for obtain)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+// dirOf is the directory of a file where (local path or etcd:// URL).
+func dirOf(p string) string {
+	if strings.Contains(p, "://") { // filepath.Dir would clean the "//"
+		return p[:strings.LastIndex(p, "/")]
+	}
+	return filepath.Dir(p)
 }
 
 // where is the local path of key, or the key where the store has none.

@@ -50,6 +50,15 @@ func openStorage(e env, path string) (storage.Storage, func(), error) {
 		fs, err := storage.NewFS(path)
 		return fs, func() {}, err
 	}
+	return openSpec(e, spec)
+}
+
+// openSpec opens an etcd:// URL, or the state directory spec names.
+func openSpec(e env, spec string) (storage.Storage, func(), error) {
+	if !strings.Contains(spec, "://") {
+		fs, err := storage.NewFS(spec)
+		return fs, func() {}, err
+	}
 	es, err := parseStorageURL(spec)
 	if err != nil {
 		return nil, nil, err
