@@ -85,7 +85,7 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	}
 	e.store.bind(root.PersistentFlags())
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
-		newRunCmd(e), newConfigCmd(e), newStorageCmd(e))
+		newRunCmd(e), newConfigCmd(e), newStorageCmd(e), newAgentCmd(e))
 	return root
 }
 
