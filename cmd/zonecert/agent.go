@@ -236,7 +236,6 @@ func certDomains(pemData []byte) []string {
 	return c.DNSNames
 }
 
-
 func errAttr(err error) slog.Attr {
 	if err == nil {
 		return slog.Attr{}

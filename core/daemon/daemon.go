@@ -62,6 +62,7 @@ type Daemon struct {
 	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
+	fleet *fleetMetrics // fleet.go
 
 	mu       sync.Mutex
 	gen      *generation
@@ -102,6 +103,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
 		store: store, hooks: opts.Hooks, failures: map[string]int{}}
+	d.fleet = newFleetMetrics(d.m.reg)
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -303,6 +305,18 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	if until := d.gate.blockedUntil(key); until.After(now) {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
+	}
+	release, next, ok := d.claim(ctx, g, name, log)
+	if !ok {
+		return next
+	}
+	defer release()
+	// Another daemon of the fleet may have ordered it meanwhile.
+	if due, ok, err = d.stillDue(ctx, g, cert); err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
+		return d.backoff(g, name, now)
+	} else if !ok {
+		return d.nextCheck(g, due, d.now())
 	}
 	_, err = d.order(ctx, g, cert, due)
 	now = d.now()

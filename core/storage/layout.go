@@ -83,3 +83,8 @@ func Private(key string) bool {
 	first, _, _ := strings.Cut(key, "/")
 	return base == AccountKeyFile || base == PrivKeyFile || first == JournalDir
 }
+
+// ClaimLock is the name of the lock a daemon of a fleet holds while it
+// orders certificate name (core/daemon/fleet.go); CertLock still
+// serializes the writes.
+func ClaimLock(name string) string { return "claim-" + name }
