@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +85,66 @@ func TestFleetOrdersEachCertificateOnce(t *testing.T) {
 	}
 	if left, err := stores[0].List(ctx, storage.JournalDir); err != nil || len(left) > 0 {
 		t.Errorf("journal entries left in etcd: %q, %v", left, err)
+	}
+}
+
+// pausingStore freezes the order at its worst moment: just before the
+// certificate's final write, the holder's lease is let run out and
+// another holder takes (and releases) the certificate's lock, as when a
+// daemon paused past its lease (GC, SIGSTOP) and the fleet moved on.
+type pausingStore struct {
+	*etcdstore.Store
+	other *etcdstore.Store
+	t     *testing.T
+}
+
+func (p pausingStore) PutSet(ctx context.Context, key string, files map[string]storage.File) error {
+	if l, ok := storage.FenceOf(ctx).(*etcdstore.Lock); ok {
+		l.Abandon()
+		name := strings.TrimPrefix(key, storage.LiveDir+"/")
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		next, err := p.other.Lock(lctx, storage.CertLock(name), time.Minute)
+		if err != nil {
+			p.t.Errorf("the next holder never got the lock: %v", err)
+		} else {
+			_ = next.Release(ctx)
+		}
+	}
+	return p.Store.PutSet(ctx, key, files)
+}
+
+// The engine makes its final write under the certificate lock's fence: an
+// order whose lease ran out before it stored its certificate stores
+// nothing (storage.ErrFenced) rather than overwrite a newer holder's.
+func TestFleetPausedWriteIsFenced(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	open := func(ttl time.Duration) *etcdstore.Store {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := pausingStore{Store: open(2 * time.Second), other: open(0), t: t}
+	cfg := w.config(t, "authoritative", "30s", "p")
+	d, err := New(cfg, Options{Launch: launch, Storage: s,
+		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := cfg.Certificate("p")
+	_, err = d.order(ctx, d.current(), cert, Due{Reason: reasonMissing})
+	if !errors.Is(err, storage.ErrFenced) {
+		t.Fatalf("order whose lease ran out before its write = %v, want ErrFenced", err)
+	}
+	if got, _ := s.List(ctx, storage.LiveKey("p")); len(got) > 0 {
+		t.Errorf("the fenced order stored %q", got)
 	}
 }
