@@ -148,3 +148,63 @@ func TestFleetPausedWriteIsFenced(t *testing.T) {
 		t.Errorf("the fenced order stored %q", got)
 	}
 }
+
+// The etcd leader dies while two daemons order: the clients move to the
+// other members, the leases survive the election, and every certificate
+// is still ordered exactly once.
+func TestFleetSurvivesEtcdLeaderLoss(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	names := []string{"l0", "l1", "l2", "l3", "l4", "l5"}
+	cfg := w.config(t, "authoritative", "30s", names...)
+	var ds []*Daemon
+	for range 2 {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		d, err := New(cfg, Options{Launch: launch, Storage: s,
+			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan error, len(ds))
+	for _, d := range ds {
+		go func() { ran <- d.Run(rctx, nil) }()
+	}
+	eventually(t, "an order in flight", func() bool {
+		return testutil.ToFloat64(ds[0].m.inFlight)+testutil.ToFloat64(ds[1].m.inFlight) > 0
+	})
+	leader, err := e.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Kill(leader)
+	t.Logf("killed etcd member %d, the leader", leader)
+	for i, d := range ds {
+		eventually(t, fmt.Sprintf("daemon %d seeing every certificate", i), func() bool {
+			return ctx.Err() != nil || testutil.CollectAndCount(d.m.notAfter) == len(names)
+		})
+	}
+	stop()
+	for range ds {
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}
+	total := 0.0
+	for _, d := range ds {
+		total += testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing))
+	}
+	if total != float64(len(names)) {
+		t.Errorf("%v orders for %d certificates, want exactly one each", total, len(names))
+	}
+}

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // etcdBinary is where Debian's etcd-server package installs the server.
@@ -189,4 +192,23 @@ func (e *Etcd) Log(i int) string {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
+}
+
+// Leader returns the index of the member that leads the cluster now.
+func (e *Etcd) Leader(ctx context.Context) (int, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	for i, m := range e.members {
+		st, err := cli.Status(ctx, m.client)
+		if err != nil {
+			continue // a stopped member
+		}
+		if st.Header.MemberId == st.Leader {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("no member says it leads")
 }
