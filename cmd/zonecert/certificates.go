@@ -47,7 +47,7 @@ func newCertificatesCmd(e env) *cobra.Command {
 				}
 				path = p
 			}
-			store, closeStore, err := openStorage(e, path)
+			store, closeStore, err := openChecked(cmd.Context(), e, path)
 			if err != nil {
 				return usageError{err}
 			}

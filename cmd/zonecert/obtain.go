@@ -202,7 +202,7 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 		provider = p
 		plan.req.Provider.Env = declaredEnv(p.Metadata(), e.lookupEnv)
 	}
-	store, closeStore, err := openStorage(e, plan.path)
+	store, closeStore, err := openChecked(ctx, e, plan.path)
 	if err != nil {
 		return usageError{err}
 	}

@@ -121,7 +121,7 @@ func runPersist(ctx context.Context, e env, verb string, f *persistFlags) error 
 			return providerError(f.dns, err)
 		}
 	}
-	store, closeStore, err := openStorage(e, plan.path)
+	store, closeStore, err := openChecked(ctx, e, plan.path)
 	if err != nil {
 		return usageError{err}
 	}

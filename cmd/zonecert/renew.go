@@ -136,7 +136,7 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	store, closeStore, err := openStorage(e, path)
+	store, closeStore, err := openChecked(ctx, e, path)
 	if err != nil {
 		return usageError{err}
 	}

@@ -113,7 +113,7 @@ func stateAndClient(e env, path, caBundle string) (storage.Storage, *http.Client
 	if err != nil {
 		return nil, nil, err
 	}
-	store, _, err := openStorage(e, path)
+	store, _, err := openChecked(context.Background(), e, path)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -51,6 +53,19 @@ func openStorage(e env, path string) (storage.Storage, func(), error) {
 		return fs, func() {}, err
 	}
 	return openSpec(e, spec)
+}
+
+// openChecked is openStorage for a command: an etcd that does not answer
+// fails it within etcdProbeTimeout.
+func openChecked(ctx context.Context, e env, path string) (storage.Storage, func(), error) {
+	s, closeStore, err := openStorage(e, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := probe(ctx, s, closeStore); err != nil {
+		return nil, nil, err
+	}
+	return s, closeStore, nil
 }
 
 // openSpec opens an etcd:// URL, or the state directory spec names.
@@ -131,6 +146,23 @@ func storageKeys(e env) ([][]byte, error) {
 		return nil, nil
 	}
 	return etcdstore.ParseKeys(text)
+}
+
+// etcdProbeTimeout bounds the first question a command asks etcd.
+const etcdProbeTimeout = 10 * time.Second
+
+// probe fails a command at once on a cluster it cannot reach; the agent
+// and the daemon do not probe: they wait out an outage.
+func probe(ctx context.Context, s storage.Storage, closeStore func()) error {
+	es, ok := s.(*etcdstore.Store)
+	if !ok {
+		return nil
+	}
+	if err := es.Probe(ctx, etcdProbeTimeout); err != nil {
+		closeStore()
+		return err
+	}
+	return nil
 }
 
 func openEtcd(e env, es etcdSpec) (storage.Storage, func(), error) {

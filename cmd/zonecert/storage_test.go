@@ -139,3 +139,42 @@ func TestStorageCopyRoundTrip(t *testing.T) {
 		t.Errorf("privkey.pem copied back: %v, %v; want 0600", fi, err)
 	}
 }
+
+// --storage with TLS files in the URL: a client certificate from the
+// cluster's CA connects; one from another CA, or none, is refused.
+func TestStorageEtcdTLS(t *testing.T) {
+	e := testenv.StartEtcdWith(t, testenv.EtcdConfig{TLS: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	host := strings.TrimPrefix(e.Endpoint(0), "https://")
+	tl := e.TLS
+	for _, c := range []struct {
+		name, query string
+		ok          bool
+	}{
+		{"client certificate", "?ca=" + tl.CAFile + "&cert=" + tl.CertFile + "&key=" + tl.KeyFile, true},
+		{"another CA's client certificate", "?ca=" + tl.CAFile + "&cert=" + tl.OtherCertFile + "&key=" + tl.OtherKeyFile, false},
+		{"no client certificate", "?ca=" + tl.CAFile, false},
+	} {
+		en, out, _ := testEnv(nil)
+		cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+		err := run(cctx, []string{"certificates", "--storage", "etcd://" + host + "/tls" + c.query}, en)
+		ccancel()
+		if c.ok && (err != nil || !strings.Contains(out.String(), "no certificates under etcd://")) {
+			t.Errorf("%s: %v, %q", c.name, err, out)
+		}
+		if !c.ok && (err == nil || !strings.Contains(err.Error(), "did not answer")) {
+			t.Errorf("%s: %v, want a refusal within the probe's timeout", c.name, err)
+		}
+	}
+	if _, err := parseStorageURL("etcd://" + host + "/p?cert=x"); err != nil {
+		t.Fatal(err)
+	}
+	en, _, _ := testEnv(nil)
+	if err := run(ctx, []string{"certificates", "--storage", "etcd://" + host + "/p?ca=" + tl.CAFile + "&cert=" + tl.CertFile}, en); err == nil || !strings.Contains(err.Error(), "both cert and key") {
+		t.Errorf("cert without key: %v", err)
+	}
+	if err := run(ctx, []string{"certificates", "--storage", "etcd://u:p@" + host + "/p"}, en); err == nil || !strings.Contains(err.Error(), "credentials do not belong") {
+		t.Errorf("credentials in the URL: %v", err)
+	}
+}

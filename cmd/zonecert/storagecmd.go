@@ -46,11 +46,17 @@ A lineage the destination already has is left alone unless --force.`,
 				return usageError{fmt.Errorf("--from: %w", err)}
 			}
 			defer closeSrc()
+			if err := probe(cmd.Context(), src, func() {}); err != nil {
+				return err
+			}
 			dst, closeDst, err := openSpec(e, to)
 			if err != nil {
 				return usageError{fmt.Errorf("--to: %w", err)}
 			}
 			defer closeDst()
+			if err := probe(cmd.Context(), dst, func() {}); err != nil {
+				return err
+			}
 			n, err := copyState(cmd.Context(), src, dst, force, func(msg string) { fmt.Fprintln(e.stdout, msg) })
 			fmt.Fprintf(e.stdout, "%d lineage(s) copied\n", n)
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -32,6 +33,8 @@ const etcdStartTimeout = 30 * time.Second
 // loopback address, with data in the test's temp directory. It stops when
 // the test ends.
 type Etcd struct {
+	// TLS is set for a TLS cluster (EtcdConfig.TLS).
+	TLS     *EtcdTLS
 	t       testing.TB
 	members []*etcdMember
 }
@@ -46,11 +49,39 @@ type etcdMember struct {
 	done chan struct{}
 }
 
+// EtcdConfig describes the cluster StartEtcdWith runs.
+type EtcdConfig struct {
+	// Members is the number of members (1 when zero; 3 for failure tests).
+	Members int
+	// TLS serves clients over https with a server certificate for every
+	// member's address and requires client certificates; the CA and a
+	// client certificate are in Etcd.TLS.
+	TLS bool
+}
+
+// EtcdTLS are the PEM files of a TLS cluster's client side.
+type EtcdTLS struct {
+	CAFile            string // trusts the members' certificates, and signed the client's
+	CertFile, KeyFile string // a client certificate the cluster accepts
+	OtherCertFile     string // a client certificate from another CA (refused)
+	OtherKeyFile      string
+	config            *tls.Config
+}
+
 // StartEtcd starts an etcd cluster of n members (1 or 3 for failure
 // tests) and waits until every member reports healthy. Needs root (one
 // loopback address per member, see LoopbackAddr) and Debian's etcd-server.
 func StartEtcd(t testing.TB, n int) *Etcd {
 	t.Helper()
+	return StartEtcdWith(t, EtcdConfig{Members: n})
+}
+
+// StartEtcdWith starts the cluster cfg describes; with TLS, the server
+// certificate is made by newServerCert for each member's address.
+func StartEtcdWith(t testing.TB, cfg EtcdConfig) *Etcd {
+	t.Helper()
+	n := max(cfg.Members, 1)
+	var serverCert, serverKey string
 	if _, err := os.Stat(etcdBinary); err != nil {
 		t.Fatalf("testenv: etcd is required (%s): apt-get install etcd-server etcd-client, or make tools: %v", etcdBinary, err)
 	}
@@ -58,18 +89,29 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 	_, _ = rand.Read(token)
 	root := t.TempDir()
 	e := &Etcd{t: t}
+	scheme := "http://"
+	if cfg.TLS {
+		scheme = "https://"
+	}
 	var cluster []string
 	for i := range n {
 		addr := LoopbackAddr(t).String()
 		m := &etcdMember{
 			name:   fmt.Sprintf("m%d", i),
-			client: "http://" + addr + ":2379",
+			client: scheme + addr + ":2379",
 			peer:   "http://" + addr + ":2380",
 			dir:    filepath.Join(root, fmt.Sprintf("m%d", i)),
 			log:    filepath.Join(root, fmt.Sprintf("m%d.log", i)),
 		}
 		cluster = append(cluster, m.name+"="+m.peer)
 		e.members = append(e.members, m)
+	}
+	if cfg.TLS {
+		var addrs []string
+		for _, m := range e.members {
+			addrs = append(addrs, strings.TrimSuffix(strings.TrimPrefix(m.client, scheme), ":2379"))
+		}
+		e.TLS, serverCert, serverKey = makeEtcdTLS(t, root, addrs)
 	}
 	for _, m := range e.members {
 		m.args = []string{
@@ -82,6 +124,10 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 			"--logger", "zap", "--log-outputs", "stderr",
 			// Fast elections: tests kill the leader.
 			"--heartbeat-interval", "50", "--election-timeout", "500",
+		}
+		if cfg.TLS {
+			m.args = append(m.args, "--cert-file", serverCert, "--key-file", serverKey,
+				"--client-cert-auth", "--trusted-ca-file", e.TLS.CAFile)
 		}
 		e.start(m)
 	}
@@ -160,12 +206,17 @@ func (e *Etcd) WaitHealthy(ctx context.Context, i int) error {
 	m.mu.Lock()
 	done := m.done
 	m.mu.Unlock()
+	hc := http.DefaultClient
+	if e.TLS != nil {
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: e.TLS.config}}
+		defer hc.CloseIdleConnections()
+	}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.client+"/health", nil)
 		if err != nil {
 			return err
 		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := hc.Do(req); err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			_ = resp.Body.Close()
 			if bytes.Contains(body, []byte(`"health":"true"`)) {
@@ -196,7 +247,11 @@ func (e *Etcd) Log(i int) string {
 
 // Leader returns the index of the member that leads the cluster now.
 func (e *Etcd) Leader(ctx context.Context) (int, error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cc := clientv3.Config{Endpoints: e.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if e.TLS != nil {
+		cc.TLS = e.TLS.config
+	}
+	cli, err := clientv3.New(cc)
 	if err != nil {
 		return 0, err
 	}

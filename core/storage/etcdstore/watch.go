@@ -2,7 +2,9 @@ package etcdstore
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -42,4 +44,19 @@ func (s *Store) ReadSet(ctx context.Context, key string) (files map[string][]byt
 // silent.
 func (s *Store) Watch(ctx context.Context, prefix string, rev int64) clientv3.WatchChan {
 	return s.cli.Watch(clientv3.WithRequireLeader(ctx), s.EtcdKey(prefix)+"/", clientv3.WithPrefix(), clientv3.WithRev(rev))
+}
+
+// Probe asks the cluster one cheap question within timeout, so a command
+// fails with a clear error rather than waiting on an unreachable cluster
+// (the client retries a refused TLS handshake or a dead endpoint silently).
+func (s *Store) Probe(ctx context.Context, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, err := s.cli.Get(pctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil {
+		if pctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("etcd at %s did not answer within %v (unreachable, or it refused the TLS client certificate): %w", s.where, timeout, err)
+		}
+		return s.wrap("reaching", "the cluster", err)
+	}
+	return nil
 }
