@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -148,5 +149,73 @@ func BenchmarkFleetEtcd10000(b *testing.B) {
 		b.ReportMetric(float64(reqs)*float64(time.Hour)/float64(cfg.Daemon.CheckInterval), "etcd-requests/hour")
 		b.ReportMetric(float64(after.HeapAlloc-min(before.HeapAlloc, after.HeapAlloc))/(1<<20), "heap-MiB")
 		runtime.KeepAlive(d)
+	}
+}
+
+// TestFleetThroughputFigures measures, when ZONECERT_FLEET_FIGURES=1 (it
+// asserts nothing about speed): 200 certificates due at once against one
+// Pebble and BIND, ordered by one daemon on FS, then by three daemons
+// sharing etcd; it logs certificates per second.
+func TestFleetThroughputFigures(t *testing.T) {
+	if os.Getenv("ZONECERT_FLEET_FIGURES") == "" {
+		t.Skip("figures only: ZONECERT_FLEET_FIGURES=1")
+	}
+	const n = 200
+	for _, daemons := range []int{1, 3} {
+		w := startWorld(t)
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("t%03d", i))
+		}
+		cfg := w.config(t, "authoritative", "30s", names...)
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+		var store storage.Storage // FS on cfg.State for one daemon
+		var ds []*Daemon
+		if daemons > 1 {
+			e := testenv.StartEtcd(t, 1)
+			key := make([]byte, 32)
+			_, _ = rand.Read(key)
+			for range daemons {
+				s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "tp", Keys: [][]byte{key}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				store = s
+				d, err := New(cfg, Options{Launch: launch, Storage: s,
+					HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ds = append(ds, d)
+			}
+		} else {
+			ds = append(ds, w.daemon(t, cfg))
+			store = ds[0].store
+		}
+		start := time.Now()
+		rctx, stop := context.WithCancel(ctx)
+		ran := make(chan error, len(ds))
+		for _, d := range ds {
+			go func() { ran <- d.Run(rctx, nil) }()
+		}
+		for {
+			live, err := store.List(ctx, storage.LiveDir)
+			if err == nil && len(live) == n {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%d daemon(s): %d of %d stored before the deadline", daemons, len(live), n)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		stop()
+		for range ds {
+			<-ran
+		}
+		cancel()
+		t.Logf("%d daemon(s), %s: %d certificates in %v, %.1f certificates/s", daemons,
+			map[bool]string{true: "etcd", false: "FS"}[daemons > 1], n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	}
 }
