@@ -41,7 +41,7 @@ build:
 	done
 
 tools:
-	@testdata/scripts/install-tools.sh pebble bind
+	@testdata/scripts/install-tools.sh pebble bind etcd
 
 test: tools build lint
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...

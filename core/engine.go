@@ -187,6 +187,10 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = lock.Release(cctx)
 	}()
+	// Every write from here on is fenced by the certificate's lock: on a
+	// backend with leases, an order that paused past its lease cannot
+	// overwrite the next holder's result (storage.ErrFenced).
+	ctx = storage.WithFence(ctx, lock)
 	// Deferred after the cert lock, so released before it, and after the
 	// records are cleaned up (authorize does that before returning).
 	ownerLock, err := e.store.TryLock(ctx, owner, ownerLease)

@@ -246,7 +246,7 @@ func updatePlan(ctx context.Context, s storage.Storage, name string, wait time.D
 		return err
 	}
 	fn(&p)
-	return SavePlan(ctx, s, p)
+	return SavePlan(storage.WithFence(ctx, lock), s, p)
 }
 
 // liveLeaf reads the end-entity certificate of live/<name>.

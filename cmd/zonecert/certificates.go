@@ -50,13 +50,16 @@ func newCertificatesCmd(e env) *cobra.Command {
 				}
 				path = p
 			}
-			if err := checkStateDir(path); err != nil {
-				return err
+			if storageSpec(e) == "" {
+				if err := checkStateDir(path); err != nil {
+					return err
+				}
 			}
-			store, err := storage.NewFS(path)
+			store, closeStore, err := openChecked(cmd.Context(), e, path)
 			if err != nil {
 				return usageError{err}
 			}
+			defer closeStore()
 			ctx := cmd.Context()
 			named := len(names) > 0
 			if len(names) == 0 {
@@ -98,7 +101,7 @@ func newCertificatesCmd(e env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "Certificate %s\n  Subject:   %s\n  Names:     %s\n  Issuer:    %s\n  Serial:    %s\n  Valid:     %s to %s (%s left)\n  Chain:     %d certificate(s)\n  Files:     %s\n",
 					c.Name, c.Subject, strings.Join(c.DNSNames, ", "), c.Issuer, c.Serial,
 					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339),
-					daysLeft(c.NotAfter), c.ChainLen, filepath.Dir(c.Path))
+					daysLeft(c.NotAfter), c.ChainLen, dirOf(c.Path))
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d certificate(s) unreadable", bad)
@@ -111,10 +114,21 @@ func newCertificatesCmd(e env) *cobra.Command {
 	return cmd
 }
 
+// dirOf is the directory of a file where (local path or etcd:// URL).
+func dirOf(p string) string {
+	if strings.Contains(p, "://") { // filepath.Dir would clean the "//"
+		return p[:strings.LastIndex(p, "/")]
+	}
+	return filepath.Dir(p)
+}
+
 // where is the local path of key, or the key where the store has none.
 func where(store storage.Storage, key string) string {
 	if p, ok := store.LocalPath(key); ok {
 		return p
+	}
+	if s, ok := store.(fmt.Stringer); ok { // etcd://endpoints/prefix
+		return s.String() + "/" + key
 	}
 	return key
 }

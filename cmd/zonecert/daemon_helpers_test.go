@@ -30,6 +30,7 @@ type daemonEnv struct {
 	*e2eEnv
 	plugins string // directory with a private copy of zonecert-dns-rfc2136
 	dir     string
+	env     []string // more variables for the daemons (fleet tests)
 }
 
 const betaKey = "beta-key."
@@ -165,7 +166,7 @@ func (e *daemonEnv) startDaemon(t *testing.T, cfg string) *daemonProc {
 	ns := listenNotify(t)
 	cmd := exec.Command(filepath.Join(e.bin, "zonecert"), "run", "--config", cfg,
 		"--metrics-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug", "--plugin-dir", e.plugins)
-	cmd.Env = baseEnv(e.dir, "ALPHA_TSIG_SECRET="+e.bind.TSIGSecret, "NOTIFY_SOCKET="+ns.addr)
+	cmd.Env = baseEnv(e.dir, append([]string{"ALPHA_TSIG_SECRET=" + e.bind.TSIGSecret, "NOTIFY_SOCKET=" + ns.addr}, e.env...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -216,10 +216,11 @@ func runObtain(ctx context.Context, e env, f *obtainFlags) error {
 	if err := checkRegistration(ctx, plan); err != nil {
 		return err
 	}
-	store, err := storage.NewFS(plan.path)
+	store, closeStore, err := openChecked(ctx, e, plan.path)
 	if err != nil {
 		return usageError{err}
 	}
+	defer closeStore()
 	eng, err := core.New(core.Config{
 		Storage:    store,
 		Provider:   provider,

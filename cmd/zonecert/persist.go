@@ -13,7 +13,6 @@ import (
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/acme"
-	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
 )
@@ -140,10 +139,11 @@ func runPersist(ctx context.Context, e env, verb string, f *persistFlags) error 
 			return providerError(f.dns, err)
 		}
 	}
-	store, err := storage.NewFS(plan.path)
+	store, closeStore, err := openChecked(ctx, e, plan.path)
 	if err != nil {
 		return usageError{err}
 	}
+	defer closeStore()
 	eng, err := core.New(core.Config{Storage: store, Provider: provider, HTTPClient: plan.http, Logger: ui.logger})
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/progress"
-	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
 )
@@ -137,10 +136,11 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	store, err := storage.NewFS(path)
+	store, closeStore, err := openChecked(ctx, e, path)
 	if err != nil {
 		return usageError{err}
 	}
+	defer closeStore()
 	client, err := renewHTTPClient(ctx, store, f.certNames, bundle)
 	if err != nil {
 		return usageError{err}

@@ -96,8 +96,9 @@ func runRevoke(ctx context.Context, e env, f *revokeFlags) error {
 	return nil
 }
 
-// stateAndClient opens the state directory and an HTTP client for the CA.
-func stateAndClient(e env, path, caBundle string) (*storage.FS, *http.Client, error) {
+// stateAndClient opens the state (openStorage) and an HTTP client for the
+// CA. The store lives as long as the command's process.
+func stateAndClient(e env, path, caBundle string) (storage.Storage, *http.Client, error) {
 	if path == "" {
 		p, err := defaultStatePath(e)
 		if err != nil {
@@ -112,7 +113,7 @@ func stateAndClient(e env, path, caBundle string) (*storage.FS, *http.Client, er
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := storage.NewFS(path)
+	store, _, err := openChecked(context.Background(), e, path)
 	if err != nil {
 		return nil, nil, err
 	}

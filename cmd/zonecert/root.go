@@ -22,6 +22,8 @@ type env struct {
 	getuid         func() int
 	// logs holds the persistent logging flags; newRoot sets it.
 	logs *logFlags
+	// store holds the persistent --storage flag (storage.go); newRoot sets it.
+	store *storeFlags
 }
 
 func (e env) getenv(k string) string {
@@ -31,6 +33,7 @@ func (e env) getenv(k string) string {
 
 func run(ctx context.Context, args []string, e env) error {
 	e.logs = &logFlags{}
+	e.store = &storeFlags{}
 	root := newRoot(e)
 	root.SetArgs(args)
 	root.SetOut(e.stdout)
@@ -80,8 +83,12 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 		e.logs = &logFlags{}
 	}
 	e.logs.bind(root.PersistentFlags())
+	if e.store == nil {
+		e.store = &storeFlags{}
+	}
+	e.store.bind(root.PersistentFlags())
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
-		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e))
+		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e), newStorageCmd(e), newAgentCmd(e))
 	root.AddCommand(newDoctorCmd(e))
 	root.SetVersionTemplate(currentVersion().String())
 	finishHelp(root)

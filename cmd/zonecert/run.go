@@ -68,10 +68,15 @@ func runDaemon(ctx context.Context, e env, cfgPath, listen string, dirs []string
 	if err != nil {
 		return err
 	}
+	store, closeStore, err := daemonStorage(e, cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closeStore()
 	d, err := daemon.New(cfg, daemon.Options{
 		Logger: log, LookupEnv: e.lookupEnv,
 		HTTPClient: httpClient, Launch: launchPlugin(cfg.State, cfgPath),
-		Hooks: newHooks(e, cfg.State, 0, log),
+		Hooks: newHooks(e, cfg.State, 0, log), Storage: store,
 	})
 	if err != nil {
 		return usageError{err}

@@ -44,6 +44,8 @@ type Config struct {
 	Providers map[string]Provider
 	// Certificates in file order; names are unique.
 	Certificates []Certificate
+	// Storage, when it names etcd, holds the state instead of State's files.
+	Storage Storage
 
 	byName map[string]int // index into Certificates
 }

@@ -25,6 +25,7 @@ type fileDoc struct {
 	Daemon     daemonDoc              `toml:"daemon"`
 	Providers  map[string]providerDoc `toml:"providers"`
 	Cert       []certDoc              `toml:"certificate"`
+	Storage    storageDoc             `toml:"storage"` // storage.go
 }
 
 type acmeDoc struct {

@@ -74,6 +74,7 @@ func (v *validator) validate(ctx context.Context, raw *fileDoc) *Config {
 	v.daemon(raw, cfg)
 	v.providers(ctx, raw, cfg)
 	v.certificates(raw, cfg)
+	v.storage(raw, cfg)
 	if len(v.literalSecrets) > 0 && v.mode&0o077 != 0 {
 		for _, ln := range v.literalSecrets {
 			v.errorf(ln, "a literal secret in a file readable by group or others (mode %04o): chmod 600 %s, or use \"${ENV}\" or \"file:PATH\"", v.mode, v.file)

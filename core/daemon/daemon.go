@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// AllowInsecureHTTP permits an http:// ACME directory (tests only).
 	AllowInsecureHTTP bool
+	// Storage is the state store (cmd/zonecert/storage.go chooses it);
+	// nil means the FS directory cfg.State.
+	Storage storage.Storage
 }
 
 // Daemon runs the scheduler over one configuration at a time.
@@ -59,6 +62,7 @@ type Daemon struct {
 	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
+	fleet *fleetMetrics // fleet.go
 
 	mu       sync.Mutex
 	gen      *generation
@@ -90,13 +94,18 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
-	fs, err := storage.NewFS(cfg.State)
-	if err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
+	store := opts.Storage
+	if store == nil {
+		fs, err := storage.NewFS(cfg.State)
+		if err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		store = fs
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		store: fs, hooks: opts.Hooks, failures: map[string]int{}}
+		store: store, hooks: opts.Hooks, failures: map[string]int{}}
 	d.pre = newPreflightState(d.m.reg)
+	d.fleet = newFleetMetrics(d.m.reg)
 	g, err := d.build(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -298,6 +307,18 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	if until := d.gate.blockedUntil(key); until.After(now) {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
+	}
+	release, next, ok := d.claim(ctx, g, name, log)
+	if !ok {
+		return next
+	}
+	defer release()
+	// Another daemon of the fleet may have ordered it meanwhile.
+	if due, ok, err = d.stillDue(ctx, g, cert); err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
+		return d.backoff(g, name, now)
+	} else if !ok {
+		return d.nextCheck(g, due, d.now())
 	}
 	_, err = d.order(ctx, g, cert, due)
 	now = d.now()

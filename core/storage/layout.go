@@ -1,6 +1,9 @@
 package storage
 
-import "path"
+import (
+	"path"
+	"strings"
+)
 
 // The layout of zonecert's state: the one place that spells its keys.
 // live/ and archive/ are certbot's layout, a contract with users whose
@@ -71,3 +74,17 @@ func CertLock(name string) string { return "cert-" + name }
 // AccountLock is the name of the lock that serializes registering an
 // account with the CA whose key (a SafeSegment) is ca.
 func AccountLock(ca string) string { return "account-" + ca }
+
+// Private reports whether key holds secret material by the layout: an
+// account's key.pem or a certificate's privkey.pem (and journal entries).
+// Copies between backends seal or 0600 these.
+func Private(key string) bool {
+	base := path.Base(key)
+	first, _, _ := strings.Cut(key, "/")
+	return base == AccountKeyFile || base == PrivKeyFile || first == JournalDir
+}
+
+// ClaimLock is the name of the lock a daemon of a fleet holds while it
+// orders certificate name (core/daemon/fleet.go); CertLock still
+// serializes the writes.
+func ClaimLock(name string) string { return "claim-" + name }

@@ -21,6 +21,10 @@ var (
 	ErrInvalidKey = errors.New("storage: invalid key")
 	// ErrLocked: TryLock found the lock held by someone else.
 	ErrLocked = errors.New("storage: locked")
+	// ErrFenced: a write made under a lock (WithFence) was refused because
+	// the lock is no longer held: its lease ran out, so another holder may
+	// have written since.
+	ErrFenced = errors.New("storage: fenced: the lock this write was made under is no longer held")
 )
 
 // File is one member of an atomic set written by [Storage.PutSet].
@@ -61,6 +65,13 @@ type File struct {
 //   - LocalPath returns the file a key is kept in when the backend keeps
 //     keys as local files (FS), so users can be pointed at them; other
 //     backends return false. It does no I/O and does not check existence.
+//   - Fencing: a write (Put, PutSet, Delete) whose ctx carries a lock
+//     (WithFence) is made only while that lock is still held, checked in
+//     the same atomic step as the write; otherwise it fails with an error
+//     wrapping ErrFenced and changes nothing. A holder paused past its
+//     lease (GC, SIGSTOP, a partition) thus cannot overwrite what the next
+//     holder wrote. Backends whose locks cannot be lost while the process
+//     lives (FS: the kernel holds the flock) may ignore the fence.
 //   - Every method is safe for concurrent use.
 //
 // The keys zonecert uses are built in layout.go.
@@ -129,4 +140,18 @@ func SafeSegment(s string) string {
 		b[0] = '_'
 	}
 	return string(b)
+}
+
+type fenceKey struct{}
+
+// WithFence returns a ctx whose writes are fenced by l (see Storage): they
+// succeed only while l is held.
+func WithFence(ctx context.Context, l Lock) context.Context {
+	return context.WithValue(ctx, fenceKey{}, l)
+}
+
+// FenceOf returns the lock ctx's writes are fenced by, or nil.
+func FenceOf(ctx context.Context) Lock {
+	l, _ := ctx.Value(fenceKey{}).(Lock)
+	return l
 }

@@ -18,13 +18,15 @@ const module = "github.com/zonecert/zonecert/"
 // "Layers". Tests may import more (internal/testenv, the conformance kit).
 func allowed() map[string][]string {
 	return map[string][]string{
-		"cmd":                        {"core", "core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "plugin", "plugin/host"},
+		"cmd":                        {"core", "core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "core/storage/etcdstore", "plugin", "plugin/host"},
 		"core":                       {"core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "plugin"},
 		"core/preflight":             {"core/acme", "plugin"},
 		"core/acme":                  nil,
 		"core/dns01":                 {"core/acme", "core/progress", "plugin"},
 		"core/progress":              nil,
 		"core/storage":               nil,
+		"core/storage/etcdstore":     {"core/storage"},
+		"core/storage/storagetest":   {"core/storage"},
 		"internal/testenv":           nil,
 		"internal/layering":          nil,
 		"internal/faultplugin":       {"plugin", "plugin/sdk"},

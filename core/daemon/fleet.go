@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/storage"
+)
+
+// Several daemons may share one config and one store (etcd): a fleet.
+// Before ordering, a daemon takes the certificate's claim lock with
+// TryLock and checks again, under it, whether the certificate is still
+// due: a daemon that lost the race, or that takes the claim after another
+// finished the order, places none. The claim is on a lease (etcd: 10 s,
+// kept alive), so when its holder dies another daemon takes the
+// certificate over at its next check. The engine's certificate lock stays
+// what serializes (and fences) the writes. On FS the claim is a flock
+// that never contends with a single daemon.
+
+// claimLease bounds a vanished holder's claim on backends with leases
+// (etcd caps it at its lock TTL and keeps it alive while held).
+const claimLease = time.Hour
+
+// claimRetryMax bounds how long a daemon that found a certificate claimed
+// elsewhere waits before it looks again (jittered, so a fleet does not
+// retry in step).
+const claimRetryMax = 5 * time.Second
+
+type fleetMetrics struct {
+	held prometheus.Gauge
+	busy prometheus.Counter
+}
+
+func newFleetMetrics(reg prometheus.Registerer) *fleetMetrics {
+	f := promauto.With(reg)
+	return &fleetMetrics{
+		held: f.NewGauge(prometheus.GaugeOpts{
+			Name: "zonecert_fleet_claims_held",
+			Help: "Certificates this daemon holds the claim of (ordering them now).",
+		}),
+		busy: f.NewCounter(prometheus.CounterOpts{
+			Name: "zonecert_fleet_claims_busy_total",
+			Help: "Due certificates left to another daemon that held their claim.",
+		}),
+	}
+}
+
+// claim takes name's claim; ok is false when another daemon holds it (or
+// the store failed), and next is then when to look again.
+func (d *Daemon) claim(ctx context.Context, g *generation, name string, log *slog.Logger) (release func(), next time.Time, ok bool) {
+	l, err := d.store.TryLock(ctx, storage.ClaimLock(name), claimLease)
+	if err != nil {
+		if errors.Is(err, storage.ErrLocked) {
+			d.fleet.busy.Inc()
+			log.LogAttrs(ctx, slog.LevelDebug, "certificate claimed by another daemon")
+		} else {
+			log.LogAttrs(ctx, slog.LevelWarn, "claiming certificate", slog.String("error", err.Error()))
+		}
+		wait := min(g.cfg.Daemon.RetryMin, claimRetryMax)
+		return nil, d.now().Add(wait/2 + rand.N(wait/2+1)), false
+	}
+	d.fleet.held.Inc()
+	return func() {
+		d.fleet.held.Dec()
+		_ = l.Release(context.WithoutCancel(ctx))
+	}, time.Time{}, true
+}
+
+// stillDue checks cert again under its claim.
+func (d *Daemon) stillDue(ctx context.Context, g *generation, cert config.Certificate) (Due, bool, error) {
+	due, err := d.due(ctx, g, cert)
+	if err != nil {
+		return Due{}, false, err
+	}
+	return due, !due.At.After(d.now()), nil
+}

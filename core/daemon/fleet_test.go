@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/core/storage/etcdstore"
+	"github.com/zonecert/zonecert/internal/testenv"
+)
+
+// Three daemons share one config and one etcd store: every certificate is
+// ordered exactly once across them (counted by each daemon's orders
+// metric), all get stored, and no record or journal entry is left.
+func TestFleetOrdersEachCertificateOnce(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	var names []string
+	for i := range 20 {
+		names = append(names, fmt.Sprintf("f%02d", i))
+	}
+	cfg := w.config(t, "authoritative", "30s", names...)
+	var ds []*Daemon
+	var stores []*etcdstore.Store
+	for range 3 {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		d, err := New(cfg, Options{Launch: launch, Storage: s,
+			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, stores = append(ds, d), append(stores, s)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan error, len(ds))
+	for _, d := range ds {
+		go func() { ran <- d.Run(rctx, nil) }()
+	}
+	// Every daemon has seen every certificate stored (check sets the
+	// expiry gauge of a stored certificate), so none is left to order.
+	for i, d := range ds {
+		eventually(t, fmt.Sprintf("daemon %d seeing all 20 certificates", i), func() bool {
+			return ctx.Err() != nil || testutil.CollectAndCount(d.m.notAfter) == len(names)
+		})
+	}
+	stop()
+	for range ds {
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}
+	total := 0.0
+	for i, d := range ds {
+		n := testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing))
+		t.Logf("daemon %d ordered %v", i, n)
+		total += n
+	}
+	if total != float64(len(names)) {
+		t.Errorf("%v orders across the fleet for %d certificates, want exactly one each", total, len(names))
+	}
+	for _, n := range names {
+		if _, err := stores[0].Get(ctx, storage.LiveFileKey(n, storage.CertFile)); err != nil {
+			t.Errorf("%s not stored: %v", n, err)
+		}
+		vals, err := w.bind.TXT(ctx, w.bind.Primary, "_acme-challenge."+n+".inproc.test.")
+		if err != nil || len(vals) > 0 {
+			t.Errorf("TXT left for %s: %v %v", n, vals, err)
+		}
+	}
+	if left, err := stores[0].List(ctx, storage.JournalDir); err != nil || len(left) > 0 {
+		t.Errorf("journal entries left in etcd: %q, %v", left, err)
+	}
+}
+
+// pausingStore freezes the order at its worst moment: just before the
+// certificate's final write, the holder's lease is let run out and
+// another holder takes (and releases) the certificate's lock, as when a
+// daemon paused past its lease (GC, SIGSTOP) and the fleet moved on.
+type pausingStore struct {
+	*etcdstore.Store
+	other *etcdstore.Store
+	t     *testing.T
+}
+
+func (p pausingStore) PutSet(ctx context.Context, key string, files map[string]storage.File) error {
+	if l, ok := storage.FenceOf(ctx).(*etcdstore.Lock); ok {
+		l.Abandon()
+		name := strings.TrimPrefix(key, storage.LiveDir+"/")
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		next, err := p.other.Lock(lctx, storage.CertLock(name), time.Minute)
+		if err != nil {
+			p.t.Errorf("the next holder never got the lock: %v", err)
+		} else {
+			_ = next.Release(ctx)
+		}
+	}
+	return p.Store.PutSet(ctx, key, files)
+}
+
+// The engine makes its final write under the certificate lock's fence: an
+// order whose lease ran out before it stored its certificate stores
+// nothing (storage.ErrFenced) rather than overwrite a newer holder's.
+func TestFleetPausedWriteIsFenced(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	open := func(ttl time.Duration) *etcdstore.Store {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := pausingStore{Store: open(2 * time.Second), other: open(0), t: t}
+	cfg := w.config(t, "authoritative", "30s", "p")
+	d, err := New(cfg, Options{Launch: launch, Storage: s,
+		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := cfg.Certificate("p")
+	_, err = d.order(ctx, d.current(), cert, Due{Reason: reasonMissing})
+	if !errors.Is(err, storage.ErrFenced) {
+		t.Fatalf("order whose lease ran out before its write = %v, want ErrFenced", err)
+	}
+	if got, _ := s.List(ctx, storage.LiveKey("p")); len(got) > 0 {
+		t.Errorf("the fenced order stored %q", got)
+	}
+}
+
+// The etcd leader dies while two daemons order: the clients move to the
+// other members, the leases survive the election, and every certificate
+// is still ordered exactly once.
+func TestFleetSurvivesEtcdLeaderLoss(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	names := []string{"l0", "l1", "l2", "l3", "l4", "l5"}
+	cfg := w.config(t, "authoritative", "30s", names...)
+	var ds []*Daemon
+	for range 2 {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		d, err := New(cfg, Options{Launch: launch, Storage: s,
+			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan error, len(ds))
+	for _, d := range ds {
+		go func() { ran <- d.Run(rctx, nil) }()
+	}
+	eventually(t, "an order in flight", func() bool {
+		return testutil.ToFloat64(ds[0].m.inFlight)+testutil.ToFloat64(ds[1].m.inFlight) > 0
+	})
+	leader, err := e.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Kill(leader)
+	t.Logf("killed etcd member %d, the leader", leader)
+	for i, d := range ds {
+		eventually(t, fmt.Sprintf("daemon %d seeing every certificate", i), func() bool {
+			return ctx.Err() != nil || testutil.CollectAndCount(d.m.notAfter) == len(names)
+		})
+	}
+	stop()
+	for range ds {
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}
+	total := 0.0
+	for _, d := range ds {
+		total += testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing))
+	}
+	if total != float64(len(names)) {
+		t.Errorf("%v orders for %d certificates, want exactly one each", total, len(names))
+	}
+}
