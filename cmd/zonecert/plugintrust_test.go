@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/daemon"
 	"github.com/zonecert/zonecert/plugin/host"
 )
 
@@ -21,6 +24,13 @@ import (
 // marker and the locked digest.
 func lockedThenSwapped(t *testing.T) (dir, state, marker, sum string) {
 	t.Helper()
+	dir, state, sum = locked(t)
+	return dir, state, swapPlugin(t, dir), sum
+}
+
+// locked locks the built rfc2136 plugin in a fresh state directory.
+func locked(t *testing.T) (dir, state, sum string) {
+	t.Helper()
 	dir, _ = pluginDirs(t)
 	state = filepath.Join(t.TempDir(), "state")
 	if err := os.MkdirAll(state, 0o700); err != nil {
@@ -30,11 +40,18 @@ func lockedThenSwapped(t *testing.T) (dir, state, marker, sum string) {
 	if err := run(t.Context(), []string{"plugins", "lock", "rfc2136", "--plugin-dir", dir, "--path", state}, e); err != nil {
 		t.Fatalf("plugins lock: %v %s", err, errb.String())
 	}
-	bin := filepath.Join(dir, "zonecert-dns-rfc2136")
 	var err error
-	if sum, err = host.FileSHA256(bin); err != nil {
+	if sum, err = host.FileSHA256(filepath.Join(dir, "zonecert-dns-rfc2136")); err != nil {
 		t.Fatal(err)
 	}
+	return dir, state, sum
+}
+
+// swapPlugin renames the marker-writing wrapper over dir's rfc2136 plugin
+// and returns the marker's path.
+func swapPlugin(t *testing.T, dir string) (marker string) {
+	t.Helper()
+	bin := filepath.Join(dir, "zonecert-dns-rfc2136")
 	real := filepath.Join(t.TempDir(), "real-rfc2136")
 	b, err := os.ReadFile(bin)
 	if err != nil {
@@ -51,7 +68,7 @@ func lockedThenSwapped(t *testing.T) (dir, state, marker, sum string) {
 	if err := os.Rename(bin+".new", bin); err != nil {
 		t.Fatal(err)
 	}
-	return dir, state, marker, sum
+	return marker
 }
 
 // wantRefused checks the error of a command that met the swapped binary:
@@ -77,29 +94,12 @@ func wantRefused(t *testing.T, what string, err error, state, marker, sum string
 
 // TestLockedPluginVerifiedOnEveryPath: once rfc2136 is locked, a changed
 // binary is executed by no command at all, not even for its describe:
-// config check, zonecert run (start; SIGHUP reloads through the same
-// loadConfig), plugins, obtain, persist, and the daemon's own launch.
+// config check, zonecert run at start, plugins, obtain and persist (the
+// daemon's launch and SIGHUP have tests of their own below).
 func TestLockedPluginVerifiedOnEveryPath(t *testing.T) {
 	t.Parallel()
 	dir, state, marker, sum := lockedThenSwapped(t)
-	cfgFile := filepath.Join(t.TempDir(), "zonecert.toml")
-	doc := `state = "` + state + `"
-[acme]
-server = "letsencrypt-staging"
-agree_tos = true
-[dns]
-resolvers = ["192.0.2.53"]
-[providers.bind]
-plugin = "rfc2136"
-settings = { nameserver = "192.0.2.1:53" }
-[[certificate]]
-name = "web"
-domains = ["example.com"]
-provider = "bind"
-`
-	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgFile := writeTrustConfig(t, state)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	vars := map[string]string{"PATH": "/usr/bin:/bin"}
@@ -167,4 +167,72 @@ func TestDaemonLaunchAppliesTheLock(t *testing.T) {
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("the daemon executed the changed plugin binary")
 	}
+}
+
+// writeTrustConfig writes a daemon configuration with one rfc2136 instance.
+func writeTrustConfig(t *testing.T, state string) string {
+	t.Helper()
+	cfgFile := filepath.Join(t.TempDir(), "zonecert.toml")
+	doc := `state = "` + state + `"
+[acme]
+server = "letsencrypt-staging"
+agree_tos = true
+[dns]
+resolvers = ["192.0.2.53"]
+[providers.bind]
+plugin = "rfc2136"
+settings = { nameserver = "192.0.2.1:53" }
+[[certificate]]
+name = "web"
+domains = ["example.com"]
+provider = "bind"
+`
+	if err := os.WriteFile(cfgFile, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile
+}
+
+// TestReloadVerifiesLockedPlugins: a SIGHUP after the binary changed
+// refuses the new configuration without running the changed plugin, and
+// the running configuration stays.
+func TestReloadVerifiesLockedPlugins(t *testing.T) {
+	t.Parallel()
+	dir, state, sum := locked(t)
+	cfgFile := writeTrustConfig(t, state)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	e, _, _ := testEnv(map[string]string{"PATH": "/usr/bin:/bin"})
+	e.logs = &logFlags{}
+	cfg, err := loadConfig(ctx, e, cfgFile, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, nil))
+	d, err := daemon.New(cfg, daemon.Options{Logger: log, LookupEnv: e.lookupEnv, HTTPClient: httpClient, Launch: launchPlugin(state, cfgFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := swapPlugin(t, dir)
+	reload(ctx, e, log, d, cfgFile, []string{dir})
+	out := logs.String()
+	if !strings.Contains(out, "configuration refused") || !strings.Contains(out, "expected "+sum) {
+		t.Errorf("reload log lacks the refusal naming the pin:\n%s", out)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the reload executed the changed plugin binary")
+	}
+}
+
+// lockedWriter serialises writes of concurrent log records.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

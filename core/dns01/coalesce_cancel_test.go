@@ -61,6 +61,16 @@ func TestCoalescerCancelledCallerWaitsForSentBatch(t *testing.T) {
 		t.Fatal("the batch never reached the provider")
 	}
 	cancel()
+	// A caller that withdrew its sent batch returns at once; one that
+	// waits returns only after the call. The grace before the release
+	// lets the first show itself; the results below catch it otherwise.
+	grace := time.NewTimer(100 * time.Millisecond)
+	defer grace.Stop()
+	select {
+	case r := <-got:
+		t.Fatalf("the cancelled caller returned (%v) while its batch was at the provider", r.err)
+	case <-grace.C:
+	}
 	close(p.release)
 	select {
 	case r := <-got:

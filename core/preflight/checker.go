@@ -224,11 +224,20 @@ func (c *Checker) cheap(ctx context.Context, t Target, useCache bool) []Finding 
 		fs, _ := run(key, func() ([]Finding, []string) { return c.checkCAA(ctx, t, d), nil })
 		out = append(out, fs...)
 	}
+	signedChecked := map[string]bool{}
 	for _, z := range zones {
 		fs, _ := run("delegation|"+z, func() ([]Finding, []string) { return c.checkDelegation(ctx, z, false), nil })
 		out = append(out, fs...)
-		fs, _ = run("dnssec|"+z, func() ([]Finding, []string) { return c.checkDNSSEC(ctx, z), nil })
-		out = append(out, fs...)
+		// The DNSSEC chain from below the TLD down to z, link by link.
+		for cur, depth := z, 0; cur != "" && !signedChecked[cur] && depth < 8; depth++ {
+			signedChecked[cur] = true
+			fs, up := run("dnssec|"+cur, func() ([]Finding, []string) { return c.checkDNSSEC(ctx, cur) })
+			out = append(out, fs...)
+			cur = ""
+			if len(up) > 0 {
+				cur = up[0]
+			}
+		}
 	}
 	return out
 }

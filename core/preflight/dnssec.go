@@ -18,13 +18,26 @@ var supportedAlgorithms = []uint8{dns.RSASHA256, dns.RSASHA512, dns.ECDSAP256SHA
 // parent holds a DS: a DS matching a DNSKEY, the DNSKEY set signed by it,
 // and the SOA signed by the zone's keys, every signature within its
 // validity period. A broken link is an error: a validating CA refuses.
-func (c *Checker) checkDNSSEC(ctx context.Context, zoneName string) []Finding {
-	f := func(sev Severity, msg, fix string) []Finding {
-		return []Finding{{Check: CheckDNSSEC, Name: zoneName, Severity: sev, Message: msg, Fix: fix}}
-	}
+//
+// It also returns the parent zone when the chain goes on above it below a
+// top-level domain (the caller checks that link too); TLDs and the root
+// are the registries' business.
+func (c *Checker) checkDNSSEC(ctx context.Context, zoneName string) ([]Finding, []string) {
 	pname, err := c.parentZone(ctx, zoneName)
 	if err != nil {
-		return f(OK, "no parent zone found: the DNSSEC chain is not checked", "")
+		return []Finding{{Check: CheckDNSSEC, Name: zoneName, Severity: OK, Message: "no parent zone found: the DNSSEC chain is not checked"}}, nil
+	}
+	var up []string
+	if parentName(pname) != "." {
+		up = []string{pname}
+	}
+	return c.checkDNSSECLink(ctx, zoneName, pname), up
+}
+
+// checkDNSSECLink checks the link from pname down to zoneName.
+func (c *Checker) checkDNSSECLink(ctx context.Context, zoneName, pname string) []Finding {
+	f := func(sev Severity, msg, fix string) []Finding {
+		return []Finding{{Check: CheckDNSSEC, Name: zoneName, Severity: sev, Message: msg, Fix: fix}}
 	}
 	pz, err := c.q.zoneServers(ctx, pname)
 	if err != nil {

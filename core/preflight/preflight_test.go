@@ -55,6 +55,8 @@ func TestChecks(t *testing.T) {
 		{"DNSSEC expired RRSIG", preflight.Target{Domains: []string{"expired.test"}}, preflight.CheckDNSSEC, preflight.Error, "outside its validity period"},
 		{"DNSSEC DS without key", preflight.Target{Domains: []string{"badds.test"}}, preflight.CheckDNSSEC, preflight.Error, "matches no DNSKEY"},
 		{"DNSSEC DS with a wrong digest", preflight.Target{Domains: []string{"baddigest.test"}}, preflight.CheckDNSSEC, preflight.Error, "matches no DNSKEY"},
+		{"DNSSEC two signed levels", preflight.Target{Domains: []string{"www.sub.signed.test"}}, preflight.CheckDNSSEC, preflight.OK, "sub.signed.test.: signed: DS at signed.test."},
+		{"DNSSEC broken link above the zone", preflight.Target{Domains: []string{"www.sub.badds.test"}}, preflight.CheckDNSSEC, preflight.Error, "badds.test.: the DS at test. (key tag"},
 		{"negative caching ok", preflight.Target{Domains: []string{"ex.test"}}, preflight.CheckNegativeCache, preflight.OK, "cached for 1s"},
 		{"negative caching 86400", preflight.Target{Domains: []string{"slowneg.test"}}, preflight.CheckNegativeCache, preflight.Warning, "longer than the propagation timeout"},
 	}

@@ -40,7 +40,8 @@ type child struct {
 	extraNS    []string         // more NS lines in the zone and the parent (relative to test.)
 	parentOnly []string         // lines only the parent has (a delegation the zone disagrees with)
 	ns         string           // the zone's one NS host; default ns1.<zone>
-	inParent   bool             // delegated from ex.test (by its records), not from test.
+	inParent   bool
+	dsInto     string // with inParent: the zone (listed later) that gets its NS, glue and DS             // delegated from ex.test (by its records), not from test.
 }
 
 func startWorld(t testing.TB) *world {
@@ -73,6 +74,9 @@ func startWorld(t testing.TB) *world {
 		{name: "slowneg.test", minimum: 86400},
 		{name: "dead.test", minimum: 1, extraNS: []string{"dead.test. NS ns4.dead.test.", "ns4.dead.test. A " + w.D.String()}},
 		{name: "mismatch.test", minimum: 1, parentOnly: []string{"mismatch.test. NS ns9.mismatch.test.", "ns9.mismatch.test. A " + w.C.String()}},
+		// Two signed levels, and a signed child below a broken link.
+		{name: "sub.signed.test", minimum: 1, sign: &testenv.Signing{}, inParent: true, dsInto: "signed.test"},
+		{name: "sub.badds.test", minimum: 1, sign: &testenv.Signing{}, inParent: true, dsInto: "badds.test"},
 		{name: "signed.test", minimum: 1, sign: &testenv.Signing{}},
 		{name: "expired.test", minimum: 1, sign: &testenv.Signing{Inception: time.Now().Add(-30 * 24 * time.Hour), Expiration: time.Now().Add(-24 * time.Hour)}},
 		{name: "badds.test", minimum: 1, sign: &testenv.Signing{}, badDS: true},
@@ -82,6 +86,7 @@ func startWorld(t testing.TB) *world {
 	}
 	parent := []string{"ns.test. A " + w.P.String()}
 	var zones []testenv.AuthZone
+	pending := map[string][]string{} // records for a zone listed later
 	for _, c := range children {
 		apex := c.name + "."
 		ns := "ns1." + apex
@@ -93,6 +98,7 @@ func startWorld(t testing.TB) *world {
 		}
 		recs = append(recs, c.records...)
 		recs = append(recs, c.extraNS...)
+		recs = append(recs, pending[c.name]...)
 		hosts := []string{ns}
 		text := testenv.ZoneText(apex, 1, c.minimum, hosts, recs...)
 		if !c.inParent {
@@ -115,7 +121,11 @@ func startWorld(t testing.TB) *world {
 				}
 				ds = ds[:len(ds)-1] + string(flipped)
 			}
-			parent = append(parent, ds)
+			if c.dsInto != "" {
+				pending[c.dsInto] = append(pending[c.dsInto], apex+" NS "+ns, ns+" A "+w.C.String(), ds)
+			} else {
+				parent = append(parent, ds)
+			}
 		}
 		zones = append(zones, testenv.AuthZone{Name: apex, Text: text})
 	}
