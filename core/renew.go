@@ -270,8 +270,12 @@ func liveLeaf(ctx context.Context, s storage.Storage, name string) (*x509.Certif
 }
 
 // newOrder places the order, naming the certificate it replaces. A CA that
-// refuses the replacement (already replaced by an order that failed, say)
-// gets a plain order instead: renewing matters more than the link.
+// refuses the order with the link (already replaced by an order that failed,
+// or a CA that cannot find the certificate: Pebble 2.10.1 looks up the
+// serial without the leading zero byte RFC 9773 §4.1 requires when its top
+// bit is set, and answers serverInternal) gets a plain order instead:
+// renewing matters more than the link. A rate limit is not the link's fault,
+// so it is returned as it is.
 //
 // A dry run never names it: a CA accepts one replacement per certificate
 // (RFC 9773 §5), and a rehearsal must not spend the real renewal's.
@@ -281,7 +285,7 @@ func (e *Engine) newOrder(ctx context.Context, client *acme.Client, acct acme.Ac
 	}
 	or := acme.OrderRequest{Identifiers: acme.DNSIdentifiers(req.Domains...), Profile: req.Profile, Replaces: req.Replaces}
 	order, err := client.NewOrder(ctx, acct, or)
-	if err != nil && req.Replaces != "" && acme.IsProblem(err, acme.ProblemAlreadyReplaced) {
+	if p, ok := errors.AsType[*acme.Problem](err); ok && req.Replaces != "" && p.Type != acme.ProblemRateLimited {
 		e.log.LogAttrs(ctx, slog.LevelWarn, "the CA refused the replacement link; ordering without it",
 			slog.String("replaces", req.Replaces), errAttr(err))
 		or.Replaces = ""
