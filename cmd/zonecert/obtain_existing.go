@@ -40,6 +40,11 @@ func checkExisting(ctx context.Context, f *obtainFlags, plan *obtainPlan) (*notD
 	if err != nil {
 		return nil, nil // the order reports it
 	}
+	if left, err := store.List(ctx, storage.JournalDir); err == nil && len(left) > 0 {
+		// Records an earlier run could not remove: an order removes them
+		// first (the journal's recovery), so order rather than leave them.
+		return nil, nil
+	}
 	name := plan.req.CertName
 	p, err := core.LoadPlan(ctx, store, name)
 	if err != nil || p.Directory != plan.req.DirectoryURL {
