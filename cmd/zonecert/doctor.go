@@ -58,6 +58,9 @@ with --write-test it publishes a test TXT record and times its propagation.
 Each line is one check of one name: ok, warning or error, with a fix for each
 problem. Exit code 0: no error (warnings may remain); 4: an order would fail.
 obtain, renew and the daemon run the cheap checks before every order.`,
+		Example: `  zonecert doctor -d example.com -d '*.example.com'
+  zonecert doctor -d example.com --server letsencrypt --dns rfc2136 --write-test
+  zonecert doctor --config /etc/zonecert/zonecert.toml --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), e, &f) },
 	}

@@ -28,6 +28,7 @@ var defaultExamples = map[string]string{
 	"zonecert persist remove": `  zonecert persist remove --dns rfc2136 -d example.com --email ops@example.com`,
 	"zonecert plugins": `  zonecert plugins                    # the plugins found, their versions and hashes
   zonecert plugins lock rfc2136       # pin the binary's hash`,
+	"zonecert storage": `  zonecert storage copy --from /var/lib/zonecert --to etcd://etcd1:2379/zonecert`,
 	"zonecert plugins lock": `  zonecert plugins lock               # every plugin found
   zonecert plugins lock rfc2136 cloudflare`,
 }
