@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConfigCheck runs `zonecert config check` with the real plugins'
@@ -87,5 +91,20 @@ providers = { "example.com" = "bind", "example.net" = "cf" }
 				t.Errorf("exit %d, stderr:\n%s\nwant %s%s", r.code, r.stderr, path, tc.want)
 			}
 		})
+	}
+}
+
+// config check without a file says which file it wants, as a usage error.
+func TestConfigCheckWithoutFile(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(binaries(t), "zonecert"), "config", "check").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("config check with no file: %v, want exit 2\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "which file?") || !strings.Contains(string(out), "zonecert run --config FILE") {
+		t.Errorf("config check with no file says %q; want it to name the file it wants", out)
 	}
 }

@@ -29,7 +29,15 @@ certificates whose domains no provider covers, duplicate names, unset ${ENV}
 and unreadable file: references. A file holding a literal secret is refused
 when group or others can read it.`,
 		Example: `  zonecert config check /etc/zonecert/zonecert.toml`,
-		Args:    cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return usageError{errors.New("config check: which file? Pass the file that `zonecert run --config FILE` reads, e.g. zonecert config check /etc/zonecert/zonecert.toml")}
+			case len(args) > 1:
+				return usageError{fmt.Errorf("config check: one file at a time (got %d)", len(args))}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(cmd.Context(), e, args[0], dirs)
 			if err != nil {
