@@ -8,7 +8,9 @@
 package fakewebhook
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -40,15 +42,28 @@ type Server struct {
 	URL     string
 	DNSAddr string
 
-	zone string
-	mu   sync.Mutex
-	sets []Endpoint
+	zone    string
+	publish Publisher
+	mu      sync.Mutex
+	sets    []Endpoint
 }
+
+// Publisher mirrors each applied change into a real DNS server: TXT
+// records to insert and remove, in zone-file syntax (testenv.BIND.Update's
+// shape, without the zone).
+type Publisher func(ctx context.Context, insert, remove []string) error
 
 // Start serves zone (the domain filter) until t ends.
 func Start(t testing.TB, zone string) *Server {
 	t.Helper()
-	s := &Server{zone: strings.TrimSuffix(strings.ToLower(zone), ".")}
+	return StartWith(t, zone, nil)
+}
+
+// StartWith is Start with every applied change also sent to publish; a
+// change publish refuses is not applied.
+func StartWith(t testing.TB, zone string, publish Publisher) *Server {
+	t.Helper()
+	s := &Server{zone: strings.TrimSuffix(strings.ToLower(zone), "."), publish: publish}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -114,7 +129,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		if code, msg := s.apply(c); code != 0 {
+		if code, msg := s.apply(r.Context(), c); code != 0 {
 			http.Error(w, msg, code)
 			return
 		}
@@ -125,7 +140,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // apply applies c all or nothing.
-func (s *Server) apply(c changes) (int, string) {
+func (s *Server) apply(ctx context.Context, c changes) (int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(c.UpdateOld) != len(c.UpdateNew) {
@@ -167,8 +182,36 @@ func (s *Server) apply(c changes) (int, string) {
 		}
 		next = append(next, e)
 	}
+	if s.publish != nil {
+		insert, remove := txtDiff(s.sets, next), txtDiff(next, s.sets)
+		if err := s.publish(ctx, insert, remove); err != nil {
+			return http.StatusBadGateway, err.Error()
+		}
+	}
 	s.sets = next
 	return 0, ""
+}
+
+// txtDiff lists the TXT records of to that from lacks, in zone-file syntax.
+func txtDiff(from, to []Endpoint) []string {
+	has := map[string]bool{}
+	for _, e := range from {
+		for _, t := range e.Targets {
+			has[key(e)+" "+t] = true
+		}
+	}
+	var out []string
+	for _, e := range to {
+		if e.RecordType != "TXT" {
+			continue
+		}
+		for _, t := range e.Targets {
+			if !has[key(e)+" "+t] {
+				out = append(out, fmt.Sprintf("%s. %d IN TXT %q", strings.TrimSuffix(e.DNSName, "."), max(e.RecordTTL, 1), t))
+			}
+		}
+	}
+	return out
 }
 
 // Put stores a record set as a user would have it, outside the protocol.
