@@ -192,3 +192,41 @@ func TestHTTPErrorCarriesHeaders(t *testing.T) {
 		t.Fatalf("classified %+v", e)
 	}
 }
+
+// ttlAPI records the TTL each create asks for; the name has a set at 300.
+type ttlAPI struct {
+	mu   sync.Mutex
+	ttls []uint32
+	has  bool
+}
+
+func (a *ttlAPI) CreateTXT(_ context.Context, r Record) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ttls = append(a.ttls, r.TTL)
+	return "id", nil
+}
+
+func (a *ttlAPI) DeleteTXT(context.Context, Record, string) error { return nil }
+
+func (a *ttlAPI) ExistingTTL(context.Context, Record) (uint32, bool, error) { return 300, a.has, nil }
+
+// TestRESTKeepsTheExistingTTL: with a TTLFinder a value joins the name's
+// set at its TTL; without a set there, the record's own TTL is used.
+func TestRESTKeepsTheExistingTTL(t *testing.T) {
+	for _, has := range []bool{true, false} {
+		a := &ttlAPI{has: has}
+		p := NewREST(a, RESTOptions{})
+		res, err := p.Present(t.Context(), []Record{{ID: "1", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "v", TTL: 60}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		want := uint32(60)
+		if has {
+			want = 300
+		}
+		if len(a.ttls) != 1 || a.ttls[0] != want {
+			t.Errorf("existing set %v: created with TTL %v, want %d", has, a.ttls, want)
+		}
+	}
+}
