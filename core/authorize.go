@@ -58,6 +58,11 @@ func (e *Engine) authorize(ctx context.Context, client *acme.Client, acct acme.A
 	}
 	label := dns01.ChallengeLabel
 	if method == acme.ChallengeDNSAccount01 {
+		if plugin.CapabilitiesOf(e.provider).ChallengeDetails {
+			// Such a plugin (the lego bridge) derives name and value
+			// from the dns-01 key authorization itself.
+			return "", nil, kindErr(KindInput, "the DNS provider computes dns-01 records itself and cannot publish dns-account-01 records: use --challenge dns-01 or auto")
+		}
 		label = dns01.AccountChallengeLabel(acme.DNSAccountLabel(acct.URL))
 	}
 	cleanupErr, err = e.publishAndValidate(ctx, client, acct, pending, solver, method, label)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/progress"
+	"github.com/zonecert/zonecert/plugin"
 )
 
 // orderCounter counts progress.Order events: an order placed.
@@ -291,4 +292,30 @@ func stripChallengeProxy(t *testing.T, env *engineEnv, typ string) *http.Client 
 	c := srv.Client()
 	c.Transport = &proxyTransport{host: srv.Listener.Addr().String(), rt: c.Transport}
 	return c
+}
+
+// detailsProvider declares ChallengeDetails, as the lego bridge does.
+type detailsProvider struct{ *zoneProvider }
+
+func (detailsProvider) Capabilities() plugin.Capabilities {
+	return plugin.Capabilities{ChallengeDetails: true}
+}
+
+// A provider that derives dns-01 records itself is refused dns-account-01
+// with a message naming the way out, before any record is written.
+func TestDNSAccountRefusedForChallengeDetailsProvider(t *testing.T) {
+	env := startEngineEnv(t)
+	eng, err := New(Config{Storage: env.store, Provider: detailsProvider{env.prov}, HTTPClient: env.pebble.HTTPClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := env.request("details.engine.test")
+	req.Challenge = acme.ChallengeDNSAccount01
+	_, err = eng.Obtain(t.Context(), req)
+	if KindOf(err) != KindInput || !strings.Contains(err.Error(), "cannot publish dns-account-01") {
+		t.Fatalf("err = %v (kind %v)", err, KindOf(err))
+	}
+	if env.prov.presents != 0 {
+		t.Errorf("%d presents", env.prov.presents)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,35 @@ func TestLegoEndToEnd(t *testing.T) {
 			t.Error("an account was registered before the provider was refused")
 		}
 	})
+}
+
+// TestPluginsListsLegoProviders: `zonecert plugins` lists the providers the
+// lego bridge hosts, each with its variables, the secret ones apart.
+func TestPluginsListsLegoProviders(t *testing.T) {
+	bin := binaries(t)
+	if _, err := os.Stat(filepath.Join(bin, "zonecert-dns-lego")); err != nil {
+		t.Skip("zonecert-dns-lego not built (make build)")
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(filepath.Join(bin, "zonecert-dns-lego"), filepath.Join(dir, "zonecert-dns-lego")); err != nil {
+		t.Fatal(err)
+	}
+	var lego *pluginInfo
+	for _, p := range listPlugins(t, "--plugin-dir", dir, "--path", filepath.Join(t.TempDir(), "state")) {
+		if p.Name == "lego" {
+			lego = &p
+		}
+	}
+	if lego == nil || lego.Selector != "LEGO_PROVIDER" || len(lego.Providers) < 200 {
+		t.Fatalf("lego listed as %+v", lego)
+	}
+	for _, p := range lego.Providers {
+		if p.Name == "digitalocean" {
+			if !slices.Contains(p.SecretEnv, "DO_AUTH_TOKEN") || !slices.Contains(p.Env, "DO_TTL") {
+				t.Fatalf("digitalocean listed as %+v", p)
+			}
+			return
+		}
+	}
+	t.Fatal("digitalocean is not listed")
 }

@@ -69,7 +69,7 @@ func (c *JSONAPI) Do(ctx context.Context, method, path string, in, out any) erro
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &HTTPError{Method: method, Path: path, Status: resp.StatusCode, Body: data,
-			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			Header: resp.Header, RetryAfter: RetryAfterOf(resp.Header, time.Now())}
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
@@ -87,9 +87,46 @@ type HTTPError struct {
 	// Body is the answer's body (at most 4 MiB), often the API's own error
 	// document.
 	Body []byte
-	// RetryAfter is the answer's Retry-After (RFC 9110 §10.2.3), zero if
-	// absent or unreadable.
+	// Header is the answer's header, for what the SDK does not read.
+	Header http.Header
+	// RetryAfter is how long the answer asks callers to wait (see
+	// RetryAfterOf), zero if it does not say.
 	RetryAfter time.Duration
+}
+
+// RetryAfterOf reads how long an answer asks callers to wait: Retry-After
+// (RFC 9110 §10.2.3), else RateLimit-Reset, else X-RateLimit-Reset. The
+// rate-limit headers carry seconds, or (as many APIs send them) a Unix
+// time; a number past one billion is read as a Unix time. Zero if none
+// says.
+func RetryAfterOf(h http.Header, now time.Time) time.Duration {
+	if d := ParseRetryAfter(h.Get("Retry-After"), now); d > 0 {
+		return d
+	}
+	for _, k := range []string{"RateLimit-Reset", "X-RateLimit-Reset"} {
+		if d := parseReset(h.Get(k), now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// unixTimeFloor separates a Unix time (2001 on) from a delay in seconds.
+const unixTimeFloor = 1_000_000_000
+
+func parseReset(v string, now time.Time) time.Duration {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	switch {
+	case err != nil || n <= 0:
+		return 0
+	case n >= unixTimeFloor:
+		if t := time.Unix(n, 0); t.After(now) {
+			return t.Sub(now)
+		}
+		return 0
+	default:
+		return time.Duration(n) * time.Second
+	}
 }
 
 func (e *HTTPError) Error() string {

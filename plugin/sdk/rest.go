@@ -33,6 +33,15 @@ type TXTFinder interface {
 	FindTXT(ctx context.Context, r Record) (ids []string, err error)
 }
 
+// TTLFinder is an optional extra of a RecordAPI: the TTL of the TXT
+// records already at r.FQDN (found false when there are none). A DNS
+// server keeps one TTL per name, so a value added at another TTL changes
+// the TTL of the user's own values there; with a TTLFinder, NewREST
+// creates the record with the existing TTL instead of r.TTL.
+type TTLFinder interface {
+	ExistingTTL(ctx context.Context, r Record) (ttl uint32, found bool, err error)
+}
+
 // RESTOptions tunes NewREST; zero values take the defaults.
 type RESTOptions struct {
 	// Concurrency bounds the API requests one provider has in flight, over
@@ -79,6 +88,7 @@ func NewREST(api RecordAPI, opt RESTOptions) Provider {
 	}
 	r := &rest{api: api, opt: opt, sem: make(chan struct{}, opt.Concurrency)}
 	r.find, _ = api.(TXTFinder)
+	r.ttl, _ = api.(TTLFinder)
 	if zl, ok := api.(ZoneLister); ok {
 		return restZones{r, zl}
 	}
@@ -88,6 +98,7 @@ func NewREST(api RecordAPI, opt RESTOptions) Provider {
 type rest struct {
 	api  RecordAPI
 	find TXTFinder
+	ttl  TTLFinder
 	opt  RESTOptions
 	sem  chan struct{} // bounds requests in flight
 }
@@ -139,6 +150,22 @@ func (p *rest) create(ctx context.Context, r Record) (string, error) {
 		ids, err := retry(ctx, p, func(ctx context.Context) ([]string, error) { return p.find.FindTXT(ctx, r) })
 		if err != nil || len(ids) > 0 {
 			return first(ids), err
+		}
+	}
+	if p.ttl != nil {
+		type found struct {
+			ttl uint32
+			ok  bool
+		}
+		f, err := retry(ctx, p, func(ctx context.Context) (found, error) {
+			ttl, ok, err := p.ttl.ExistingTTL(ctx, r)
+			return found{ttl, ok}, err
+		})
+		if err != nil {
+			return "", err
+		}
+		if f.ok {
+			r.TTL = f.ttl // the name's one TTL stays as the user set it
 		}
 	}
 	id, err := retry(ctx, p, func(ctx context.Context) (string, error) { return p.api.CreateTXT(ctx, r) })

@@ -151,3 +151,82 @@ func TestRESTBoundsRetriesAndStates(t *testing.T) {
 		t.Errorf("CleanUp without State or TXTFinder: %v", res[1].Err)
 	}
 }
+
+func TestRetryAfterOf(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name string
+		h    http.Header
+		want time.Duration
+	}{
+		{"Retry-After wins", http.Header{"Retry-After": {"7"}, "Ratelimit-Reset": {"30"}}, 7 * time.Second},
+		{"RateLimit-Reset seconds", http.Header{"Ratelimit-Reset": {"30"}}, 30 * time.Second},
+		{"RateLimit-Reset Unix time", http.Header{"Ratelimit-Reset": {"1800000045"}}, 45 * time.Second},
+		{"X-RateLimit-Reset Unix time", http.Header{"X-Ratelimit-Reset": {"1800000012"}}, 12 * time.Second},
+		{"a Unix time past", http.Header{"X-Ratelimit-Reset": {"1799999990"}}, 0},
+		{"garbage", http.Header{"Ratelimit-Reset": {"soon"}}, 0},
+		{"none", http.Header{}, 0},
+	}
+	for _, tt := range tests {
+		if got := RetryAfterOf(tt.h, now); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestHTTPErrorCarriesHeaders: a 429 with only X-RateLimit-Reset gives the
+// wait, and the headers travel with the error.
+func TestHTTPErrorCarriesHeaders(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-RateLimit-Reset", "3")
+		w.Header().Set("X-Request-Id", "abc")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	err := (&JSONAPI{Base: srv.URL}).Do(t.Context(), http.MethodGet, "/x", nil, nil)
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Header.Get("X-Request-Id") != "abc" || he.RetryAfter != 3*time.Second {
+		t.Fatalf("error %#v", err)
+	}
+	if e := Classify(err); e.Code != CodeRateLimited || e.RetryAfter != 3*time.Second {
+		t.Fatalf("classified %+v", e)
+	}
+}
+
+// ttlAPI records the TTL each create asks for; the name has a set at 300.
+type ttlAPI struct {
+	mu   sync.Mutex
+	ttls []uint32
+	has  bool
+}
+
+func (a *ttlAPI) CreateTXT(_ context.Context, r Record) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ttls = append(a.ttls, r.TTL)
+	return "id", nil
+}
+
+func (a *ttlAPI) DeleteTXT(context.Context, Record, string) error { return nil }
+
+func (a *ttlAPI) ExistingTTL(context.Context, Record) (uint32, bool, error) { return 300, a.has, nil }
+
+// TestRESTKeepsTheExistingTTL: with a TTLFinder a value joins the name's
+// set at its TTL; without a set there, the record's own TTL is used.
+func TestRESTKeepsTheExistingTTL(t *testing.T) {
+	for _, has := range []bool{true, false} {
+		a := &ttlAPI{has: has}
+		p := NewREST(a, RESTOptions{})
+		res, err := p.Present(t.Context(), []Record{{ID: "1", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "v", TTL: 60}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		want := uint32(60)
+		if has {
+			want = 300
+		}
+		if len(a.ttls) != 1 || a.ttls[0] != want {
+			t.Errorf("existing set %v: created with TTL %v, want %d", has, a.ttls, want)
+		}
+	}
+}
