@@ -83,9 +83,13 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 }
 
 // defaultStatePath is the state root: /var/lib/zonecert for root, else
-// $XDG_DATA_HOME/zonecert (~/.local/share/zonecert).
+// $XDG_DATA_HOME/zonecert (~/.local/share/zonecert); on Windows
+// %ProgramData%\zonecert (see systemStatePath).
 func defaultStatePath(e env) (string, error) {
 	if p := e.getenv("ZONECERT_PATH"); p != "" {
+		return p, nil
+	}
+	if p, ok := systemStatePath(e); ok {
 		return p, nil
 	}
 	if e.getuid() == 0 {

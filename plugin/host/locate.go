@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -27,7 +26,7 @@ func Inspect(ctx context.Context, cfg Config) (plugin.Metadata, error) {
 func locate(ctx context.Context, cfg Config) (path string, pin []byte, meta plugin.Metadata, err error) {
 	path = cfg.Path
 	if path != "" {
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		if !isExecutable(path) {
 			return "", nil, meta, fmt.Errorf("plugin %s: %w: %s is not an executable file", cfg.Name, ErrNotFound, path)
 		}
 	} else if path, err = Find(cfg.Name, cfg.Dirs, cfg.LookupEnv); err != nil {
