@@ -79,6 +79,7 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	e.logs.bind(root.PersistentFlags())
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
 		newRunCmd(e), newConfigCmd(e))
+	root.AddCommand(newGendocsCmd()) // hidden: make dist
 	return root
 }
 
