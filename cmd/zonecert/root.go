@@ -90,16 +90,21 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 	root.AddCommand(newObtainCmd(e), newCertificatesCmd(e), newRenewCmd(e), newRevokeCmd(e), newDeleteCmd(e), newPersistCmd(e), newPluginsCmd(e),
 		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e), newStorageCmd(e), newAgentCmd(e))
 	root.AddCommand(newDoctorCmd(e))
+	root.AddCommand(newGendocsCmd()) // hidden: make dist
 	root.SetVersionTemplate(currentVersion().String())
 	finishHelp(root)
 	return root
 }
 
 // defaultStatePath is the state root: /var/lib/zonecert for root, else
-// $XDG_DATA_HOME/zonecert (~/.local/share/zonecert).
+// $XDG_DATA_HOME/zonecert (~/.local/share/zonecert); on Windows
+// %ProgramData%\zonecert (see systemStatePath).
 func defaultStatePath(e env) (string, error) {
 	if p := e.getenv("ZONECERT_PATH"); p != "" {
 		return filepath.Abs(p) // as the --path flag is (pathflags.go)
+	}
+	if p, ok := systemStatePath(e); ok {
+		return p, nil
 	}
 	if e.getuid() == 0 {
 		return "/var/lib/zonecert", nil

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-
-	"golang.org/x/sys/unix"
 )
 
 // checkStateDir refuses, before anything reads or writes under it, a state
@@ -24,7 +22,7 @@ func checkStateDir(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("state directory %s: not a directory", path)
 	}
-	if err := unix.Access(path, unix.R_OK|unix.W_OK|unix.X_OK); err != nil {
+	if err := canUseDir(path); err != nil {
 		return fmt.Errorf("state directory %s: this user cannot read and write it (%v)", path, err)
 	}
 	return nil

@@ -29,15 +29,16 @@ var ErrNotFound = errors.New("plugin binary not found")
 var ErrPinMismatch = errors.New("plugin binary does not match its SHA-256 pin")
 
 // Find returns the path of the binary zonecert-dns-<name>, searching in
-// order: dirs (configured plugin directories), $XDG_DATA_HOME/zonecert/plugins
-// (or ~/.local/share/zonecert/plugins), the directory of the running
+// order: dirs (configured plugin directories), the user plugin directory
+// ($XDG_DATA_HOME/zonecert/plugins or ~/.local/share/zonecert/plugins; on
+// Windows %LOCALAPPDATA%\zonecert\plugins), the directory of the running
 // executable, then the absolute entries of $PATH. lookupEnv is the only
 // source of environment variables; nil means none.
 func Find(name string, dirs []string, lookupEnv func(string) (string, bool)) (string, error) {
 	if err := validName(name); err != nil {
 		return "", err
 	}
-	bin := BinaryPrefix + name
+	bin := BinaryPrefix + name + exeSuffix
 	search := SearchPath(dirs, lookupEnv)
 	for _, d := range search {
 		if p := filepath.Join(d.Dir, bin); isExecutable(p) {
@@ -75,10 +76,8 @@ func SearchPath(dirs []string, lookupEnv func(string) (string, bool)) []SearchDi
 	for _, d := range dirs {
 		search = append(search, SearchDir{d, "--plugin-dir"})
 	}
-	if x, ok := lookupEnv("XDG_DATA_HOME"); ok && filepath.IsAbs(x) {
-		search = append(search, SearchDir{filepath.Join(x, "zonecert", "plugins"), "user plugin directory"})
-	} else if h, ok := lookupEnv("HOME"); ok && filepath.IsAbs(h) {
-		search = append(search, SearchDir{filepath.Join(h, ".local", "share", "zonecert", "plugins"), "user plugin directory"})
+	if d, ok := userPluginDir(lookupEnv); ok {
+		search = append(search, SearchDir{d, "user plugin directory"})
 	}
 	if exe, err := os.Executable(); err == nil {
 		search = append(search, SearchDir{filepath.Dir(exe), "next to zonecert"})
@@ -93,11 +92,6 @@ func SearchPath(dirs []string, lookupEnv func(string) (string, bool)) []SearchDi
 		}
 	}
 	return search
-}
-
-func isExecutable(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
 }
 
 // Candidate is one plugin binary found on the search path.
@@ -129,6 +123,9 @@ func FindAll(dirs []string, lookupEnv func(string) (string, bool)) []Candidate {
 		}
 		for _, e := range entries {
 			name, ok := strings.CutPrefix(e.Name(), BinaryPrefix)
+			if ok {
+				name, ok = pluginName(name)
+			}
 			if !ok || validName(name) != nil {
 				continue
 			}

@@ -225,6 +225,10 @@ func (c *Client) launch(ctx context.Context, bin *binary) (*instance, plugin.Met
 		gp.Kill()
 		return nil, plugin.Metadata{}, startError(name, c.path, err)
 	}
+	if err := adopt(cmd); err != nil { // a plugin dies with its host
+		gp.Kill()
+		return nil, plugin.Metadata{}, fmt.Errorf("plugin %s: %w", name, err)
+	}
 	raw, err := rpc.Dispense(wire.PluginName)
 	if err != nil {
 		gp.Kill()

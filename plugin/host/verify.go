@@ -66,7 +66,7 @@ func openBinary(name, path string, hash bool) (*binary, error) {
 		return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file: %w", name, ErrNotFound, path, err)
 	}
 	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+	if err != nil || !executableFile(path, st) {
 		f.Close()
 		return nil, fmt.Errorf("plugin %s: %w: %s is not an executable file", name, ErrNotFound, path)
 	}
