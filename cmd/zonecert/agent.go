@@ -120,7 +120,7 @@ func (a *agent) run(ctx context.Context) error {
 			return nil
 		}
 		a.log.LogAttrs(ctx, slog.LevelWarn, "etcd unavailable: keeping the last good files", slog.String("store", a.src.String()),
-			slog.Duration("retry_in", delay), errAttr(err))
+			slog.Duration("retry_in", delay), agentErrAttr(err))
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -193,7 +193,7 @@ func (a *agent) sync(ctx context.Context, name string) (int64, error) {
 	}
 	if err := a.dst.PutSet(ctx, storage.LiveKey(name), files); err != nil {
 		// A local write failure is not etcd's: report it and keep going.
-		a.log.LogAttrs(ctx, slog.LevelError, "writing certificate", slog.String("cert", name), errAttr(err))
+		a.log.LogAttrs(ctx, slog.LevelError, "writing certificate", slog.String("cert", name), agentErrAttr(err))
 		return rev, nil
 	}
 	dir, _ := a.dst.LocalPath(storage.LiveKey(name))
@@ -202,7 +202,7 @@ func (a *agent) sync(ctx context.Context, name string) (int64, error) {
 		slog.String("domains", strings.Join(domains, " ")))
 	if a.hook != "" {
 		if err := a.hooks.Deploy(ctx, a.hook, dir, domains); err != nil {
-			a.log.LogAttrs(ctx, slog.LevelError, "deploy hook failed", slog.String("cert", name), errAttr(err))
+			a.log.LogAttrs(ctx, slog.LevelError, "deploy hook failed", slog.String("cert", name), agentErrAttr(err))
 		}
 	}
 	return rev, nil
@@ -236,7 +236,7 @@ func certDomains(pemData []byte) []string {
 	return c.DNSNames
 }
 
-func errAttr(err error) slog.Attr {
+func agentErrAttr(err error) slog.Attr {
 	if err == nil {
 		return slog.Attr{}
 	}

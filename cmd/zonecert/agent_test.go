@@ -16,8 +16,8 @@ import (
 	"github.com/zonecert/zonecert/internal/testenv"
 )
 
-// waitFor polls cond until it holds or ctx ends (the test's own deadline).
-func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+// etcdWaitFor polls cond until it holds or ctx ends (the test's own deadline).
+func etcdWaitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		select {
@@ -85,24 +85,24 @@ func TestAgentFollowsEtcd(t *testing.T) {
 	}
 
 	stop := startAgent()
-	seedLineage(t, writer, "a.test")
+	seedEtcdLineage(t, writer, "a.test")
 	first := stored()
-	waitFor(ctx, t, "the first certificate and its hook", func() bool { return bytes.Equal(localCert(), first) && len(hookRuns()) == 1 })
+	etcdWaitFor(ctx, t, "the first certificate and its hook", func() bool { return bytes.Equal(localCert(), first) && len(hookRuns()) == 1 })
 	if got, want := hookRuns()[0], filepath.Join(local, "live", "a.test")+"|a.test"; got != want {
 		t.Errorf("hook saw %q, want %q", got, want)
 	}
 	if fi, err := os.Stat(filepath.Join(local, "live", "a.test", "privkey.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("privkey.pem: %v, %v; want 0600", fi, err)
 	}
-	seedLineage(t, writer, "a.test") // a renewal
+	seedEtcdLineage(t, writer, "a.test") // a renewal
 	renewed := time.Now()
 	second := stored()
-	waitFor(ctx, t, "the renewed certificate", func() bool { return bytes.Equal(localCert(), second) && len(hookRuns()) == 2 })
+	etcdWaitFor(ctx, t, "the renewed certificate", func() bool { return bytes.Equal(localCert(), second) && len(hookRuns()) == 2 })
 	t.Logf("renewal on disk with its hook run %v after it was stored (20 ms polling)", time.Since(renewed).Round(time.Millisecond))
 	stop()
 
 	// Missed while the agent was down, then etcd goes down too.
-	seedLineage(t, writer, "a.test")
+	seedEtcdLineage(t, writer, "a.test")
 	third := stored()
 	e.Kill(0)
 	stop = startAgent()
@@ -117,5 +117,5 @@ func TestAgentFollowsEtcd(t *testing.T) {
 	if err := e.Restart(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(ctx, t, "the catch-up after etcd came back", func() bool { return bytes.Equal(localCert(), third) && len(hookRuns()) == 3 })
+	etcdWaitFor(ctx, t, "the catch-up after etcd came back", func() bool { return bytes.Equal(localCert(), third) && len(hookRuns()) == 3 })
 }

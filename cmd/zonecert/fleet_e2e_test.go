@@ -34,18 +34,18 @@ func fleetEnv(t *testing.T) (*daemonEnv, *etcdstore.Store, string) {
 	return e, s, table
 }
 
-// waitPublished waits until every challenge name of certs is served.
-func waitPublished(ctx context.Context, t *testing.T, e *daemonEnv, certs []daemonCert) {
+// fleetWaitPublished waits until every challenge name of certs is served.
+func fleetWaitPublished(ctx context.Context, t *testing.T, e *daemonEnv, certs []daemonCert) {
 	t.Helper()
 	for _, n := range challengeNames(certs) {
-		waitFor(ctx, t, "record at "+n, func() bool {
+		etcdWaitFor(ctx, t, "record at "+n, func() bool {
 			vals, err := e.bind.TXT(ctx, e.bind.Primary, n)
 			return err == nil && len(vals) > 0
 		})
 	}
 }
 
-func checkNoLeftovers(ctx context.Context, t *testing.T, e *daemonEnv, s *etcdstore.Store, certs []daemonCert) {
+func fleetNoLeftovers(ctx context.Context, t *testing.T, e *daemonEnv, s *etcdstore.Store, certs []daemonCert) {
 	t.Helper()
 	for _, n := range challengeNames(certs) {
 		if vals, err := e.bind.TXT(ctx, e.bind.Primary, n); err != nil || len(vals) > 0 {
@@ -68,7 +68,7 @@ func TestFleetTakeOverAfterKill(t *testing.T) {
 	certs := daemonCerts[2:] // the two-provider order
 	cfg := e.writeConfig(t, "fixed:8s", certs, table)
 	a := e.startDaemon(t, cfg)
-	waitPublished(ctx, t, e, certs)
+	fleetWaitPublished(ctx, t, e, certs)
 	a.stop(t, syscall.SIGKILL)
 	killed := time.Now()
 	b := e.startDaemon(t, cfg)
@@ -79,7 +79,7 @@ func TestFleetTakeOverAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.stop(t, syscall.SIGTERM)
-	checkNoLeftovers(ctx, t, e, s, certs)
+	fleetNoLeftovers(ctx, t, e, s, certs)
 }
 
 // A daemon frozen (SIGSTOP) mid-order past its lease: another daemon takes
@@ -95,7 +95,7 @@ func TestFleetFrozenDaemonDoesNotOverwrite(t *testing.T) {
 	certs := daemonCerts[:1]
 	cfg := e.writeConfig(t, "fixed:8s", certs, table)
 	a := e.startDaemon(t, cfg)
-	waitPublished(ctx, t, e, certs)
+	fleetWaitPublished(ctx, t, e, certs)
 	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -117,5 +117,5 @@ func TestFleetFrozenDaemonDoesNotOverwrite(t *testing.T) {
 	}
 	a.stop(t, syscall.SIGTERM)
 	b.stop(t, syscall.SIGTERM)
-	checkNoLeftovers(ctx, t, e, s, certs)
+	fleetNoLeftovers(ctx, t, e, s, certs)
 }

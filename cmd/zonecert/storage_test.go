@@ -23,9 +23,9 @@ import (
 	"github.com/zonecert/zonecert/internal/testenv"
 )
 
-// seedLineage writes an account and a lineage (self-signed, enough for
+// seedEtcdLineage writes an account and a lineage (self-signed, enough for
 // zonecert certificates) into s.
-func seedLineage(t *testing.T, s storage.Storage, name string) {
+func seedEtcdLineage(t *testing.T, s storage.Storage, name string) {
 	t.Helper()
 	ctx := t.Context()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -69,8 +69,8 @@ func TestStorageCopyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seedLineage(t, src, "a.test")
-	seedLineage(t, src, "b.test")
+	seedEtcdLineage(t, src, "a.test")
+	seedEtcdLineage(t, src, "b.test")
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	keyFile := filepath.Join(dir, "storage.key")

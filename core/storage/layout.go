@@ -18,7 +18,8 @@ import (
 //	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
 //
 // Locks: cert-<name> serializes the orders of one certificate;
-// owner-<id> is held by one running order, and its journal entries name it.
+// owner-<id> is held by one running order, and its journal entries name it;
+// claim-<name> is held by the daemon of a fleet that orders name.
 const (
 	AccountsDir = "accounts"
 	LiveDir     = "live"

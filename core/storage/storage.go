@@ -1,8 +1,9 @@
 // Package storage is zonecert's state store: accounts, certificates and the
 // cleanup journal. [Storage] is the contract; [FS] is the embedded
-// filesystem backend. The interface is shaped so a shared backend (etcd, for
-// fleets of daemons) can implement it later: flat slash-separated keys, an
-// atomic multi-key set, and a lock with a lease.
+// filesystem backend, and core/storage/etcdstore the shared one for fleets
+// of daemons: flat slash-separated keys, an atomic multi-key set, a lock
+// with a lease, and writes fenced by a lock. core/storage/storagetest is
+// the contract's test suite every backend runs.
 package storage
 
 import (
