@@ -73,6 +73,19 @@ func ariID(t *testing.T, c *x509.Certificate) string {
 	return id
 }
 
+// linkedID is the replaces a renewal of c ends up with at Pebble: c's ARI
+// identifier, or none when c's serial has its top bit set. Pebble 2.10.1
+// drops the zero byte RFC 9773 puts in front of such a serial, cannot find
+// the certificate, and refuses the link; the renewal goes ahead without it
+// (core.TestRenewalWhoseReplacesTheCAMisreads).
+func linkedID(t *testing.T, c *x509.Certificate) string {
+	t.Helper()
+	if b := c.SerialNumber.Bytes(); b[0]&0x80 != 0 {
+		return ""
+	}
+	return ariID(t, c)
+}
+
 // The whole lifecycle against one Pebble and one BIND: plans, renew with
 // nothing due, an ARI-driven renewal with replaces and its deploy hook,
 // revocation, settings from a fresh environment, dry runs, --reuse-key and
@@ -216,8 +229,8 @@ func TestLifecycleEndToEnd(t *testing.T) {
 			}
 		}
 		a := got["a.example.test"]
-		if a.Reason != "ari" || a.Replaces != ariID(t, old) {
-			t.Errorf("a: reason %q replaces %q, want ari and %q", a.Reason, a.Replaces, ariID(t, old))
+		if a.Reason != "ari" || a.Replaces != linkedID(t, old) {
+			t.Errorf("a: reason %q replaces %q, want ari and %q", a.Reason, a.Replaces, linkedID(t, old))
 		}
 		if !strings.Contains(r.stderr, "https://ca.test/why") {
 			t.Errorf("the explanationURL is not logged:\n%s", r.stderr)
@@ -262,7 +275,7 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		r = l.run(ctx, t, env, "renew", "--json")
 		mustOK(t, "renew", r)
 		got := parseRenewJSON(t, r.stdout)
-		if b := got["b.example.test"]; !b.Renewed || b.Reason != "ari" || b.Replaces != ariID(t, old) {
+		if b := got["b.example.test"]; !b.Renewed || b.Reason != "ari" || b.Replaces != linkedID(t, old) {
 			t.Errorf("b after revocation: %+v", b)
 		}
 		for _, n := range []string{"c.example.test", "d.example.test"} {
@@ -361,11 +374,19 @@ func TestLifecycleEndToEnd(t *testing.T) {
 		}
 		r = l.run(ctx, t, env, "renew", "--force", "--cert-name", "a.example.test", "--json")
 		mustOK(t, "renew --force after a dry run", r)
-		if got := parseRenewJSON(t, r.stdout)["a.example.test"]; !got.Renewed || got.Replaces != ariID(t, old) {
-			t.Errorf("the real renewal after a dry run: %+v, want renewed, replacing %s", got, ariID(t, old))
+		got := parseRenewJSON(t, r.stdout)["a.example.test"]
+		if !got.Renewed {
+			t.Errorf("the real renewal after a dry run: %+v, want renewed", got)
 		}
-		if strings.Contains(r.stderr, "refused the replacement") {
-			t.Errorf("the CA refused the real renewal's replacement:\n%s", r.stderr)
+		// Pebble refuses the link of some serials whatever the dry run did
+		// (linkedID): only a linkable one shows the dry run left it alone.
+		if want := linkedID(t, old); want != "" {
+			if got.Replaces != want {
+				t.Errorf("the real renewal after a dry run replaces %q, want %s", got.Replaces, want)
+			}
+			if strings.Contains(r.stderr, "refused the replacement") {
+				t.Errorf("the CA refused the real renewal's replacement:\n%s", r.stderr)
+			}
 		}
 		// 409 is alreadyReplaced; Pebble's 400s are the nonces it rejects.
 		if n := l.proxy.take()["POST /order-plz 409"]; n != 0 {
