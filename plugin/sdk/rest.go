@@ -91,18 +91,7 @@ type RESTOptions struct {
 //
 // If api also implements ZoneLister, so does the result.
 func NewREST(api RecordAPI, opt RESTOptions) Provider {
-	if opt.Concurrency <= 0 {
-		opt.Concurrency = 4
-	}
-	if opt.Attempts <= 0 {
-		opt.Attempts = 3
-	}
-	if opt.MaxWait <= 0 {
-		opt.MaxWait = 10 * time.Second
-	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
+	opt = opt.withDefaults()
 	r := &rest{api: api, opt: opt, sem: make(chan struct{}, opt.Concurrency)}
 	r.find, _ = api.(TXTFinder)
 	r.ttl, _ = api.(TTLFinder)
@@ -118,6 +107,22 @@ func NewREST(api RecordAPI, opt RESTOptions) Provider {
 		return restZones{r, zl}
 	}
 	return r
+}
+
+func (opt RESTOptions) withDefaults() RESTOptions {
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 4
+	}
+	if opt.Attempts <= 0 {
+		opt.Attempts = 3
+	}
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = 10 * time.Second
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	return opt
 }
 
 type rest struct {

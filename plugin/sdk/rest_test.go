@@ -307,3 +307,31 @@ func TestRelativeName(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAuthWaitsOutThrottling: a start-up that meets a 503 or a 429
+// tries again instead of failing; a 401 is still the setting's fault.
+func TestCheckAuthWaitsOutThrottling(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.Header().Set("RateLimit-Reset", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case 3:
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	c := &JSONAPI{Base: srv.URL}
+	if err := c.CheckAuth(t.Context(), "/zones", "token"); err != nil || calls.Load() != 3 {
+		t.Fatalf("CheckAuth after a 503 and a 429: %v after %d requests; want success on the third", err, calls.Load())
+	}
+	var se *SettingsError
+	if err := c.CheckAuth(t.Context(), "/zones", "token"); !errors.As(err, &se) || calls.Load() != 4 {
+		t.Errorf("CheckAuth on a 401: %v after %d requests; want one request and a settings error", err, calls.Load())
+	}
+}
