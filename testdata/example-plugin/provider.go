@@ -79,7 +79,7 @@ func New(ctx context.Context, s Settings) (sdk.Provider, error) {
 	}
 	a := &api{sdk.JSONAPI{Base: s.Endpoint, Header: http.Header{"Authorization": {"Bearer " + s.Token.Reveal()}}}}
 	if err := a.CheckAuth(ctx, "/zones", "token"); err != nil {
-		return nil, err
+		return nil, err // a 401/403 becomes a diagnostic on the "token" setting
 	}
 	return sdk.NewREST(a, sdk.RESTOptions{}), nil
 }
