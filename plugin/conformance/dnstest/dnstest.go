@@ -7,6 +7,8 @@
 // truncates UDP answers to the client's advertised size (RFC 6891 §6.2.5) so
 // TCP fallback is exercised, answers NXDOMAIN for empty names (RFC 8020 is not
 // modelled: empty non-terminals also get NXDOMAIN) and REFUSED outside the zone.
+// Like a real server it serves one TTL per name; [Records] keeps a fake's
+// values with BIND's rule for that TTL.
 package dnstest
 
 import (
