@@ -72,7 +72,8 @@ type RESTOptions struct {
 	// deadline always wins.
 	MaxWait time.Duration
 	// CheckFirst looks for an identical record (TXTFinder) before creating
-	// one, for APIs that store duplicates instead of refusing them.
+	// one, for APIs that store duplicates instead of refusing them. An API
+	// with a TXTLister is always looked at first.
 	CheckFirst bool
 	// Log receives a debug record per API change; nil discards.
 	Log *slog.Logger
@@ -86,6 +87,8 @@ type RESTOptions struct {
 //     Present made, from any process;
 //   - idempotency: a conflict on create adopts the identical record, and a
 //     delete of a record already gone succeeds;
+//   - with a TXTLister or TTLFinder, the TTL of the records already at the
+//     name, so the user's keep theirs;
 //   - error classification ([Classify]) and retries of retryable errors;
 //   - a record outside its zone is refused with CodeZoneNotFound.
 //
