@@ -24,43 +24,56 @@ type store struct {
 	mu       sync.Mutex
 	next     int
 	recs     []stored
-	accounts map[string]bool // names provisioned, for providers that need it
+	ttl      map[string]uint32 // the one TTL of each name's set, as BIND keeps it
+	accounts map[string]bool   // names provisioned, for providers that need it
 }
 
 type stored struct {
 	id, fqdn, value string
-	ttl             uint32
+	ttl             uint32 // as written; a racy write-back may bring it back
 }
 
+// values serves a name's set at the name's one TTL.
 func (s *store) values(fqdn string) []dnstest.Value {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []dnstest.Value
 	for _, r := range s.recs {
 		if r.fqdn == fqdn {
-			out = append(out, dnstest.Value{Text: r.value, TTL: r.ttl})
+			ttl, ok := s.ttl[fqdn]
+			if !ok {
+				ttl = r.ttl
+			}
+			out = append(out, dnstest.Value{Text: r.value, TTL: ttl})
 		}
 	}
 	return out
 }
 
-// add stores value at fqdn and returns its id. A sound add reuses an
-// identical record; flaws replace the name's values, add copies or set
-// every value's TTL to the new one.
+// setTTL is the TTL of the set at fqdn, found false when there is none.
+func (s *store) setTTL(fqdn string) (uint32, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ttl, ok := s.ttl[fqdn]
+	return ttl, ok
+}
+
+// add stores value at fqdn and returns its id. Like a BIND UPDATE, it sets
+// the TTL of the name's whole set to ttl, and the set keeps that TTL when
+// values are removed. A sound add reuses an identical record; flaws
+// replace the name's values or add copies.
 func (s *store) add(fqdn, value string, ttl uint32, f flaw) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ttl == nil {
+		s.ttl = map[string]uint32{}
+	}
+	s.ttl[fqdn] = ttl
 	switch f {
 	case replaces:
 		s.removeLocked(func(r stored) bool { return r.fqdn == fqdn })
+		s.ttl[fqdn] = ttl
 	case duplicates, noDelete:
-	case clobbersTTL:
-		for i := range s.recs {
-			if s.recs[i].fqdn == fqdn {
-				s.recs[i].ttl = ttl
-			}
-		}
-		fallthrough
 	default:
 		for _, r := range s.recs {
 			if r.fqdn == fqdn && r.value == value {
@@ -109,6 +122,17 @@ func (s *store) removeLocked(match func(stored) bool) {
 		}
 	}
 	s.recs = kept
+	s.forgetEmptyLocked()
+}
+
+// forgetEmptyLocked drops the TTL of names left without values: a set
+// added there later starts afresh.
+func (s *store) forgetEmptyLocked() {
+	for name := range s.ttl {
+		if !slices.ContainsFunc(s.recs, func(r stored) bool { return r.fqdn == name }) {
+			delete(s.ttl, name)
+		}
+	}
 }
 
 // snapshot and restore model an API that writes a name's whole record set
@@ -123,6 +147,7 @@ func (s *store) restore(recs []stored) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recs = recs
+	s.forgetEmptyLocked()
 }
 
 func (s *store) provision(fqdn string) {
@@ -155,7 +180,7 @@ const (
 	silent         flaw = "silent"           // Present reports success and publishes nothing
 	errsWhenAbsent flaw = "errs-when-absent" // CleanUp of a value not there is an error
 	racy           flaw = "racy"             // read-modify-write of the whole store, unguarded
-	clobbersTTL    flaw = "clobbers-ttl"     // Present sets every value at the name to its TTL
+	clobbersTTL    flaw = "clobbers-ttl"     // Present writes at its own TTL over the name's set
 	noDelete       flaw = "no-delete"        // acme-dns: no delete, provisioned names only
 )
 
@@ -219,7 +244,11 @@ func (p *memProvider) Present(ctx context.Context, recs []plugin.Record) ([]plug
 			res = append(res, plugin.Result{ID: r.ID, State: []byte("racy-" + r.ID + "-" + r.Value[:8])})
 			continue
 		}
-		id := p.s.add(r.FQDN, r.Value, r.TTL, p.flaw)
+		ttl := r.TTL
+		if existing, ok := p.s.setTTL(r.FQDN); ok && p.flaw != clobbersTTL {
+			ttl = existing // joining a set leaves its TTL as it is
+		}
+		id := p.s.add(r.FQDN, r.Value, ttl, p.flaw)
 		state := []byte(id)
 		if p.flaw == memoryBased {
 			p.mu.Lock()

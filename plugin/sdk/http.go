@@ -195,9 +195,15 @@ func Classify(err error) *Error {
 // CheckAuth makes a GET request to path (any cheap call that needs the
 // credentials) so that New reports rejected credentials against their
 // setting when zonecert starts the plugin, not at the first challenge: a
-// 401 or 403 becomes an InvalidSetting error for setting.
+// 401 or 403 becomes an InvalidSetting error for setting. A retryable
+// answer (a 429, a 5xx, a refused connection) is tried again as NewREST's
+// requests are, with RESTOptions' defaults, so a throttled start-up waits
+// instead of failing.
 func (c *JSONAPI) CheckAuth(ctx context.Context, path, setting string) error {
-	err := c.Do(ctx, http.MethodGet, path, nil, nil)
+	opt := RESTOptions{Concurrency: 1}.withDefaults()
+	_, err := retry(ctx, &rest{opt: opt, sem: make(chan struct{}, opt.Concurrency)}, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.Do(ctx, http.MethodGet, path, nil, nil)
+	})
 	if e := Classify(err); e != nil && e.Code == CodeAuth {
 		return InvalidSetting(setting, "rejected by the API: %s", e.Message)
 	} else if err != nil {

@@ -42,6 +42,23 @@ type TTLFinder interface {
 	ExistingTTL(ctx context.Context, r Record) (ttl uint32, found bool, err error)
 }
 
+// TXT is one TXT record as an API lists it.
+type TXT struct {
+	ID    string
+	Value string
+	TTL   uint32
+}
+
+// TXTLister is an optional extra of a RecordAPI that stands for both
+// TXTFinder and TTLFinder: every TXT record at r.FQDN (all pages; see
+// [EachPage]). With it NewREST lists the name once before each create: a
+// record already holding r.Value is adopted (so an API that stores
+// duplicates gets none), else the new record takes the TTL of the first
+// one listed. A TXTFinder or TTLFinder the API also has wins for its part.
+type TXTLister interface {
+	ListTXT(ctx context.Context, r Record) ([]TXT, error)
+}
+
 // RESTOptions tunes NewREST; zero values take the defaults.
 type RESTOptions struct {
 	// Concurrency bounds the API requests one provider has in flight, over
@@ -55,7 +72,8 @@ type RESTOptions struct {
 	// deadline always wins.
 	MaxWait time.Duration
 	// CheckFirst looks for an identical record (TXTFinder) before creating
-	// one, for APIs that store duplicates instead of refusing them.
+	// one, for APIs that store duplicates instead of refusing them. An API
+	// with a TXTLister is always looked at first.
 	CheckFirst bool
 	// Log receives a debug record per API change; nil discards.
 	Log *slog.Logger
@@ -69,11 +87,32 @@ type RESTOptions struct {
 //     Present made, from any process;
 //   - idempotency: a conflict on create adopts the identical record, and a
 //     delete of a record already gone succeeds;
+//   - with a TXTLister or TTLFinder, the TTL of the records already at the
+//     name, so the user's keep theirs;
 //   - error classification ([Classify]) and retries of retryable errors;
 //   - a record outside its zone is refused with CodeZoneNotFound.
 //
 // If api also implements ZoneLister, so does the result.
 func NewREST(api RecordAPI, opt RESTOptions) Provider {
+	opt = opt.withDefaults()
+	r := &rest{api: api, opt: opt, sem: make(chan struct{}, opt.Concurrency)}
+	r.find, _ = api.(TXTFinder)
+	r.ttl, _ = api.(TTLFinder)
+	if l, ok := api.(TXTLister); ok {
+		if r.find == nil {
+			r.find = listFinder{l}
+		}
+		if r.ttl == nil {
+			r.list = l
+		}
+	}
+	if zl, ok := api.(ZoneLister); ok {
+		return restZones{r, zl}
+	}
+	return r
+}
+
+func (opt RESTOptions) withDefaults() RESTOptions {
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 4
 	}
@@ -86,19 +125,14 @@ func NewREST(api RecordAPI, opt RESTOptions) Provider {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &rest{api: api, opt: opt, sem: make(chan struct{}, opt.Concurrency)}
-	r.find, _ = api.(TXTFinder)
-	r.ttl, _ = api.(TTLFinder)
-	if zl, ok := api.(ZoneLister); ok {
-		return restZones{r, zl}
-	}
-	return r
+	return opt
 }
 
 type rest struct {
 	api  RecordAPI
 	find TXTFinder
 	ttl  TTLFinder
+	list TXTLister // used before a create when the API has no TTLFinder
 	opt  RESTOptions
 	sem  chan struct{} // bounds requests in flight
 }
@@ -146,7 +180,23 @@ func (p *rest) each(ctx context.Context, recs []Record, fn func(context.Context,
 }
 
 func (p *rest) create(ctx context.Context, r Record) (string, error) {
-	if p.opt.CheckFirst && p.find != nil {
+	if p.list != nil {
+		// One listing answers both questions: is the value there, and at
+		// what TTL does the name's set stand.
+		recs, err := retry(ctx, p, func(ctx context.Context) ([]TXT, error) { return p.list.ListTXT(ctx, r) })
+		if err != nil {
+			return "", err
+		}
+		for _, x := range recs {
+			if x.Value == r.Value {
+				p.opt.Log.DebugContext(ctx, "record already present", "fqdn", r.FQDN, "id", x.ID)
+				return x.ID, nil
+			}
+		}
+		if len(recs) > 0 {
+			r.TTL = recs[0].TTL
+		}
+	} else if p.opt.CheckFirst && p.find != nil {
 		ids, err := retry(ctx, p, func(ctx context.Context) ([]string, error) { return p.find.FindTXT(ctx, r) })
 		if err != nil || len(ids) > 0 {
 			return first(ids), err
@@ -252,11 +302,39 @@ func retry[T any](ctx context.Context, p *rest, fn func(context.Context) (T, err
 	}
 }
 
+// listFinder is the TXTFinder of a TXTLister.
+type listFinder struct{ TXTLister }
+
+func (l listFinder) FindTXT(ctx context.Context, r Record) (ids []string, err error) {
+	recs, err := l.ListTXT(ctx, r)
+	for _, x := range recs {
+		if x.Value == r.Value {
+			ids = append(ids, x.ID)
+		}
+	}
+	return ids, err
+}
+
 func first(ids []string) string {
 	if len(ids) == 0 {
 		return ""
 	}
 	return ids[0]
+}
+
+// RelativeName is fqdn relative to zone, as most REST APIs name records:
+// "@" at the apex, else the labels below the zone without a trailing dot
+// ("_acme-challenge.www"). A name outside zone comes back as given.
+func RelativeName(fqdn, zone string) string {
+	switch {
+	case !InZone(fqdn, zone):
+		return fqdn
+	case len(fqdn) == len(zone):
+		return "@"
+	case zone == ".":
+		return strings.TrimSuffix(fqdn, ".")
+	}
+	return fqdn[:len(fqdn)-len(zone)-1]
 }
 
 // InZone reports whether fqdn is zone or a name below it (both absolute,

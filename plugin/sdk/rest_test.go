@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +230,108 @@ func TestRESTKeepsTheExistingTTL(t *testing.T) {
 		if len(a.ttls) != 1 || a.ttls[0] != want {
 			t.Errorf("existing set %v: created with TTL %v, want %d", has, a.ttls, want)
 		}
+	}
+}
+
+// listAPI is an API that stores duplicates and keeps a TTL per record,
+// with only a lister to find them.
+type listAPI struct {
+	mu      sync.Mutex
+	next    int
+	recs    []TXT
+	creates int
+}
+
+func (a *listAPI) CreateTXT(_ context.Context, r Record) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.next++
+	a.creates++
+	id := strconv.Itoa(a.next)
+	a.recs = append(a.recs, TXT{ID: id, Value: r.Value, TTL: r.TTL})
+	return id, nil
+}
+
+func (a *listAPI) DeleteTXT(_ context.Context, _ Record, id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recs = slices.DeleteFunc(a.recs, func(x TXT) bool { return x.ID == id })
+	return nil
+}
+
+func (a *listAPI) ListTXT(context.Context, Record) ([]TXT, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.recs), nil
+}
+
+// TestRESTWithLister: a lister alone makes Present adopt a value already
+// there, create beside a set at the set's TTL, and CleanUp without State
+// find the record by value.
+func TestRESTWithLister(t *testing.T) {
+	a := &listAPI{recs: []TXT{{ID: "user", Value: "theirs", TTL: 300}}, next: 100}
+	p := NewREST(a, RESTOptions{})
+	rec := Record{ID: "1", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "ours", TTL: 60}
+	for range 2 {
+		if res, err := p.Present(t.Context(), []Record{rec}); err != nil || res[0].Err != nil || string(res[0].State) != "101" {
+			t.Fatalf("Present: %+v, %v; want state 101", res, err)
+		}
+	}
+	if a.creates != 1 || len(a.recs) != 2 || a.recs[1].TTL != 300 {
+		t.Fatalf("after presenting one value twice: %d creates, records %+v; want one create at the set's TTL 300", a.creates, a.recs)
+	}
+	if res, err := p.CleanUp(t.Context(), []Record{rec}); err != nil || res[0].Err != nil {
+		t.Fatalf("CleanUp without State: %+v, %v", res, err)
+	}
+	if len(a.recs) != 1 || a.recs[0].ID != "user" {
+		t.Errorf("after CleanUp: %+v; want only the user's record", a.recs)
+	}
+	// Alone at its name, a record keeps its own TTL.
+	rec.FQDN, a.recs = "_acme-challenge.www.example.test.", nil
+	if res, err := p.Present(t.Context(), []Record{rec}); err != nil || res[0].Err != nil || a.recs[0].TTL != 60 {
+		t.Errorf("Present at an empty name: %+v, %v, records %+v; want TTL 60", res, err, a.recs)
+	}
+}
+
+func TestRelativeName(t *testing.T) {
+	for _, c := range [][3]string{
+		{"example.test.", "example.test.", "@"},
+		{"Example.Test.", "example.test.", "@"},
+		{"_acme-challenge.example.test.", "example.test.", "_acme-challenge"},
+		{"_acme-challenge.www.example.test.", "example.test.", "_acme-challenge.www"},
+		{"a.b.", ".", "a.b"},
+		{"other.test.", "example.test.", "other.test."},
+	} {
+		if got := RelativeName(c[0], c[1]); got != c[2] {
+			t.Errorf("RelativeName(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
+
+// TestCheckAuthWaitsOutThrottling: a start-up that meets a 503 or a 429
+// tries again instead of failing; a 401 is still the setting's fault.
+func TestCheckAuthWaitsOutThrottling(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 2:
+			w.Header().Set("RateLimit-Reset", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case 3:
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	c := &JSONAPI{Base: srv.URL}
+	if err := c.CheckAuth(t.Context(), "/zones", "token"); err != nil || calls.Load() != 3 {
+		t.Fatalf("CheckAuth after a 503 and a 429: %v after %d requests; want success on the third", err, calls.Load())
+	}
+	var se *SettingsError
+	if err := c.CheckAuth(t.Context(), "/zones", "token"); !errors.As(err, &se) || calls.Load() != 4 {
+		t.Errorf("CheckAuth on a 401: %v after %d requests; want one request and a settings error", err, calls.Load())
 	}
 }

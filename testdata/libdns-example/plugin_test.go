@@ -20,7 +20,8 @@ import (
 const zone = "example.test."
 
 // serve makes a zone directory and serves it over DNS, as the provider's
-// nameserver would, with each record's own TTL.
+// nameserver would: a name's values at one TTL, the first one's, as BIND
+// serves a zone file.
 func serve(t *testing.T) (dir string, ns string) {
 	dir = t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "example.test"), 0o700); err != nil {

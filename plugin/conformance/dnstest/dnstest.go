@@ -7,6 +7,8 @@
 // truncates UDP answers to the client's advertised size (RFC 6891 §6.2.5) so
 // TCP fallback is exercised, answers NXDOMAIN for empty names (RFC 8020 is not
 // modelled: empty non-terminals also get NXDOMAIN) and REFUSED outside the zone.
+// Like a real server it serves one TTL per name; [Records] keeps a fake's
+// values with BIND's rule for that TTL.
 package dnstest
 
 import (
@@ -25,14 +27,14 @@ import (
 // value twice is visible as such.
 type TXTFunc func(fqdn string) []string
 
-// Value is one TXT value with the TTL it is served with.
+// Value is one TXT value with its TTL.
 type Value struct {
 	Text string
 	TTL  uint32
 }
 
 // ValuesFunc is TXTFunc with a TTL per value, for fakes of APIs that
-// store TTLs.
+// store TTLs. [Records.Values] is one.
 type ValuesFunc func(fqdn string) []Value
 
 // DefaultTTL is the TTL Start serves every value with.
@@ -64,7 +66,11 @@ func Start(t testing.TB, zone string, txt TXTFunc) *Server {
 	})
 }
 
-// StartValues is Start serving each value with its own TTL.
+// StartValues is Start with TTLs. A name's values are served as one RRset
+// with one TTL (RFC 2181 §5.2): the first value's, as BIND serves a zone
+// file that gives one set several TTLs ("TTL set to prior TTL"). To serve
+// what BIND serves after UPDATEs (the TTL of the value added last, kept
+// after that value is deleted), keep the values in a [Records].
 func StartValues(t testing.TB, zone string, txt ValuesFunc) *Server {
 	t.Helper()
 	zone = dns.CanonicalName(zone)
@@ -145,7 +151,7 @@ func (h *handler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	case q.Qtype == dns.TypeTXT || q.Qtype == dns.TypeANY:
 		for _, v := range values {
 			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: v.TTL},
+				Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: values[0].TTL},
 				Txt: split255(v.Text),
 			})
 		}

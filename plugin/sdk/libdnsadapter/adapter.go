@@ -19,7 +19,9 @@
 // asks: ProviderData is not portable and must not decide correctness.
 //
 // With libdns's optional RecordGetter, presenting a value already there
-// adds no second copy; with ZoneLister, the plugin lists its zones.
+// adds no second copy, and a value joins a TXT set already at its name at
+// that set's TTL (a server keeps one TTL per name); with ZoneLister, the
+// plugin lists its zones.
 // Errors become codes by their HTTP status where the provider exposes one
 // (an sdk.HTTPError, or a StatusCode method), else by the usual words
 // ("unauthorized", "rate limit", ...), else they are retryable.
@@ -126,6 +128,9 @@ func (a *adapter) Present(ctx context.Context, recs []sdk.Record) ([]sdk.Result,
 				out[i].State = encodeState(rr) // already there: no second copy
 				continue
 			}
+			if ttl, ok := nameTTL(existing, want.Name); ok {
+				want.TTL = ttl // a server keeps one TTL per name: leave the user's as it is
+			}
 			if slicesIndexTXT(add, want) >= 0 {
 				addIdx = append(addIdx, i) // the same value twice in one call: one copy
 				continue
@@ -221,6 +226,16 @@ func find(rrs []libdns.Record, want libdns.TXT) (libdns.Record, bool) {
 		}
 	}
 	return nil, false
+}
+
+// nameTTL is the TTL of the first TXT record in rrs named name.
+func nameTTL(rrs []libdns.Record, name string) (time.Duration, bool) {
+	for _, rec := range rrs {
+		if rr := rec.RR(); rr.Type == "TXT" && strings.EqualFold(rr.Name, name) {
+			return rr.TTL, true
+		}
+	}
+	return 0, false
 }
 
 func slicesIndexTXT(rrs []libdns.Record, want libdns.TXT) int {

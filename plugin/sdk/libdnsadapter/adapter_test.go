@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/libdns/libdns"
 
@@ -135,6 +136,40 @@ func TestErrorsMapToCodes(t *testing.T) {
 		}
 		if e := res[0].Err; e == nil || e.Code != tt.code || e.Retryable != tt.retryable {
 			t.Errorf("%v: got %+v, want %v retryable=%v", tt.err, e, tt.code, tt.retryable)
+		}
+	}
+}
+
+// getter is memory that can also list a zone.
+type getter struct{ *memory }
+
+func (g getter) GetRecords(context.Context, string) ([]libdns.Record, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]libdns.Record, len(g.recs))
+	for i, r := range g.recs {
+		out[i] = r
+	}
+	return out, nil
+}
+
+// TestPresentKeepsTheNameTTL: with a RecordGetter, a value joins the TXT
+// set already at its name at that set's TTL, so the user's records keep
+// theirs; at an empty name it takes its own.
+func TestPresentKeepsTheNameTTL(t *testing.T) {
+	m := &memory{recs: []libdns.TXT{{Name: "_acme-challenge", TTL: 300 * time.Second, Text: "theirs"}}}
+	p := Wrap(getter{m})
+	res, err := p.Present(t.Context(), []sdk.Record{
+		{ID: "a", FQDN: "_acme-challenge.example.test.", Zone: "example.test.", Value: "ours", TTL: 60},
+		{ID: "b", FQDN: "_acme-challenge.www.example.test.", Zone: "example.test.", Value: "ours", TTL: 60},
+	})
+	if err != nil || res[0].Err != nil || res[1].Err != nil {
+		t.Fatal(res, err)
+	}
+	want := map[string]time.Duration{"_acme-challenge": 300 * time.Second, "_acme-challenge.www": 60 * time.Second}
+	for _, r := range m.recs {
+		if r.TTL != want[r.Name] {
+			t.Errorf("%s %q stored with TTL %s, want %s", r.Name, r.Text, r.TTL, want[r.Name])
 		}
 	}
 }
