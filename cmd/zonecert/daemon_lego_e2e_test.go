@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,5 +44,13 @@ settings = { provider = "dnsupdate", dnsupdate_nameserver = %q, dnsupdate_tsig_k
 	e.noTXT(ctx, t, "_acme-challenge.alpha.test.")
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	// lego's metadata does not mark DNSUPDATE_TSIG_SECRET secret; the
+	// daemon's debug log must not show it all the same.
+	logs, _ := filepath.Glob(filepath.Join(e.dir, "daemon-*.log"))
+	for _, l := range logs {
+		if b, _ := os.ReadFile(l); strings.Contains(string(b), e.bind.TSIGSecret) {
+			t.Errorf("the TSIG secret appears in the daemon's log %s", l)
+		}
 	}
 }
