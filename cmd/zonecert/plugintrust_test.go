@@ -152,7 +152,7 @@ func TestDaemonLaunchAppliesTheLock(t *testing.T) {
 		}
 		return "", false
 	}
-	p, err := launch(ctx, def, []string{dir}, env, slog.New(slog.DiscardHandler))
+	p, err := launch(ctx, def, []string{dir}, nil, env, slog.New(slog.DiscardHandler))
 	if err == nil {
 		p.Close()
 	}
@@ -160,7 +160,7 @@ func TestDaemonLaunchAppliesTheLock(t *testing.T) {
 
 	// An instance's own sha256 wins over the lock, and its error says so.
 	def.SHA256 = sum
-	if _, err = launch(ctx, def, []string{dir}, env, slog.New(slog.DiscardHandler)); !errors.Is(err, host.ErrPinMismatch) ||
+	if _, err = launch(ctx, def, []string{dir}, nil, env, slog.New(slog.DiscardHandler)); !errors.Is(err, host.ErrPinMismatch) ||
 		!strings.Contains(err.Error(), "providers.bind.sha256 in /etc/zonecert.toml") {
 		t.Errorf("instance pin: err = %v", err)
 	}

@@ -156,11 +156,11 @@ const pluginRestarts = 5
 // instance's sha256 or else by the state directory's plugins lock (read
 // again at every start, so `plugins lock` needs no reload).
 func launchPlugin(state, cfgPath string) daemon.Launch {
-	return func(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
+	return func(ctx context.Context, def config.Provider, dirs, resolvers []string, lookupEnv func(string) (string, bool), log *slog.Logger) (daemon.Plugin, error) {
 		hc, err := withLock(ctx, state, host.Config{
 			Name: def.Plugin, Instance: def.Name, Path: def.Path,
 			SHA256: def.SHA256, PinSource: fmt.Sprintf("providers.%s.sha256 in %s", def.Name, cfgPath),
-			Dirs: dirs, Settings: def.Settings, LookupEnv: lookupEnv, PassEnv: def.PassEnv, Logger: log,
+			Dirs: dirs, Settings: def.Settings, Resolvers: resolvers, LookupEnv: lookupEnv, PassEnv: def.PassEnv, Logger: log,
 			Restarts: pluginRestarts,
 		})
 		if err != nil {

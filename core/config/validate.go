@@ -250,15 +250,17 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 				v.errorf(at("pass_env"), "providers.%s.pass_env: %q is not allowed (a variable name or PREFIX_*, never ZONECERT_*)", name, n)
 			}
 		}
+		meta := chosenVariant(d.meta, p.Settings)
+		inst.Meta = meta
 		specs := map[string]plugin.SettingSpec{}
-		for _, s := range d.meta.Settings {
+		for _, s := range meta.Settings {
 			specs[s.Name] = s
 		}
 		for _, k := range slices.Sorted(maps.Keys(p.Settings)) {
 			ln := at("settings", k)
 			spec, known := specs[k]
 			if !known {
-				v.errorf(ln, "providers.%s: plugin %s has no setting %q (it has %s)", name, p.Plugin, k, settingNames(d.meta))
+				v.errorf(ln, "providers.%s: plugin %s has no setting %q (it has %s)", name, p.Plugin, k, settingNames(meta))
 				continue
 			}
 			s, ok := scalar(p.Settings[k])
@@ -274,14 +276,30 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 				inst.Settings[k] = val
 			}
 		}
-		for _, s := range d.meta.Settings {
-			if _, set := p.Settings[s.Name]; s.Required && !set && s.Default == "" {
+		for _, s := range meta.Settings {
+			// The resolvers setting is filled from [dns] resolvers.
+			if _, set := p.Settings[s.Name]; s.Required && !set && s.Default == "" && s.Name != plugin.ResolversSetting {
 				v.errorf(at(), "providers.%s: plugin %s needs setting %q", name, p.Plugin, s.Name)
 			}
 		}
 		inst.Limits = v.limits(p.limitsDoc, name)
 		cfg.Providers[name] = inst
 	}
+}
+
+// chosenVariant is m with the settings of the provider a bridge plugin's
+// selector setting chooses (e.g. lego's provider = "dnsupdate"): they are
+// the instance's settings, checked here and hidden from its environment.
+func chosenVariant(m plugin.Metadata, settings map[string]any) plugin.Metadata {
+	choice, _ := scalar(settings[m.Selector])
+	if m.Selector == "" || choice == "" {
+		return m
+	}
+	noEnv := func(string) (string, bool) { return "", false }
+	if out, ok := m.SelectVariant(map[string]string{m.Selector: choice}, noEnv); ok {
+		return out
+	}
+	return m
 }
 
 func settingNames(m plugin.Metadata) string {

@@ -144,12 +144,13 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 	g.checker = chk
 	for name, def := range cfg.Providers {
 		if old != nil {
-			if inst, ok := old.insts[name]; ok && inst.def.Equal(def) {
+			// A plugin that was given the resolvers restarts when they change.
+			if inst, ok := old.insts[name]; ok && inst.def.Equal(def) && slices.Equal(inst.resolvers, cfg.DNS.Resolvers) {
 				g.insts[name] = inst
 				continue
 			}
 		}
-		g.insts[name] = newInstance(def, cfg.PluginDirs, d.opts.LookupEnv, d.opts.Launch, d.log)
+		g.insts[name] = newInstance(def, cfg.PluginDirs, cfg.DNS.Resolvers, d.opts.LookupEnv, d.opts.Launch, d.log)
 	}
 	return g, nil
 }

@@ -84,9 +84,9 @@ settings = { nameserver = "%s:53", tsig_key = %q, tsig_secret = "${SECRET}" }
 	return cfg
 }
 
-func launch(ctx context.Context, def config.Provider, dirs []string, env func(string) (string, bool), log *slog.Logger) (Plugin, error) {
+func launch(ctx context.Context, def config.Provider, dirs, resolvers []string, env func(string) (string, bool), log *slog.Logger) (Plugin, error) {
 	c, err := host.Start(ctx, host.Config{Name: def.Plugin, Instance: def.Name, Dirs: dirs,
-		Settings: def.Settings, LookupEnv: env, Logger: log})
+		Settings: def.Settings, Resolvers: resolvers, LookupEnv: env, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func TestInstanceGetsOnlyItsOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch := func(ctx context.Context, def config.Provider, _ []string, env func(string) (string, bool), log *slog.Logger) (Plugin, error) {
+	launch := func(ctx context.Context, def config.Provider, _, _ []string, env func(string) (string, bool), log *slog.Logger) (Plugin, error) {
 		c, err := host.Start(ctx, host.Config{Name: def.Plugin, Instance: def.Name, Path: bin,
 			Settings: def.Settings, LookupEnv: env, PassEnv: def.PassEnv, Logger: log})
 		if err != nil {
@@ -52,7 +52,7 @@ func TestInstanceGetsOnlyItsOwn(t *testing.T) {
 		{[]string{"TESTPLUGIN_*"}, []string{"<unset>", "<unset>", "<unset>", "<unset>", "passed", "/usr/bin:/bin"}},
 	} {
 		def := config.Provider{Name: "a", Plugin: "testplug", Meta: meta, Settings: map[string]string{"token": "a-token"}, PassEnv: tc.passEnv}
-		inst := newInstance(def, nil, lookup, launch, slog.New(slog.DiscardHandler))
+		inst := newInstance(def, nil, nil, lookup, launch, slog.New(slog.DiscardHandler))
 		p, err := inst.provider(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -112,7 +112,7 @@ func BenchmarkFleetEtcd10000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	noLaunch := func(context.Context, config.Provider, []string, func(string) (string, bool), *slog.Logger) (Plugin, error) {
+	noLaunch := func(context.Context, config.Provider, []string, []string, func(string) (string, bool), *slog.Logger) (Plugin, error) {
 		return nil, errors.New("no plugin in this benchmark")
 	}
 	cs := &countingStore{Storage: s}

@@ -19,19 +19,22 @@ type Plugin interface {
 }
 
 // Launch starts the plugin process of provider instance def (cmd wires
-// host.Start). lookupEnv is all of the environment the plugin may see.
-type Launch func(ctx context.Context, def config.Provider, dirs []string, lookupEnv func(string) (string, bool), log *slog.Logger) (Plugin, error)
+// host.Start). resolvers are the config's [dns] resolvers, which the host
+// passes to a plugin that declares plugin.ResolversSetting. lookupEnv is
+// all of the environment the plugin may see.
+type Launch func(ctx context.Context, def config.Provider, dirs, resolvers []string, lookupEnv func(string) (string, bool), log *slog.Logger) (Plugin, error)
 
 // instance is one named provider instance: its own plugin process, started
 // on first use, so a daemon with nothing due runs no plugin at all. Orders
 // hold a reference while they run; an instance a reload replaced or dropped
 // is closed once the last order using it ends.
 type instance struct {
-	def    config.Provider
-	dirs   []string
-	env    func(string) (string, bool)
-	log    *slog.Logger
-	launch Launch
+	def       config.Provider
+	dirs      []string
+	resolvers []string
+	env       func(string) (string, bool)
+	log       *slog.Logger
+	launch    Launch
 
 	mu      sync.Mutex
 	client  Plugin
@@ -42,7 +45,7 @@ type instance struct {
 	fronts fronts // the coalescer every order shares (throughput.go)
 }
 
-func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (string, bool), launch Launch, log *slog.Logger) *instance {
+func newInstance(def config.Provider, dirs, resolvers []string, lookupEnv func(string) (string, bool), launch Launch, log *slog.Logger) *instance {
 	// A named instance takes its settings from the config only: the
 	// environment variables the plugin declares for its settings are hidden,
 	// so two instances of one plugin never share credentials by accident.
@@ -58,7 +61,7 @@ func newInstance(def config.Provider, dirs []string, lookupEnv func(string) (str
 		}
 		return lookupEnv(k)
 	}
-	return &instance{def: def, dirs: dirs, env: env, log: log, launch: launch}
+	return &instance{def: def, dirs: dirs, resolvers: resolvers, env: env, log: log, launch: launch}
 }
 
 var errRetired = errors.New("provider instance was removed by a reload")
@@ -85,7 +88,7 @@ func (i *instance) provider(ctx context.Context) (Plugin, error) {
 	if i.client != nil {
 		return i.client, nil
 	}
-	c, err := i.launch(ctx, i.def, i.dirs, i.env, i.log)
+	c, err := i.launch(ctx, i.def, i.dirs, i.resolvers, i.env, i.log)
 	if err != nil {
 		return nil, fmt.Errorf("starting provider instance %s (plugin %s): %w", i.def.Name, i.def.Plugin, err)
 	}

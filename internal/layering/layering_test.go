@@ -31,6 +31,8 @@ func allowed() map[string][]string {
 		"internal/layering":          nil,
 		"internal/faultplugin":       {"plugin", "plugin/sdk"},
 		"internal/faultproxy":        nil,
+		"internal/fakeroute53":       {"plugin/conformance/dnstest"},
+		"internal/fakeacmedns":       {"plugin/conformance/dnstest"},
 		"plugin":                     nil,
 		"plugin/proto":               nil,
 		"plugin/internal/wire":       {"plugin", "plugin/proto"},

@@ -19,10 +19,10 @@ import (
 	"github.com/zonecert/zonecert/core"
 	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/internal/fakeacmedns"
 	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin/conformance/dnstest"
 	"github.com/zonecert/zonecert/plugin/host"
-	"github.com/zonecert/zonecert/providers/acmedns/internal/fakeacmedns"
 )
 
 // TestOrdersThroughBIND is the set-up the README describes: the user's

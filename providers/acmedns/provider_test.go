@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/internal/fakeacmedns"
 	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
 	"github.com/zonecert/zonecert/plugin/sdk"
-	"github.com/zonecert/zonecert/providers/acmedns/internal/fakeacmedns"
 )
 
 const acmeZone = "auth.example.test."

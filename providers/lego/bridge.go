@@ -143,12 +143,23 @@ func configure(ctx context.Context, given map[string]string, lookupEnv func(stri
 		// replace the values at a name (dnsupdate removes the RRset).
 		caps.MaxValuesPerName = 1
 	}
+	if l, ok := providerLimits[p.code]; ok {
+		caps.NoDelete, caps.MaxValuesPerName = l.NoDelete, l.MaxValuesPerName
+	}
 	meta := plugin.Metadata{
 		Description:  "lego provider " + p.code + " (" + p.name + ")",
 		Settings:     append(common, specs...),
 		Capabilities: caps,
 	}
 	return &bridge{code: p.code, lego: prov, log: log}, meta, nil, nil
+}
+
+// providerLimits are limits of lego providers that lego's interface does
+// not show, declared so that the engine schedules around them.
+var providerLimits = map[string]plugin.Capabilities{
+	// CleanUp does nothing, and acme-dns keeps the last two values of an
+	// account (a third overwrites the oldest).
+	"acmedns": {NoDelete: true, MaxValuesPerName: 2},
 }
 
 // settingFor names the setting whose variable lego's error mentions, or

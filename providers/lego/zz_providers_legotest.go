@@ -7,12 +7,18 @@ package main
 import (
 	"github.com/go-acme/lego/v5/challenge"
 
+	p_acmedns "github.com/go-acme/lego/v5/providers/dns/acmedns"
 	p_dnsupdate "github.com/go-acme/lego/v5/providers/dns/dnsupdate"
 	p_httpreq "github.com/go-acme/lego/v5/providers/dns/httpreq"
+	p_route53 "github.com/go-acme/lego/v5/providers/dns/route53"
 )
 
 // hosted are the lego DNS providers this binary includes.
 var hosted = []legoProvider{
+	{code: "acmedns", name: "Joohoi's ACME-DNS", aliases: []string{"acme-dns"},
+		new:         func() (challenge.Provider, error) { return p_acmedns.NewDNSProvider() },
+		credentials: []envDoc{{"ACME_DNS_API_BASE", "The ACME-DNS API address"}, {"ACME_DNS_STORAGE_BASE_URL", "The ACME-DNS JSON account data server."}, {"ACME_DNS_STORAGE_PATH", "The ACME-DNS JSON account data file. A per-domain account will be registered/persisted to this file and used for TXT updates."}},
+		additional:  []envDoc{{"ACME_DNS_ALLOWLIST", "Source networks using CIDR notation (multiple values should be separated with a comma)."}}},
 	{code: "dnsupdate", name: "DNS Update (RFC2136)", aliases: []string{"rfc2136"},
 		new:         func() (challenge.Provider, error) { return p_dnsupdate.NewDNSProvider() },
 		credentials: []envDoc{{"DNSUPDATE_NAMESERVER", "Network address in the form \"host\" or \"host:port\""}},
@@ -21,6 +27,10 @@ var hosted = []legoProvider{
 		new:         func() (challenge.Provider, error) { return p_httpreq.NewDNSProvider() },
 		credentials: []envDoc{{"HTTPREQ_ENDPOINT", "The URL of the server"}, {"HTTPREQ_MODE", "`RAW`, none"}},
 		additional:  []envDoc{{"HTTPREQ_HTTP_TIMEOUT", "API request timeout in seconds (Default: 30)"}, {"HTTPREQ_PASSWORD", "Basic authentication password"}, {"HTTPREQ_POLLING_INTERVAL", "Time between DNS propagation check in seconds (Default: 2)"}, {"HTTPREQ_PROPAGATION_TIMEOUT", "Maximum waiting time for DNS propagation in seconds (Default: 60)"}, {"HTTPREQ_USERNAME", "Basic authentication username"}}},
+	{code: "route53", name: "Amazon Route 53", aliases: []string(nil),
+		new:         func() (challenge.Provider, error) { return p_route53.NewDNSProvider() },
+		credentials: []envDoc{{"AWS_ACCESS_KEY_ID", "Managed by the AWS client. Access key ID (`AWS_ACCESS_KEY_ID_FILE` is not supported, use `AWS_SHARED_CREDENTIALS_FILE` instead)"}, {"AWS_ASSUME_ROLE_ARN", "Managed by the AWS Role ARN (`AWS_ASSUME_ROLE_ARN_FILE` is not supported)"}, {"AWS_EXTERNAL_ID", "Managed by STS AssumeRole API operation (`AWS_EXTERNAL_ID_FILE` is not supported)"}, {"AWS_HOSTED_ZONE_ID", "Override the hosted zone ID."}, {"AWS_PROFILE", "Managed by the AWS client (`AWS_PROFILE_FILE` is not supported)"}, {"AWS_REGION", "Managed by the AWS client (`AWS_REGION_FILE` is not supported)"}, {"AWS_SDK_LOAD_CONFIG", "Managed by the AWS client. Retrieve the region from the CLI config file (`AWS_SDK_LOAD_CONFIG_FILE` is not supported)"}, {"AWS_SECRET_ACCESS_KEY", "Managed by the AWS client. Secret access key (`AWS_SECRET_ACCESS_KEY_FILE` is not supported, use `AWS_SHARED_CREDENTIALS_FILE` instead)"}, {"AWS_WAIT_FOR_RECORD_SETS_CHANGED", "Wait for changes to be INSYNC (it can be unstable)"}},
+		additional:  []envDoc{{"AWS_MAX_RETRIES", "The number of maximum returns the service will use to make an individual API request"}, {"AWS_POLLING_INTERVAL", "Time between DNS propagation check in seconds (Default: 4)"}, {"AWS_PRIVATE_ZONE", "Set to true to use private zones only (default: use public zones only)"}, {"AWS_PROPAGATION_TIMEOUT", "Maximum waiting time for DNS propagation in seconds (Default: 120)"}, {"AWS_SHARED_CREDENTIALS_FILE", "Managed by the AWS client. Shared credentials file."}, {"AWS_TTL", "The TTL of the TXT record used for the DNS challenge in seconds (Default: 10)"}}},
 }
 
 // unavailable are lego's providers this binary leaves out, and why.

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/conformance"
 	"github.com/zonecert/zonecert/plugin/host"
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
 )
 
 // syncDelay makes the fake's nameserver lag its API, as Route 53's does.

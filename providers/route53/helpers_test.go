@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 	"github.com/zonecert/zonecert/plugin"
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
 )
 
 // testProvider builds a provider against the fake, with static credentials

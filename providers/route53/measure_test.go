@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 	"github.com/zonecert/zonecert/plugin"
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
 )
 
 // orderShapes are the measured orders: the records one order presents.

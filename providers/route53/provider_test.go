@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/miekg/dns"
 
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 	"github.com/zonecert/zonecert/plugin"
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
 )
 
 const (

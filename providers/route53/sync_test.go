@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 	"github.com/zonecert/zonecert/plugin"
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
 )
 
 // TestWaitForSync: the change stays PENDING (and unserved) until GetChange

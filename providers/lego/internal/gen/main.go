@@ -111,7 +111,7 @@ func run() error {
 
 // testedProviders are the providers the module's own tests run
 // (make test builds them with -tags legotest).
-var testedProviders = []string{"dnsupdate", "httpreq"}
+var testedProviders = []string{"acmedns", "dnsupdate", "httpreq", "route53"}
 
 // brokenPackages maps each lego provider package that does not build here
 // to the reason, as the go command reports it.

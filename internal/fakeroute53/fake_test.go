@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/miekg/dns"
 
-	"github.com/zonecert/zonecert/providers/route53/internal/fakeroute53"
+	"github.com/zonecert/zonecert/internal/fakeroute53"
 )
 
 func client(s *fakeroute53.Server, akid, secret string) *route53.Client {
