@@ -57,9 +57,22 @@ func settingsOf(p legoProvider) []plugin.SettingSpec {
 			Type: plugin.TypeString, Secret: true, Doc: c.doc})
 	}
 	for _, a := range p.additional {
-		out = append(out, plugin.SettingSpec{Name: strings.ToLower(a.env), Env: []string{a.env}, Type: plugin.TypeString, Doc: a.doc})
+		out = append(out, plugin.SettingSpec{Name: strings.ToLower(a.env), Env: []string{a.env}, Type: plugin.TypeString,
+			Secret: looksSecret(a.env), Doc: a.doc})
 	}
 	return out
+}
+
+// looksSecret says whether an additional setting holds a secret by its
+// name: lego's metadata files some (DNSUPDATE_TSIG_SECRET, passwords) as
+// additional. Marking a harmless one secret only keeps it out of logs.
+func looksSecret(env string) bool {
+	for _, w := range []string{"SECRET", "PASSWORD", "TOKEN", "PRIVATE", "API_KEY", "APIKEY"} {
+		if strings.Contains(env, w) {
+			return true
+		}
+	}
+	return strings.HasSuffix(env, "_KEY")
 }
 
 func newBridge() sdk.Bridge {

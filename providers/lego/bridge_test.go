@@ -106,3 +106,21 @@ func TestBridgeRefusesWhatLegoWouldWriteElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// Secrets lego files as additional settings are secret settings all the
+// same, so they stay out of logs and plans.
+func TestAdditionalSecretsAreSecret(t *testing.T) {
+	p, ok := byCode("dnsupdate")
+	if !ok {
+		t.Fatal("dnsupdate is not hosted")
+	}
+	secret := map[string]bool{}
+	for _, s := range settingsOf(p) {
+		secret[s.Name] = s.Secret
+	}
+	for name, want := range map[string]bool{"dnsupdate_tsig_secret": true, "dnsupdate_tsig_gss_password": true, "dnsupdate_ttl": false, "dnsupdate_nameserver": true} {
+		if secret[name] != want {
+			t.Errorf("%s secret %v, want %v", name, secret[name], want)
+		}
+	}
+}
