@@ -270,9 +270,11 @@ providers = { "example.test" = "broken" }
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// RFC2136_* in the environment must not reach a named instance: the
-	// broken one would borrow the good secret from it.
-	r := zonecert(ctx, t, e.bin, append(e.rfc2136Env(home), "TSIG="+e.bind.TSIGSecret), "doctor", "--json", "--config", path,
+	// RFC2136_* in the environment must not reach a named instance, as in
+	// the daemon: "bind" sets no tsig_algorithm, so it would take this
+	// wrong one instead of its default (hmac-sha256., the key's).
+	env := append(e.rfc2136Env(home), "TSIG="+e.bind.TSIGSecret, "RFC2136_TSIG_ALGORITHM=hmac-sha512.")
+	r := zonecert(ctx, t, e.bin, env, "doctor", "--json", "--config", path,
 		"--write-test", "--plugin-dir", e.bin, "--system-resolver", e.bind.Primary.String())
 	var out doctorOutput
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
