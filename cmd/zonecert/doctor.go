@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/preflight"
 	"github.com/zonecert/zonecert/plugin"
@@ -53,7 +54,9 @@ NS set), the challenge name's CNAME chain and the zone the record goes to, CAA
 negative caching against the propagation timeout, and split horizon (the
 system resolvers against the authoritative view). With --server it checks the
 CA's directory (ARI, profiles, EAB, clock skew); with --dns the provider, and
-with --write-test it publishes a test TXT record and times its propagation.
+with --write-test it publishes a test TXT record and times its propagation
+(with --config: through the provider instance of each certificate's zones,
+started as run starts it, once per instance and zone).
 
 Each line is one check of one name: ok, warning or error, with a fix for each
 problem. Exit code 0: no error (warnings may remain); 4: an order would fail.
@@ -77,7 +80,7 @@ obtain, renew and the daemon run the cheap checks before every order.`,
 	fl.StringArrayVar(&f.aliases, "challenge-alias", nil, "DOMAIN=NAME, as for obtain (repeatable)")
 	fl.StringArrayVar(&f.zones, "zone", nil, "DOMAIN=ZONE, as for obtain (repeatable)")
 	fl.BoolVar(&f.json, "json", false, "print the findings as JSON")
-	fl.BoolVar(&f.writeTest, "write-test", false, "with --dns: publish a test TXT record, time its propagation, remove it")
+	fl.BoolVar(&f.writeTest, "write-test", false, "with --dns, or --config (through each certificate's provider instances, once per instance and zone): publish a test TXT record, time its propagation, remove it")
 	fl.BoolVar(&f.hasEAB, "eab", false, "an External Account Binding will be given (for the CA check)")
 	fl.StringVar(&f.dns, "dns", "", "DNS provider plugin, checked (and written with --write-test)")
 	fl.StringVar(&f.dnsConfig, "dns-config", "", "file of provider settings, NAME=VALUE per line")
@@ -102,6 +105,7 @@ func (d doctorVerdict) ExitCode() int { return exitDNS }
 // doctorJob is one set of names checked together (a certificate).
 type doctorJob struct {
 	cert   string
+	def    config.Certificate // with --config
 	target preflight.Target
 }
 
@@ -109,8 +113,8 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 	if (f.config == "") == (len(f.domains) == 0) {
 		return usageError{errors.New("pass -d DOMAIN (repeatable) or --config FILE")}
 	}
-	if f.writeTest && f.dns == "" {
-		return usageError{errors.New("--write-test needs --dns PROVIDER")}
+	if f.writeTest && f.dns == "" && f.config == "" {
+		return usageError{errors.New("--write-test needs --dns PROVIDER or --config FILE")}
 	}
 	sys, _ := dns01.SystemResolvers("/etc/resolv.conf")
 	if len(f.systemResolvers) > 0 {
@@ -137,6 +141,7 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 		resolvers = sys
 	}
 	nsPort, server, hasEAB, timeout := f.nsPort, serverURL(f.server), f.hasEAB, f.propagationTimeout
+	var instances *doctorInstances
 	if f.config != "" {
 		cfg, err := loadConfig(ctx, e, f.config, f.pluginDirs)
 		if err != nil {
@@ -148,7 +153,13 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 			bundle = cfg.ACME.CABundle
 		}
 		for _, c := range cfg.Certificates {
-			jobs = append(jobs, doctorJob{cert: c.Name, target: preflight.Target{Domains: c.Domains, Zones: c.Zones}})
+			// c.Zones maps zones to provider instances, not names to zones
+			// (the daemon's orders set no zone overrides).
+			jobs = append(jobs, doctorJob{cert: c.Name, def: c, target: preflight.Target{Domains: c.Domains}})
+		}
+		if f.writeTest {
+			instances = newDoctorInstances(e, cfg, f.config, f.pluginDirs)
+			defer instances.close()
 		}
 	} else {
 		challenge, err := core.ParseChallenge(f.challenge)
@@ -211,13 +222,16 @@ func runDoctor(ctx context.Context, e env, f *doctorFlags) error {
 		t := j.target
 		t.CAAIdentities, t.PropagationTimeout, t.ProviderZones = caaIDs, timeout, providerZones
 		fs := checker.Doctor(ctx, t)
+		if instances != nil {
+			out = append(out, instances.writeTests(ctx, checker, j.def, fs)...)
+		}
 		if j.cert != "" {
 			for i := range fs {
 				fs[i].Name = j.cert + ": " + fs[i].Name
 			}
 		}
 		out = append(out, fs...)
-		if f.writeTest && provider != nil {
+		if f.writeTest && provider != nil && instances == nil {
 			for _, fd := range fs {
 				if fd.Check == preflight.CheckChallenge && fd.Zone != "" && !wrote[fd.Zone] {
 					wrote[fd.Zone] = true

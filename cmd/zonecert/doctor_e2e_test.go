@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -224,4 +225,91 @@ func axfr(t *testing.T, server netip.Addr, zone string) []string {
 		}
 	}
 	return out
+}
+
+// doctor --config --write-test writes through each certificate's own
+// provider instance, once per (instance, zone) however many certificates
+// share it, times propagation to a secondary lagging 2 s, and leaves no
+// record behind. The instance "broken" has a wrong TSIG secret: its write
+// test, and only its, fails, so each test went through the right instance.
+func TestDoctorConfigWriteTest(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{Secondary: true, SecondaryLag: 2 * time.Second,
+		Zones: []testenv.Zone{{Name: "example.test"}, {Name: "example.org"}}})
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	home := t.TempDir()
+	ns := e.bind.Primary.String() + ":53"
+	doc := fmt.Sprintf(`state = %q
+[acme]
+server = %q
+ca_bundle = %q
+agree_tos = true
+[dns]
+resolvers = [%q]
+propagation_timeout = "20s"
+[providers.bind]
+plugin = "rfc2136"
+settings = { nameserver = %q, tsig_key = %q, tsig_secret = "${TSIG}" }
+[providers.broken]
+plugin = "rfc2136"
+settings = { nameserver = %q, tsig_key = %q, tsig_secret = "d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldA==" }
+[[certificate]]
+name = "a"
+domains = ["www.example.test"]
+provider = "bind"
+[[certificate]]
+name = "b"
+domains = ["api.example.test", "www.example.org"]
+provider = "bind"
+[[certificate]]
+name = "c"
+domains = ["mail.example.test"]
+providers = { "example.test" = "broken" }
+`, filepath.Join(home, "state"), e.pebble.DirectoryURL, e.bundle, e.bind.Primary.String(), ns, e.bind.TSIGKey, ns, e.bind.TSIGKey)
+	path := filepath.Join(home, "zonecert.toml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// RFC2136_* in the environment must not reach a named instance, as in
+	// the daemon: "bind" sets no tsig_algorithm, so it would take this
+	// wrong one instead of its default (hmac-sha256., the key's).
+	env := append(e.rfc2136Env(home), "TSIG="+e.bind.TSIGSecret, "RFC2136_TSIG_ALGORITHM=hmac-sha512.")
+	r := zonecert(ctx, t, e.bin, env, "doctor", "--json", "--config", path,
+		"--write-test", "--plugin-dir", e.bin, "--system-resolver", e.bind.Primary.String())
+	var out doctorOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("output %q (stderr %s): %v", r.stdout, r.stderr, err)
+	}
+	if r.code != exitDNS || !out.Fail {
+		t.Errorf("exit %d, would fail %v; want %d, true (the broken instance)", r.code, out.Fail, exitDNS)
+	}
+	got := map[string]string{}
+	for _, f := range out.Findings {
+		if f.Check != "provider" {
+			continue
+		}
+		if _, dup := got[f.Name]; dup {
+			t.Errorf("write test %s run twice", f.Name)
+		}
+		got[f.Name] = f.Severity
+		if f.Severity == "ok" && (f.Elapsed < 2*time.Second || f.Elapsed > 4*time.Second) {
+			t.Errorf("%s took %s, want 2 to 4 s (the secondary's lag)", f.Name, f.Elapsed)
+		}
+	}
+	want := map[string]string{
+		"providers.bind: example.test.":   "ok",
+		"providers.bind: example.org.":    "ok",
+		"providers.broken: example.test.": "error",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("write tests %v, want %v: %+v\nstderr %s", got, want, out.Findings, r.stderr)
+	}
+	// The primary is the zone's source (the secondary follows it, 2 s late).
+	for _, zone := range []string{"example.test.", "example.org."} {
+		for _, rr := range axfr(t, e.bind.Primary, zone) {
+			if strings.Contains(rr, "_zonecert-doctor-") {
+				t.Errorf("the write test left %s", rr)
+			}
+		}
+	}
 }
