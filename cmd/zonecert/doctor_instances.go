@@ -97,7 +97,7 @@ func (d *doctorInstances) provider(ctx context.Context, name string) (daemon.Plu
 	if !ok {
 		return nil, fmt.Errorf("no provider instance %s", name)
 	}
-	p, err := d.launch(ctx, def, d.dirs, instanceEnv(def, d.env), d.log)
+	p, err := d.launch(ctx, def, d.dirs, d.cfg.DNS.Resolvers, daemon.InstanceEnv(def, d.env), d.log)
 	if err != nil {
 		return nil, fmt.Errorf("starting provider instance %s (plugin %s): %w", name, def.Plugin, err)
 	}
@@ -108,24 +108,5 @@ func (d *doctorInstances) provider(ctx context.Context, name string) (daemon.Plu
 func (d *doctorInstances) close() {
 	for _, p := range d.started {
 		_ = p.Close()
-	}
-}
-
-// instanceEnv hides the environment variables the plugin declares for its
-// settings, as the daemon does for a named instance (core/daemon
-// newInstance): an instance takes its settings from the config only, so
-// the write test uses the credentials the daemon would.
-func instanceEnv(def config.Provider, lookupEnv func(string) (string, bool)) func(string) (string, bool) {
-	hidden := map[string]bool{}
-	for _, s := range def.Meta.Settings {
-		for _, e := range s.Env {
-			hidden[e] = true
-		}
-	}
-	return func(k string) (string, bool) {
-		if hidden[k] || lookupEnv == nil {
-			return "", false
-		}
-		return lookupEnv(k)
 	}
 }

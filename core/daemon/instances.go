@@ -46,22 +46,27 @@ type instance struct {
 }
 
 func newInstance(def config.Provider, dirs, resolvers []string, lookupEnv func(string) (string, bool), launch Launch, log *slog.Logger) *instance {
-	// A named instance takes its settings from the config only: the
-	// environment variables the plugin declares for its settings are hidden,
-	// so two instances of one plugin never share credentials by accident.
+	return &instance{def: def, dirs: dirs, resolvers: resolvers, env: InstanceEnv(def, lookupEnv), log: log, launch: launch}
+}
+
+// InstanceEnv is the environment a named instance's plugin may read: a
+// named instance takes its settings from the config only, so the
+// environment variables the plugin declares for its settings are hidden,
+// and two instances of one plugin never share credentials by accident.
+// `zonecert doctor --config --write-test` starts instances with it too.
+func InstanceEnv(def config.Provider, lookupEnv func(string) (string, bool)) func(string) (string, bool) {
 	hidden := map[string]bool{}
 	for _, s := range def.Meta.Settings {
 		for _, e := range s.Env {
 			hidden[e] = true
 		}
 	}
-	env := func(k string) (string, bool) {
+	return func(k string) (string, bool) {
 		if hidden[k] || lookupEnv == nil {
 			return "", false
 		}
 		return lookupEnv(k)
 	}
-	return &instance{def: def, dirs: dirs, resolvers: resolvers, env: env, log: log, launch: launch}
 }
 
 var errRetired = errors.New("provider instance was removed by a reload")
