@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -84,6 +87,22 @@ func serveService[R any](reqs <-chan R, kind func(R) svcCmd, report func(svcStat
 				report(st)
 			}
 		}
+	}
+}
+
+// serviceDaemon runs zonecert with args (`run --config FILE`) as the
+// service does: output to w, ready once the daemon sends READY=1.
+func serviceDaemon(args []string, w io.Writer) func(ctx context.Context, ready func()) error {
+	return func(ctx context.Context, ready func()) error {
+		return run(ctx, args, env{
+			stdin: strings.NewReader(""), stdout: w, stderr: w,
+			lookupEnv: os.LookupEnv, getuid: os.Getuid,
+			notified: func(state string) {
+				if strings.HasPrefix(state, "READY=1") {
+					ready()
+				}
+			},
+		})
 	}
 }
 

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -215,5 +220,48 @@ func TestServiceRunArgs(t *testing.T) {
 	}
 	if strings.Join(serviceRunArgs("/z.toml", nil), " ") != "run --config /z.toml" {
 		t.Fatal("serviceRunArgs without extras")
+	}
+}
+
+// lockedBuffer collects the daemon's log lines from its goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServiceRunsDaemon: the real `zonecert run` under serveService (as
+// service_windows.go composes them) reports Running on the daemon's
+// READY=1 and stops cleanly on Stop.
+func TestServiceRunsDaemon(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "zonecert.toml")
+	toml := fmt.Sprintf("state = %q\n[acme]\nserver = \"https://127.0.0.1:1/dir\"\nagree_tos = true\n[dns]\nresolvers = [\"127.0.0.1:1\"]\n",
+		filepath.Join(dir, "state"))
+	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	h := startService(t, serviceDaemon(serviceRunArgs(cfg, nil), &logs))
+	h.expect(svcStatus{State: svcStartPending})
+	h.expect(svcStatus{State: svcRunning})
+	h.send(svcStop)
+	h.expect(svcStatus{State: svcStopPending, CheckPoint: 1})
+	if err := h.exit(); err != nil {
+		t.Fatalf("serveService returned %v\n%s", err, logs.String())
+	}
+	if out := logs.String(); !strings.Contains(out, `msg="zonecert running"`) || !strings.Contains(out, `msg="zonecert stopped"`) {
+		t.Errorf("log:\n%s", out)
 	}
 }

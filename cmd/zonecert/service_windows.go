@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -90,18 +89,7 @@ func (h *serviceHandler) Execute(_ []string, r <-chan svc.ChangeRequest, s chan<
 	}
 	tick := time.NewTicker(serviceTick)
 	defer tick.Stop()
-	err := serveService(r, serviceCmd, report, tick.C, func(ctx context.Context, ready func()) error {
-		e := env{
-			stdin: strings.NewReader(""), stdout: h.w, stderr: h.w,
-			lookupEnv: os.LookupEnv, getuid: os.Getuid,
-			notified: func(state string) {
-				if strings.HasPrefix(state, "READY=1") {
-					ready()
-				}
-			},
-		}
-		return run(ctx, h.args, e)
-	})
+	err := serveService(r, serviceCmd, report, tick.C, serviceDaemon(h.args, h.w))
 	h.code = exitCode(err)
 	if err != nil {
 		h.w.report(2, "zonecert: "+err.Error())
