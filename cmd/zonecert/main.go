@@ -15,6 +15,9 @@ func main() {
 	if err := harden(); err != nil {
 		fmt.Fprintln(os.Stderr, "zonecert: warning: cannot protect the process's memory from other processes:", err)
 	}
+	if code, ok := runAsService(os.Args[1:]); ok { // started by Windows' service control manager
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	endProfile := startProfile(os.LookupEnv)
 	err := run(ctx, os.Args[1:], env{

@@ -24,6 +24,9 @@ type env struct {
 	logs *logFlags
 	// store holds the persistent --storage flag (storage.go); newRoot sets it.
 	store *storeFlags
+	// notified, if set, sees each systemd notification state (the Windows
+	// service reports Running on READY=1).
+	notified func(state string)
 }
 
 func (e env) getenv(k string) string {
@@ -91,6 +94,7 @@ DNS providers run as separate plugin processes (zonecert-dns-<name>).
 		newRunCmd(e), newConfigCmd(e), newAccountCmd(e), newVersionCmd(e), newStorageCmd(e), newAgentCmd(e))
 	root.AddCommand(newDoctorCmd(e))
 	root.AddCommand(newGendocsCmd()) // hidden: make dist
+	root.AddCommand(newServiceCmd(e))
 	root.SetVersionTemplate(currentVersion().String())
 	finishHelp(root)
 	return root

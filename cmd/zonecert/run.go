@@ -143,6 +143,9 @@ func reload(ctx context.Context, e env, log *slog.Logger, d *daemon.Daemon, cfgP
 }
 
 func notify(ctx context.Context, e env, log *slog.Logger, state string) {
+	if e.notified != nil {
+		e.notified(state)
+	}
 	if err := sdNotify(e, state); err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "notifying systemd", slog.String("error", err.Error()))
 	}
