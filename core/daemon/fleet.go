@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -34,8 +35,9 @@ const claimLease = time.Hour
 const claimRetryMax = 5 * time.Second
 
 type fleetMetrics struct {
-	held prometheus.Gauge
-	busy prometheus.Counter
+	held      prometheus.Gauge
+	busy      prometheus.Counter
+	takeovers prometheus.Counter
 }
 
 func newFleetMetrics(reg prometheus.Registerer) *fleetMetrics {
@@ -49,7 +51,22 @@ func newFleetMetrics(reg prometheus.Registerer) *fleetMetrics {
 			Name: "zonecert_fleet_claims_busy_total",
 			Help: "Due certificates left to another daemon that held their claim.",
 		}),
+		takeovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "zonecert_fleet_takeovers_total",
+			Help: "Orders whose journaled records this daemon cleaned up after their owner (another daemon's lease, or a crashed run) was gone.",
+		}),
 	}
+}
+
+// observer counts the take-overs an order's journal recovery reports
+// (progress.TakenOver, one per vanished owner) and passes every event on.
+func (f *fleetMetrics) observer(next progress.Observer) progress.Observer {
+	return progress.ObserverFunc(func(ctx context.Context, ev progress.Event) {
+		if ev.Stage == progress.TakenOver {
+			f.takeovers.Inc()
+		}
+		next.Observe(ctx, ev)
+	})
 }
 
 // claim takes name's claim; ok is false when another daemon holds it (or

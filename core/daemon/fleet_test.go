@@ -245,3 +245,76 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// dyingStore is a daemon that dies just after journaling its first
+// record: the entry stays in etcd, and the client closes, so every lease
+// it held (claim, certificate and owner locks) runs out.
+type dyingStore struct{ *etcdstore.Store }
+
+func (s dyingStore) Put(ctx context.Context, key string, value []byte, private bool) error {
+	err := s.Store.Put(ctx, key, value, private)
+	if strings.HasPrefix(key, storage.JournalDir+"/") {
+		_ = s.Store.Close()
+		return errors.New("the daemon died")
+	}
+	return err
+}
+
+// A daemon dies mid-order with a journal entry in etcd; once its owner's
+// lease ends, the next order of another daemon cleans the entry up (a
+// take-over), and that daemon's zonecert_fleet_takeovers_total counts it.
+func TestFleetTakeOverCounted(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	open := func() *etcdstore.Store {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	cfg := w.config(t, "authoritative", "30s", "k")
+	cert, _ := cfg.Certificate("k")
+	daemon := func(s storage.Storage) *Daemon {
+		d, err := New(cfg, Options{Launch: launch, Storage: s,
+			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	dead, live := daemon(dyingStore{open()}), open()
+	if _, err := dead.order(ctx, dead.current(), cert, Due{Reason: reasonMissing}); err == nil {
+		t.Fatal("the dying daemon's order succeeded")
+	}
+	if left, err := live.List(ctx, storage.JournalDir); err != nil || len(left) != 1 {
+		t.Fatalf("journal after the death = %q, %v; want the dead order's entry", left, err)
+	}
+	// Its leases run out (2 s): then no lock of the dead daemon is left.
+	eventually(t, "the dead daemon's locks to expire", func() bool {
+		left, err := live.List(ctx, etcdstore.LocksDir)
+		return ctx.Err() != nil || (err == nil && len(left) == 0)
+	})
+	d := daemon(live)
+	if _, err := d.order(ctx, d.current(), cert, Due{Reason: reasonMissing}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(d.fleet.takeovers); got != 1 {
+		t.Errorf("takeovers = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(dead.fleet.takeovers); got != 0 {
+		t.Errorf("the dead daemon counted %v takeovers", got)
+	}
+	if left, err := live.List(ctx, storage.JournalDir); err != nil || len(left) > 0 {
+		t.Errorf("journal entries left after the take-over: %q, %v", left, err)
+	}
+	vals, err := w.bind.TXT(ctx, w.bind.Primary, "_acme-challenge.k.inproc.test.")
+	if err != nil || len(vals) > 0 {
+		t.Errorf("TXT left: %v %v", vals, err)
+	}
+}

@@ -346,6 +346,7 @@ func (s *Solver) recoverOwner(ctx context.Context, owner string, recs []plugin.R
 			return 0, fmt.Errorf("checking the owner of %d journaled records: %w", len(recs), err)
 		}
 		defer release(context.WithoutCancel(ctx))
+		s.obs.Observe(ctx, progress.Event{Time: s.now(), Stage: progress.TakenOver, Detail: owner, Total: len(recs)})
 	}
 	byZone := map[string][]plugin.Record{}
 	for _, r := range recs {
