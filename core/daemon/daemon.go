@@ -308,7 +308,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
 	}
-	release, next, ok := d.claim(ctx, g, name, log)
+	claimed, release, next, ok := d.claim(ctx, g, name, log)
 	if !ok {
 		return next
 	}
@@ -320,8 +320,11 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	} else if !ok {
 		return d.nextCheck(g, due, d.now())
 	}
-	_, err = d.order(ctx, g, cert, due)
+	_, err = d.order(claimed, g, cert, due)
 	now = d.now()
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(claimed), errClaimLost) {
+		err = fmt.Errorf("%w: %w", errClaimLost, err)
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopping (SIGTERM): the order was cancelled, not failed; its
 		// records were removed and the next start checks it again.

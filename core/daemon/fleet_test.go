@@ -318,3 +318,76 @@ func TestFleetTakeOverCounted(t *testing.T) {
 		t.Errorf("TXT left: %v %v", vals, err)
 	}
 }
+
+// claimLosingStore lets the claim of a certificate's order lapse just
+// after the order journals its first record, as when the daemon's etcd
+// keep-alives stopped getting through: the fleet sees the claim free.
+type claimLosingStore struct {
+	*etcdstore.Store
+	mu    sync.Mutex
+	claim *etcdstore.Lock
+}
+
+func (s *claimLosingStore) TryLock(ctx context.Context, name string, lease time.Duration) (storage.Lock, error) {
+	l, err := s.Store.TryLock(ctx, name, lease)
+	if err == nil && strings.HasPrefix(name, storage.ClaimLock("")) {
+		s.mu.Lock()
+		s.claim = l.(*etcdstore.Lock)
+		s.mu.Unlock()
+	}
+	return l, err
+}
+
+func (s *claimLosingStore) Put(ctx context.Context, key string, value []byte, private bool) error {
+	err := s.Store.Put(ctx, key, value, private)
+	if strings.HasPrefix(key, storage.JournalDir+"/") {
+		s.mu.Lock()
+		if s.claim != nil {
+			s.claim.Abandon()
+			s.claim = nil
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// An order whose claim is lost stops at once (its records removed, the
+// journal emptied) instead of running on while another daemon may take
+// the certificate over and remove its records: it stores nothing.
+func TestFleetOrderStopsWhenClaimLost(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	st, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s := &claimLosingStore{Store: st}
+	cfg := w.config(t, "authoritative", "30s", "c")
+	d, err := New(cfg, Options{Launch: launch, Storage: s,
+		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.check(ctx, "c")
+	if ctx.Err() != nil {
+		t.Fatal("check outlived the test's deadline")
+	}
+	if got := testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing)); got != 1 {
+		t.Errorf("%v orders, want 1", got)
+	}
+	if got, _ := st.List(ctx, storage.LiveKey("c")); len(got) > 0 {
+		t.Errorf("the order whose claim was lost stored %q", got)
+	}
+	if left, err := st.List(ctx, storage.JournalDir); err != nil || len(left) > 0 {
+		t.Errorf("journal entries left: %q, %v", left, err)
+	}
+	vals, err := w.bind.TXT(ctx, w.bind.Primary, "_acme-challenge.c.inproc.test.")
+	if err != nil || len(vals) > 0 {
+		t.Errorf("TXT left: %v %v", vals, err)
+	}
+}
