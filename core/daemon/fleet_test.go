@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -179,6 +180,7 @@ func TestFleetSurvivesEtcdLeaderLoss(t *testing.T) {
 			for i := range logs {
 				t.Logf("daemon %d log:\n%s", i, logs[i].String())
 			}
+			t.Logf("goroutines in etcd calls:\n%s", etcdStacks())
 		}
 	}()
 	for i := range 2 {
@@ -249,9 +251,23 @@ func (s *syncBuffer) String() string {
 // dyingStore is a daemon that dies just after journaling its first
 // record: the entry stays in etcd, and the client closes, so every lease
 // it held (claim, certificate and owner locks) runs out.
-type dyingStore struct{ *etcdstore.Store }
+type dyingStore struct {
+	*etcdstore.Store
+	mu    sync.Mutex
+	lease string // of the order's owner lock
+}
 
-func (s dyingStore) Put(ctx context.Context, key string, value []byte, private bool) error {
+func (s *dyingStore) TryLock(ctx context.Context, name string, lease time.Duration) (storage.Lock, error) {
+	l, err := s.Store.TryLock(ctx, name, lease)
+	if err == nil && strings.HasPrefix(name, storage.OwnerLock("")) {
+		s.mu.Lock()
+		s.lease = storage.LeaseOf(l)
+		s.mu.Unlock()
+	}
+	return l, err
+}
+
+func (s *dyingStore) Put(ctx context.Context, key string, value []byte, private bool) error {
 	err := s.Store.Put(ctx, key, value, private)
 	if strings.HasPrefix(key, storage.JournalDir+"/") {
 		_ = s.Store.Close()
@@ -288,12 +304,25 @@ func TestFleetTakeOverCounted(t *testing.T) {
 		}
 		return d
 	}
-	dead, live := daemon(dyingStore{open()}), open()
+	dying := &dyingStore{Store: open()}
+	dead, live := daemon(dying), open()
 	if _, err := dead.order(ctx, dead.current(), cert, Due{Reason: reasonMissing}); err == nil {
 		t.Fatal("the dying daemon's order succeeded")
 	}
-	if left, err := live.List(ctx, storage.JournalDir); err != nil || len(left) != 1 {
+	left, err := live.List(ctx, storage.JournalDir)
+	if err != nil || len(left) != 1 {
 		t.Fatalf("journal after the death = %q, %v; want the dead order's entry", left, err)
+	}
+	// The entry names the etcd lease of its owner.
+	entry, err := live.Get(ctx, storage.JournalKey(left[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying.mu.Lock()
+	lease := dying.lease
+	dying.mu.Unlock()
+	if lease == "" || !strings.Contains(string(entry), `"lease":"`+lease+`"`) {
+		t.Errorf("journal entry %s does not name the owner's lease %q", entry, lease)
 	}
 	// Its leases run out (2 s): then no lock of the dead daemon is left.
 	eventually(t, "the dead daemon's locks to expire", func() bool {
@@ -390,4 +419,18 @@ func TestFleetOrderStopsWhenClaimLost(t *testing.T) {
 	if err != nil || len(vals) > 0 {
 		t.Errorf("TXT left: %v %v", vals, err)
 	}
+}
+
+// etcdStacks are the stacks of the goroutines inside etcd client calls:
+// where a daemon waits when it stops making progress.
+func etcdStacks() string {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "etcdstore") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }

@@ -38,7 +38,8 @@ const (
 	// TakenOver: order-level, emitted by Recover when it cleans up the
 	// journaled records of another order whose owner is gone (a crashed
 	// run, or in a fleet another daemon whose lease ended). Detail names
-	// that owner; Total counts its records.
+	// that owner, with its lease where the journal recorded one; Total
+	// counts its records.
 	TakenOver Stage = "taken-over"
 )
 

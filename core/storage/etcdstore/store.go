@@ -18,6 +18,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,13 @@ import (
 // DefaultLockTTL is the lease of a lock: how long a holder that vanished
 // (or froze) keeps it. The session keeps it alive while the holder runs.
 const DefaultLockTTL = 10 * time.Second
+
+// RequestTimeout bounds each etcd request (not a Lock's wait). Without it
+// a request caught in a leader change can wait forever: the caller's ctx
+// (a daemon's lifetime) has no deadline, and the client retries quietly.
+// It is above the server's own request timeout (7 s by default), so a
+// slow cluster answers with its error rather than ours.
+const RequestTimeout = 10 * time.Second
 
 // LocksDir is the key segment under the prefix that holds the locks.
 const LocksDir = "locks"
@@ -152,7 +160,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.EtcdKey(key))
+	rctx, cancel := request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.EtcdKey(key))
 	if err != nil {
 		return nil, s.wrap("reading", key, err)
 	}
@@ -216,7 +226,9 @@ func (s *Store) PutSet(ctx context.Context, key string, files map[string]storage
 		}
 		ops = append(ops, clientv3.OpPut(s.EtcdKey(mk), v))
 	}
-	old, err := s.cli.Get(ctx, s.EtcdKey(key)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	rctx, cancel := request(ctx)
+	defer cancel()
+	old, err := s.cli.Get(rctx, s.EtcdKey(key)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return s.wrap("reading", key, err)
 	}
@@ -236,7 +248,9 @@ func (s *Store) commit(ctx context.Context, verb, key string, ops ...clientv3.Op
 	if l, ok := storage.FenceOf(ctx).(*Lock); ok {
 		cmps = append(cmps, l.mu.IsOwner())
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	rctx, cancel := request(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return s.wrap(verb, key, err)
 	}
@@ -255,7 +269,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 		p += prefix + "/"
 	}
-	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	rctx, cancel := request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, s.wrap("listing", prefix, err)
 	}
@@ -268,6 +284,11 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	// Keys come sorted, so children are grouped; names are too.
 	return slices.Compact(names), nil
+}
+
+// request bounds one etcd request by RequestTimeout (and ctx).
+func request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, RequestTimeout)
 }
 
 func (s *Store) wrap(verb, key string, err error) error {
@@ -285,6 +306,9 @@ type Lock struct {
 // Lease is the ID of the lease the lock is held on.
 func (l *Lock) Lease() int64 { return int64(l.sess.Lease()) }
 
+// LeaseID is Lease in hex, as etcdctl prints it (storage.LeaseOf).
+func (l *Lock) LeaseID() string { return strconv.FormatInt(l.Lease(), 16) }
+
 // Abandon stops keeping the lease alive without releasing, as a holder
 // that froze or lost the network would: the lock ends when the lease runs
 // out. For tests.
@@ -297,7 +321,9 @@ func (l *Lock) Lost() <-chan struct{} { return l.sess.Done() }
 // Release unlocks and revokes the lease; releasing twice is harmless.
 func (l *Lock) Release(ctx context.Context) error {
 	l.once.Do(func() {
-		err := l.mu.Unlock(ctx)
+		rctx, cancel := request(ctx)
+		defer cancel()
+		err := l.mu.Unlock(rctx)
 		l.err = errors.Join(err, l.sess.Close())
 	})
 	return l.err
@@ -309,7 +335,9 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 		ttl = lease
 	}
 	secs := max(1, int64(math.Ceil(ttl.Seconds())))
-	g, err := s.cli.Grant(ctx, secs)
+	rctx, cancel := request(ctx)
+	defer cancel()
+	g, err := s.cli.Grant(rctx, secs)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +345,9 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 	// ctx bounds only the wait for the lock.
 	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(g.ID), concurrency.WithTTL(int(secs)))
 	if err != nil {
-		_, _ = s.cli.Revoke(context.WithoutCancel(ctx), g.ID)
+		vctx, vcancel := request(context.WithoutCancel(ctx))
+		defer vcancel()
+		_, _ = s.cli.Revoke(vctx, g.ID)
 		return nil, err
 	}
 	return sess, nil
@@ -353,7 +383,9 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 	if wait {
 		err = mu.Lock(ctx)
 	} else {
-		err = mu.TryLock(ctx)
+		rctx, cancel := request(ctx)
+		err = mu.TryLock(rctx)
+		cancel()
 	}
 	if err != nil {
 		_ = sess.Close()
