@@ -11,6 +11,7 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -34,7 +35,7 @@ import (
 // (or froze) keeps it. The session keeps it alive while the holder runs.
 const DefaultLockTTL = 10 * time.Second
 
-// RequestTimeout bounds each etcd request (not a Lock's wait). Without it
+// RequestTimeout bounds each etcd request by default (not a Lock's wait). Without it
 // a request caught in a leader change can wait forever: the caller's ctx
 // (a daemon's lifetime) has no deadline, and the client retries quietly.
 // It is above the server's own request timeout (7 s by default), so a
@@ -64,6 +65,8 @@ type Options struct {
 	LockTTL time.Duration
 	// DialTimeout bounds connecting (5 s when zero).
 	DialTimeout time.Duration
+	// RequestTimeout bounds each request (RequestTimeout when zero).
+	RequestTimeout time.Duration
 }
 
 // Store is an etcd-backed storage.Storage.
@@ -73,6 +76,7 @@ type Store struct {
 	where  string
 	seal   *sealer
 	ttl    time.Duration
+	reqTTL time.Duration
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -123,6 +127,7 @@ func New(opts Options) (*Store, error) {
 		where:  "etcd://" + strings.Join(opts.Endpoints, ",") + "/" + prefix,
 		seal:   sl,
 		ttl:    ttl,
+		reqTTL: cmp.Or(opts.RequestTimeout, RequestTimeout),
 	}, nil
 }
 
@@ -160,7 +165,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	rctx, cancel := request(ctx)
+	rctx, cancel := s.request(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(rctx, s.EtcdKey(key))
 	if err != nil {
@@ -226,7 +231,7 @@ func (s *Store) PutSet(ctx context.Context, key string, files map[string]storage
 		}
 		ops = append(ops, clientv3.OpPut(s.EtcdKey(mk), v))
 	}
-	rctx, cancel := request(ctx)
+	rctx, cancel := s.request(ctx)
 	defer cancel()
 	old, err := s.cli.Get(rctx, s.EtcdKey(key)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
@@ -248,7 +253,7 @@ func (s *Store) commit(ctx context.Context, verb, key string, ops ...clientv3.Op
 	if l, ok := storage.FenceOf(ctx).(*Lock); ok {
 		cmps = append(cmps, l.mu.IsOwner())
 	}
-	rctx, cancel := request(ctx)
+	rctx, cancel := s.request(ctx)
 	defer cancel()
 	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
@@ -269,7 +274,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 		p += prefix + "/"
 	}
-	rctx, cancel := request(ctx)
+	rctx, cancel := s.request(ctx)
 	defer cancel()
 	resp, err := s.cli.Get(rctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
@@ -286,9 +291,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(names), nil
 }
 
-// request bounds one etcd request by RequestTimeout (and ctx).
-func request(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, RequestTimeout)
+// request bounds one etcd request (and ctx).
+func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.reqTTL)
 }
 
 func (s *Store) wrap(verb, key string, err error) error {
@@ -297,10 +302,11 @@ func (s *Store) wrap(verb, key string, err error) error {
 
 // Lock is a held etcd lock: a mutex key on its own lease.
 type Lock struct {
-	sess *concurrency.Session
-	mu   *concurrency.Mutex
-	once sync.Once
-	err  error
+	sess   *concurrency.Session
+	mu     *concurrency.Mutex
+	reqTTL time.Duration // bounds the release
+	once   sync.Once
+	err    error
 }
 
 // Lease is the ID of the lease the lock is held on.
@@ -321,7 +327,7 @@ func (l *Lock) Lost() <-chan struct{} { return l.sess.Done() }
 // Release unlocks and revokes the lease; releasing twice is harmless.
 func (l *Lock) Release(ctx context.Context) error {
 	l.once.Do(func() {
-		rctx, cancel := request(ctx)
+		rctx, cancel := context.WithTimeout(ctx, l.reqTTL)
 		defer cancel()
 		err := l.mu.Unlock(rctx)
 		l.err = errors.Join(err, l.sess.Close())
@@ -335,7 +341,7 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 		ttl = lease
 	}
 	secs := max(1, int64(math.Ceil(ttl.Seconds())))
-	rctx, cancel := request(ctx)
+	rctx, cancel := s.request(ctx)
 	defer cancel()
 	g, err := s.cli.Grant(rctx, secs)
 	if err != nil {
@@ -345,7 +351,7 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 	// ctx bounds only the wait for the lock.
 	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(g.ID), concurrency.WithTTL(int(secs)))
 	if err != nil {
-		vctx, vcancel := request(context.WithoutCancel(ctx))
+		vctx, vcancel := s.request(context.WithoutCancel(ctx))
 		defer vcancel()
 		_, _ = s.cli.Revoke(vctx, g.ID)
 		return nil, err
@@ -383,7 +389,7 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 	if wait {
 		err = mu.Lock(ctx)
 	} else {
-		rctx, cancel := request(ctx)
+		rctx, cancel := s.request(ctx)
 		err = mu.TryLock(rctx)
 		cancel()
 	}
@@ -397,5 +403,5 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 		}
 		return nil, s.wrap("locking", name, err)
 	}
-	return &Lock{sess: sess, mu: mu}, nil
+	return &Lock{sess: sess, mu: mu, reqTTL: s.reqTTL}, nil
 }
