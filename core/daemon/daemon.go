@@ -318,6 +318,12 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
 		return d.backoff(g, name, now)
 	} else if !ok {
+		// Ordered by another daemon since the first look: record its expiry
+		// as for any stored certificate, or this daemon's gauge misses it
+		// until the next check, days away.
+		if !due.NotAfter.IsZero() {
+			d.m.notAfter.WithLabelValues(name).Set(float64(due.NotAfter.Unix()))
+		}
 		return d.nextCheck(g, due, d.now())
 	}
 	_, err = d.order(claimed, g, cert, due)

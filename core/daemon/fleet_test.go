@@ -180,7 +180,10 @@ func TestFleetSurvivesEtcdLeaderLoss(t *testing.T) {
 			for i := range logs {
 				t.Logf("daemon %d log:\n%s", i, logs[i].String())
 			}
-			t.Logf("goroutines in etcd calls:\n%s", etcdStacks())
+			for i, d := range ds {
+				t.Logf("daemon %d: %d of %d certificates seen", i, testutil.CollectAndCount(d.m.notAfter), len(names))
+			}
+			t.Logf("goroutines checking certificates or in etcd calls:\n%s", etcdStacks())
 		}
 	}()
 	for i := range 2 {
@@ -421,16 +424,74 @@ func TestFleetOrderStopsWhenClaimLost(t *testing.T) {
 	}
 }
 
-// etcdStacks are the stacks of the goroutines inside etcd client calls:
-// where a daemon waits when it stops making progress.
+// etcdStacks are the stacks of the goroutines checking a certificate or
+// inside etcd calls: where a daemon waits when it stops making progress.
 func etcdStacks() string {
-	buf := make([]byte, 8<<20)
+	buf := make([]byte, 64<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "etcdstore") {
+		if strings.Contains(g, "etcdstore") || strings.Contains(g, "(*Daemon).check(") {
 			out = append(out, g)
 		}
 	}
 	return strings.Join(out, "\n\n")
+}
+
+// lateClaimStore lets another daemon order the certificate between a
+// daemon's first look (missing) and its claim, as when that daemon's
+// requests were held up by an etcd leader election meanwhile.
+type lateClaimStore struct {
+	*etcdstore.Store
+	before func()
+}
+
+func (s lateClaimStore) TryLock(ctx context.Context, name string, lease time.Duration) (storage.Lock, error) {
+	if strings.HasPrefix(name, storage.ClaimLock("")) {
+		s.before()
+	}
+	return s.Store.TryLock(ctx, name, lease)
+}
+
+// A daemon that takes the claim after another daemon stored the
+// certificate orders nothing, and still records the certificate's expiry
+// (zonecert_certificate_not_after_seconds) like any stored one.
+func TestFleetLateClaimSeesStoredCertificate(t *testing.T) {
+	w := startWorld(t)
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	open := func() *etcdstore.Store {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	cfg := w.config(t, "authoritative", "30s", "late")
+	cert, _ := cfg.Certificate("late")
+	daemon := func(s storage.Storage) *Daemon {
+		d, err := New(cfg, Options{Launch: launch, Storage: s,
+			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	first := daemon(open())
+	late := daemon(lateClaimStore{Store: open(), before: func() {
+		if _, err := first.order(ctx, first.current(), cert, Due{Reason: reasonMissing}); err != nil {
+			t.Errorf("the other daemon's order: %v", err)
+		}
+	}})
+	late.check(ctx, "late")
+	if got := testutil.ToFloat64(late.m.orders.WithLabelValues(reasonMissing)); got != 0 {
+		t.Errorf("the late daemon placed %v orders", got)
+	}
+	if got := testutil.CollectAndCount(late.m.notAfter); got != 1 {
+		t.Errorf("the late daemon records %d expiries, want the stored certificate's", got)
+	}
 }
