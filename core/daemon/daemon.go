@@ -320,7 +320,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 	} else if !ok {
 		// Ordered by another daemon since the first look: record its expiry
 		// as for any stored certificate, or this daemon's gauge misses it
-		// until the next check, days away.
+		// until its next check (up to check_interval).
 		if !due.NotAfter.IsZero() {
 			d.m.notAfter.WithLabelValues(name).Set(float64(due.NotAfter.Unix()))
 		}
