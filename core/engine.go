@@ -172,8 +172,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	owner := storage.OwnerLock(newOwnerID())
 	var solver *dns01.Solver
+	journal := &storeJournal{s: e.store}
 	if e.provider != nil {
-		if solver, err = e.newSolver(req, storeJournal{e.store}, owner); err != nil {
+		if solver, err = e.newSolver(req, journal, owner); err != nil {
 			return nil, &Error{Kind: KindInput, Err: err}
 		}
 	}
@@ -202,6 +203,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 		defer cancel()
 		_ = ownerLock.Release(cctx)
 	}()
+	journal.lease = storage.LeaseOf(ownerLock)
 	prev, err := e.checkLineage(ctx, req)
 	if err != nil {
 		return nil, err

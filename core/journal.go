@@ -15,13 +15,21 @@ import (
 // so records presented by a run that crashed are removed by the next one.
 // Its entries name their order's owner lock (Adopt), which keeps orders
 // running at the same time, in this process or another, out of each
-// other's recovery.
-type storeJournal struct{ s storage.Storage }
+// other's recovery. lease is the owner lock's lease (storage.LeaseOf), set
+// once the engine holds that lock, before the first entry is written.
+type storeJournal struct {
+	s     storage.Storage
+	lease string
+}
 
 var (
-	_ dns01.Journal = storeJournal{}
-	_ dns01.Owners  = storeJournal{}
+	_ dns01.Journal     = (*storeJournal)(nil)
+	_ dns01.Owners      = (*storeJournal)(nil)
+	_ dns01.OwnerLeases = (*storeJournal)(nil)
 )
+
+// OwnerLease implements dns01.OwnerLeases.
+func (j *storeJournal) OwnerLease() string { return j.lease }
 
 // ownerLease bounds how long a vanished owner keeps its entries on backends
 // with leases (FS frees the lock when the process dies).
@@ -40,7 +48,7 @@ func newOwnerID() string {
 // Adopt implements dns01.Owners: an owner is gone when its lock is free.
 // The lock stays held by the caller until release, so two recoveries never
 // clean the same owner's entries at once.
-func (j storeJournal) Adopt(ctx context.Context, owner string) (func(context.Context), error) {
+func (j *storeJournal) Adopt(ctx context.Context, owner string) (func(context.Context), error) {
 	l, err := j.s.TryLock(ctx, owner, ownerLease)
 	if errors.Is(err, storage.ErrLocked) {
 		return nil, fmt.Errorf("%w: %s", dns01.ErrOwnerAlive, owner)
@@ -51,7 +59,7 @@ func (j storeJournal) Adopt(ctx context.Context, owner string) (func(context.Con
 	return func(ctx context.Context) { _ = l.Release(ctx) }, nil
 }
 
-func (j storeJournal) key(k string) (string, error) {
+func (j *storeJournal) key(k string) (string, error) {
 	key := storage.JournalKey(k)
 	if err := storage.ValidateKey(key); err != nil {
 		return "", fmt.Errorf("journal key: %w", err)
@@ -59,7 +67,7 @@ func (j storeJournal) key(k string) (string, error) {
 	return key, nil
 }
 
-func (j storeJournal) Put(ctx context.Context, key string, value []byte) error {
+func (j *storeJournal) Put(ctx context.Context, key string, value []byte) error {
 	k, err := j.key(key)
 	if err != nil {
 		return err
@@ -67,7 +75,7 @@ func (j storeJournal) Put(ctx context.Context, key string, value []byte) error {
 	return j.s.Put(ctx, k, value, true)
 }
 
-func (j storeJournal) Delete(ctx context.Context, key string) error {
+func (j *storeJournal) Delete(ctx context.Context, key string) error {
 	k, err := j.key(key)
 	if err != nil {
 		return err
@@ -75,7 +83,7 @@ func (j storeJournal) Delete(ctx context.Context, key string) error {
 	return j.s.Delete(ctx, k)
 }
 
-func (j storeJournal) List(ctx context.Context) (map[string][]byte, error) {
+func (j *storeJournal) List(ctx context.Context) (map[string][]byte, error) {
 	names, err := j.s.List(ctx, storage.JournalDir)
 	if err != nil {
 		return nil, err

@@ -309,7 +309,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
 	}
-	release, next, ok := d.claim(ctx, g, name, log)
+	claimed, release, next, ok := d.claim(ctx, g, name, log)
 	if !ok {
 		return next
 	}
@@ -319,10 +319,19 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
 		return d.backoff(g, name, now)
 	} else if !ok {
+		// Ordered by another daemon since the first look: record its expiry
+		// as for any stored certificate, or this daemon's gauge misses it
+		// until its next check (up to check_interval).
+		if !due.NotAfter.IsZero() {
+			d.m.notAfter.WithLabelValues(name).Set(float64(due.NotAfter.Unix()))
+		}
 		return d.nextCheck(g, due, d.now())
 	}
-	_, err = d.order(ctx, g, cert, due)
+	_, err = d.order(claimed, g, cert, due)
 	now = d.now()
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(claimed), errClaimLost) {
+		err = fmt.Errorf("%w: %w", errClaimLost, err)
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopping (SIGTERM): the order was cancelled, not failed; its
 		// records were removed and the next start checks it again.
@@ -432,7 +441,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 	}
 	eng, err := core.New(core.Config{
 		Storage: d.store, Provider: provider, HTTPClient: g.http, Logger: log, Now: d.now,
-		Observer: newOrderObserver(d.m, log), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
+		Observer: d.fleet.observer(newOrderObserver(d.m, log)), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
 		ACME: g.acme, DNS: g.dns, Preflight: d.pre.checker,
 	})
 	if err != nil {

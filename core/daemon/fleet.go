@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/core/storage"
 )
 
@@ -34,8 +35,9 @@ const claimLease = time.Hour
 const claimRetryMax = 5 * time.Second
 
 type fleetMetrics struct {
-	held prometheus.Gauge
-	busy prometheus.Counter
+	held      prometheus.Gauge
+	busy      prometheus.Counter
+	takeovers prometheus.Counter
 }
 
 func newFleetMetrics(reg prometheus.Registerer) *fleetMetrics {
@@ -49,12 +51,39 @@ func newFleetMetrics(reg prometheus.Registerer) *fleetMetrics {
 			Name: "zonecert_fleet_claims_busy_total",
 			Help: "Due certificates left to another daemon that held their claim.",
 		}),
+		takeovers: f.NewCounter(prometheus.CounterOpts{
+			Name: "zonecert_fleet_takeovers_total",
+			Help: "Orders whose journaled records this daemon cleaned up after their owner (another daemon's lease, or a crashed run) was gone.",
+		}),
 	}
 }
 
+// observer counts the take-overs an order's journal recovery reports
+// (progress.TakenOver, one per vanished owner) and passes every event on.
+func (f *fleetMetrics) observer(next progress.Observer) progress.Observer {
+	return progress.ObserverFunc(func(ctx context.Context, ev progress.Event) {
+		if ev.Stage == progress.TakenOver {
+			f.takeovers.Inc()
+		}
+		next.Observe(ctx, ev)
+	})
+}
+
+// errClaimLost cancels an order whose claim's lease ended while it ran.
+var errClaimLost = errors.New("the certificate's claim was lost (its lease ended): another daemon may take the order over")
+
+// losable is a lock that can end before its release: an etcd lock whose
+// lease ran out or whose keep-alive failed (etcdstore.Lock.Lost).
+type losable interface{ Lost() <-chan struct{} }
+
 // claim takes name's claim; ok is false when another daemon holds it (or
-// the store failed), and next is then when to look again.
-func (d *Daemon) claim(ctx context.Context, g *generation, name string, log *slog.Logger) (release func(), next time.Time, ok bool) {
+// the store failed), and next is then when to look again. While the claim
+// is held, claimed is ctx, cancelled with errClaimLost if the claim's lease
+// ends: the fleet then sees the certificate free, so another daemon may
+// order it and, once this order's owner lease is gone too, remove its
+// records (a take-over). Going on would at best be fenced at the final
+// write, at worst wait out propagation_timeout for records already gone.
+func (d *Daemon) claim(ctx context.Context, g *generation, name string, log *slog.Logger) (claimed context.Context, release func(), next time.Time, ok bool) {
 	l, err := d.store.TryLock(ctx, storage.ClaimLock(name), claimLease)
 	if err != nil {
 		if errors.Is(err, storage.ErrLocked) {
@@ -64,10 +93,28 @@ func (d *Daemon) claim(ctx context.Context, g *generation, name string, log *slo
 			log.LogAttrs(ctx, slog.LevelWarn, "claiming certificate", slog.String("error", err.Error()))
 		}
 		wait := min(g.cfg.Daemon.RetryMin, claimRetryMax)
-		return nil, d.now().Add(wait/2 + rand.N(wait/2+1)), false
+		return nil, nil, d.now().Add(wait/2 + rand.N(wait/2+1)), false
 	}
 	d.fleet.held.Inc()
-	return func() {
+	claimed, cancel := context.WithCancelCause(ctx)
+	stopWatch := func() {}
+	if lo, ok := l.(losable); ok {
+		done := make(chan struct{})
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			select {
+			case <-lo.Lost():
+				log.LogAttrs(ctx, slog.LevelWarn, "certificate claim lost; abandoning the order")
+				cancel(errClaimLost)
+			case <-done:
+			}
+		}()
+		stopWatch = func() { close(done); <-watched }
+	}
+	return claimed, func() {
+		stopWatch() // before the release, which ends the lease too
+		cancel(nil)
 		d.fleet.held.Dec()
 		_ = l.Release(context.WithoutCancel(ctx))
 	}, time.Time{}, true

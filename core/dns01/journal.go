@@ -45,7 +45,16 @@ type journalEntry struct {
 	Identifier string        `json:"identifier,omitempty"`
 	Created    time.Time     `json:"created"`
 	Owner      string        `json:"owner,omitempty"`
-	Provider   string        `json:"provider,omitempty"`
+	// Lease is the lease that keeps Owner alive (an etcd lease ID), when
+	// the journal says (OwnerLeases): for operators, not for Recover.
+	Lease    string `json:"lease,omitempty"`
+	Provider string `json:"provider,omitempty"`
+}
+
+// OwnerLeases is an optional part of a Journal: the lease the running
+// order's owner is held on, written into its entries (empty: none).
+type OwnerLeases interface {
+	OwnerLease() string
 }
 
 // ErrOwnerAlive is returned by Owners.Adopt while an entry's owner runs.

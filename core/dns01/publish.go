@@ -143,7 +143,14 @@ func (s *Solver) presentZone(ctx context.Context, b *Batch, zb *zoneBatch) error
 // entry is the journal entry of record r of zb.
 func (s *Solver) entry(b *Batch, zb *zoneBatch, r plugin.Record, created time.Time) []byte {
 	return encodeEntry(journalEntry{Record: r, Identifier: b.Items[zb.items[r.ID][0]].Identifier,
-		Created: created, Owner: s.cfg.Owner, Provider: s.cfg.Provider})
+		Created: created, Owner: s.cfg.Owner, Lease: s.ownerLease(), Provider: s.cfg.Provider})
+}
+
+func (s *Solver) ownerLease() string {
+	if l, ok := s.journal.(OwnerLeases); ok {
+		return l.OwnerLease()
+	}
+	return ""
 }
 
 // forgetRefused unjournals records the provider refused because it does
@@ -289,6 +296,7 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("recovering: %w", err)
 	}
 	byOwner := map[string][]plugin.Record{}
+	leases := map[string]string{} // owner: its lease, for the logs
 	otherProvider := map[string]int{}
 	for key, raw := range entries {
 		e, err := decodeEntry(key, raw)
@@ -313,6 +321,9 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 			continue
 		}
 		byOwner[e.Owner] = append(byOwner[e.Owner], e.Record)
+		if e.Lease != "" {
+			leases[e.Owner] = e.Lease
+		}
 	}
 	for _, p := range slices.Sorted(maps.Keys(otherProvider)) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "leaving journaled records of another provider; a run with that provider removes them",
@@ -321,7 +332,7 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
-		done, err := s.recoverOwner(ctx, owner, byOwner[owner])
+		done, err := s.recoverOwner(ctx, owner, leases[owner], byOwner[owner])
 		n += done
 		if err != nil {
 			errs = append(errs, err)
@@ -335,7 +346,7 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 
 // recoverOwner cleans up the records of one owner, if it is gone, holding
 // its lock meanwhile.
-func (s *Solver) recoverOwner(ctx context.Context, owner string, recs []plugin.Record) (int, error) {
+func (s *Solver) recoverOwner(ctx context.Context, owner, lease string, recs []plugin.Record) (int, error) {
 	if owner != "" && s.cfg.Owners != nil {
 		release, err := s.cfg.Owners.Adopt(ctx, owner)
 		if errors.Is(err, ErrOwnerAlive) {
@@ -346,6 +357,12 @@ func (s *Solver) recoverOwner(ctx context.Context, owner string, recs []plugin.R
 			return 0, fmt.Errorf("checking the owner of %d journaled records: %w", len(recs), err)
 		}
 		defer release(context.WithoutCancel(ctx))
+		detail := owner
+		if lease != "" {
+			detail += " (lease " + lease + ")"
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "taking over the records of a vanished order", slog.String("owner", detail), slog.Int("records", len(recs)))
+		s.obs.Observe(ctx, progress.Event{Time: s.now(), Stage: progress.TakenOver, Detail: detail, Total: len(recs)})
 	}
 	byZone := map[string][]plugin.Record{}
 	for _, r := range recs {

@@ -35,6 +35,12 @@ const (
 	// LeftInPlace: the provider cannot delete (plugin.Capabilities.NoDelete),
 	// so the record stays until its API replaces it; it is unjournaled.
 	LeftInPlace Stage = "left-in-place"
+	// TakenOver: order-level, emitted by Recover when it cleans up the
+	// journaled records of another order whose owner is gone (a crashed
+	// run, or in a fleet another daemon whose lease ended). Detail names
+	// that owner, with its lease where the journal recorded one; Total
+	// counts its records.
+	TakenOver Stage = "taken-over"
 )
 
 // Event is one progress report. Fields that do not apply are zero.

@@ -143,6 +143,16 @@ func SafeSegment(s string) string {
 	return string(b)
 }
 
+// LeaseOf names the lease l is held on, for people reading logs and
+// journal entries: on etcd the lease ID in hex (as etcdctl prints it),
+// empty on backends without leases (FS).
+func LeaseOf(l Lock) string {
+	if x, ok := l.(interface{ LeaseID() string }); ok {
+		return x.LeaseID()
+	}
+	return ""
+}
+
 type fenceKey struct{}
 
 // WithFence returns a ctx whose writes are fenced by l (see Storage): they

@@ -11,6 +11,7 @@
 package etcdstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +34,13 @@ import (
 // DefaultLockTTL is the lease of a lock: how long a holder that vanished
 // (or froze) keeps it. The session keeps it alive while the holder runs.
 const DefaultLockTTL = 10 * time.Second
+
+// RequestTimeout bounds each etcd request by default (not a Lock's wait). Without it
+// a request caught in a leader change can wait forever: the caller's ctx
+// (a daemon's lifetime) has no deadline, and the client retries quietly.
+// It is above the server's own request timeout (7 s by default), so a
+// slow cluster answers with its error rather than ours.
+const RequestTimeout = 10 * time.Second
 
 // LocksDir is the key segment under the prefix that holds the locks.
 const LocksDir = "locks"
@@ -56,6 +65,8 @@ type Options struct {
 	LockTTL time.Duration
 	// DialTimeout bounds connecting (5 s when zero).
 	DialTimeout time.Duration
+	// RequestTimeout bounds each request (RequestTimeout when zero).
+	RequestTimeout time.Duration
 }
 
 // Store is an etcd-backed storage.Storage.
@@ -65,6 +76,7 @@ type Store struct {
 	where  string
 	seal   *sealer
 	ttl    time.Duration
+	reqTTL time.Duration
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -115,6 +127,7 @@ func New(opts Options) (*Store, error) {
 		where:  "etcd://" + strings.Join(opts.Endpoints, ",") + "/" + prefix,
 		seal:   sl,
 		ttl:    ttl,
+		reqTTL: cmp.Or(opts.RequestTimeout, RequestTimeout),
 	}, nil
 }
 
@@ -152,7 +165,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.EtcdKey(key))
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.EtcdKey(key))
 	if err != nil {
 		return nil, s.wrap("reading", key, err)
 	}
@@ -216,7 +231,9 @@ func (s *Store) PutSet(ctx context.Context, key string, files map[string]storage
 		}
 		ops = append(ops, clientv3.OpPut(s.EtcdKey(mk), v))
 	}
-	old, err := s.cli.Get(ctx, s.EtcdKey(key)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	old, err := s.cli.Get(rctx, s.EtcdKey(key)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return s.wrap("reading", key, err)
 	}
@@ -236,7 +253,9 @@ func (s *Store) commit(ctx context.Context, verb, key string, ops ...clientv3.Op
 	if l, ok := storage.FenceOf(ctx).(*Lock); ok {
 		cmps = append(cmps, l.mu.IsOwner())
 	}
-	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return s.wrap(verb, key, err)
 	}
@@ -255,7 +274,9 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 		p += prefix + "/"
 	}
-	resp, err := s.cli.Get(ctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		return nil, s.wrap("listing", prefix, err)
 	}
@@ -270,20 +291,29 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(names), nil
 }
 
+// request bounds one etcd request (and ctx).
+func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.reqTTL)
+}
+
 func (s *Store) wrap(verb, key string, err error) error {
 	return fmt.Errorf("%s %s in %s: %w", verb, key, s.where, err)
 }
 
 // Lock is a held etcd lock: a mutex key on its own lease.
 type Lock struct {
-	sess *concurrency.Session
-	mu   *concurrency.Mutex
-	once sync.Once
-	err  error
+	sess   *concurrency.Session
+	mu     *concurrency.Mutex
+	reqTTL time.Duration // bounds the release
+	once   sync.Once
+	err    error
 }
 
 // Lease is the ID of the lease the lock is held on.
 func (l *Lock) Lease() int64 { return int64(l.sess.Lease()) }
+
+// LeaseID is Lease in hex, as etcdctl prints it (storage.LeaseOf).
+func (l *Lock) LeaseID() string { return strconv.FormatInt(l.Lease(), 16) }
 
 // Abandon stops keeping the lease alive without releasing, as a holder
 // that froze or lost the network would: the lock ends when the lease runs
@@ -297,7 +327,9 @@ func (l *Lock) Lost() <-chan struct{} { return l.sess.Done() }
 // Release unlocks and revokes the lease; releasing twice is harmless.
 func (l *Lock) Release(ctx context.Context) error {
 	l.once.Do(func() {
-		err := l.mu.Unlock(ctx)
+		rctx, cancel := context.WithTimeout(ctx, l.reqTTL)
+		defer cancel()
+		err := l.mu.Unlock(rctx)
 		l.err = errors.Join(err, l.sess.Close())
 	})
 	return l.err
@@ -309,7 +341,9 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 		ttl = lease
 	}
 	secs := max(1, int64(math.Ceil(ttl.Seconds())))
-	g, err := s.cli.Grant(ctx, secs)
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	g, err := s.cli.Grant(rctx, secs)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +351,9 @@ func (s *Store) session(ctx context.Context, lease time.Duration) (*concurrency.
 	// ctx bounds only the wait for the lock.
 	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(g.ID), concurrency.WithTTL(int(secs)))
 	if err != nil {
-		_, _ = s.cli.Revoke(context.WithoutCancel(ctx), g.ID)
+		vctx, vcancel := s.request(context.WithoutCancel(ctx))
+		defer vcancel()
+		_, _ = s.cli.Revoke(vctx, g.ID)
 		return nil, err
 	}
 	return sess, nil
@@ -353,7 +389,9 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 	if wait {
 		err = mu.Lock(ctx)
 	} else {
-		err = mu.TryLock(ctx)
+		rctx, cancel := s.request(ctx)
+		err = mu.TryLock(rctx)
+		cancel()
 	}
 	if err != nil {
 		_ = sess.Close()
@@ -365,5 +403,5 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 		}
 		return nil, s.wrap("locking", name, err)
 	}
-	return &Lock{sess: sess, mu: mu}, nil
+	return &Lock{sess: sess, mu: mu, reqTTL: s.reqTTL}, nil
 }
