@@ -26,7 +26,15 @@ type fileDoc struct {
 	Providers  map[string]providerDoc `toml:"providers"`
 	Cert       []certDoc              `toml:"certificate"`
 	Storage    storageDoc             `toml:"storage"` // storage.go
+
+	// dropped holds the dotted paths of keys the decoder reported and
+	// removed, so the validator does not call them missing as well.
+	dropped map[string]bool
 }
+
+// reported tells whether the key at path was present but unusable, and
+// already reported by the decoder.
+func (d *fileDoc) reported(path ...string) bool { return d.dropped[dotted(path)] }
 
 type acmeDoc struct {
 	Server   string `toml:"server"`
@@ -103,7 +111,7 @@ func decode(file string, doc []byte) (*fileDoc, Errors) {
 		}
 		return nil, Errors{{File: file, Msg: "syntax error: " + strings.TrimPrefix(err.Error(), "toml: ")}}
 	}
-	c := checker{file: file, lines: indexLines(doc)}
+	c := checker{file: file, lines: indexLines(doc), dropped: map[string]bool{}}
 	c.table(nil, generic, reflect.TypeFor[fileDoc]())
 	clean, err := toml.Marshal(generic)
 	if err != nil {
@@ -113,14 +121,16 @@ func decode(file string, doc []byte) (*fileDoc, Errors) {
 	if err := toml.Unmarshal(clean, &raw); err != nil {
 		return nil, append(c.errs, &Error{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: ")})
 	}
+	raw.dropped = c.dropped
 	return &raw, c.errs
 }
 
 // checker walks the generic document against fileDoc's shape.
 type checker struct {
-	file  string
-	lines lines
-	errs  Errors
+	file    string
+	lines   lines
+	errs    Errors
+	dropped map[string]bool
 }
 
 func (c *checker) errorf(path []string, format string, args ...any) {
@@ -170,6 +180,7 @@ func (c *checker) table(path []string, m map[string]any, t reflect.Type) {
 			continue
 		}
 		if !c.value(p, m[k], ft) {
+			c.dropped[dotted(p)] = true
 			delete(m, k)
 		}
 	}

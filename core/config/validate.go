@@ -61,7 +61,7 @@ func (v *validator) duration(s string, def time.Duration, path ...string) time.D
 
 func (v *validator) validate(ctx context.Context, raw *fileDoc) *Config {
 	cfg := &Config{State: raw.State, Providers: map[string]Provider{}}
-	if raw.State == "" {
+	if raw.State == "" && !raw.reported("state") {
 		v.errorf(1, "state: the state directory is required (e.g. /var/lib/zonecert)")
 	} else if !filepath.IsAbs(raw.State) {
 		v.errorf(v.lines.at("state"), "state: %q is not an absolute path", raw.State)
@@ -231,6 +231,9 @@ func (v *validator) providers(ctx context.Context, raw *fileDoc, cfg *Config) {
 			continue
 		}
 		if p.Plugin == "" {
+			if raw.reported("providers", name, "plugin") {
+				continue
+			}
 			v.errorf(at(), "providers.%s: plugin is required (e.g. plugin = \"rfc2136\")", name)
 			continue
 		}
@@ -371,7 +374,9 @@ func (v *validator) certificates(raw *fileDoc, cfg *Config) {
 		where := fmt.Sprintf("certificate %q", c.Name)
 		if c.Name == "" {
 			where = fmt.Sprintf("certificate #%d", i+1)
-			v.errorf(at(), "%s: name is required", where)
+			if !raw.reported("certificate", idx(i), "name") {
+				v.errorf(at(), "%s: name is required", where)
+			}
 		} else if storage.ValidateKey("live/"+c.Name) != nil || storage.SafeSegment(c.Name) != c.Name || strings.Contains(c.Name, "/") {
 			v.errorf(at("name"), "%s: use letters, digits and . _ - only in a name", where)
 		} else if first, dup := seen[c.Name]; dup {
@@ -390,7 +395,7 @@ func (v *validator) certificates(raw *fileDoc, cfg *Config) {
 				Deploy: cmp.Or(c.DeployHook, cfg.Hooks.Deploy),
 			},
 		}
-		if len(c.Domains) == 0 {
+		if len(c.Domains) == 0 && !raw.reported("certificate", idx(i), "domains") {
 			v.errorf(at(), "%s: domains is required", where)
 		}
 		for j, d := range c.Domains {
@@ -407,6 +412,9 @@ func (v *validator) certificates(raw *fileDoc, cfg *Config) {
 		case c.Provider != "" && len(c.Providers) > 0:
 			v.errorf(at("providers"), "%s: set provider or providers, not both", where)
 		case c.Provider == "" && len(c.Providers) == 0:
+			if raw.reported("certificate", idx(i), "provider") || raw.reported("certificate", idx(i), "providers") {
+				break
+			}
 			v.errorf(at(), "%s: provider (an instance name) or providers (zone = instance) is required", where)
 		case c.Provider != "":
 			if _, ok := cfg.Providers[c.Provider]; !ok && raw.Providers[c.Provider].Plugin == "" {
