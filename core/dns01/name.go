@@ -129,15 +129,6 @@ func labelledName(label, domain string) (string, error) {
 	return name, nil
 }
 
-// parentName returns name without its first label ("." for a TLD).
-func parentName(name string) string {
-	i, end := dns.NextLabel(name, 0)
-	if end {
-		return "."
-	}
-	return name[i:]
-}
-
 // NormalizeName returns a user-given name that is not a certificate
 // identifier (an alias target, a zone) as a lower-case FQDN of A-labels,
 // so that names typed in Unicode match the identifiers NormalizeDomain

@@ -34,7 +34,7 @@ func NewPersistChecker(cfg Config) (*PersistChecker, error) {
 }
 
 // QueryCount is the number of DNS messages sent so far.
-func (c *PersistChecker) QueryCount() uint64 { return c.s.q.sent.Load() }
+func (c *PersistChecker) QueryCount() uint64 { return c.s.q.Sent() }
 
 // PersistWant is what a record must say to authorize.
 type PersistWant struct {

@@ -2,80 +2,29 @@ package dns01
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/dnsq"
 )
 
-// ednsSize is the UDP payload size advertised (the DNS flag day 2020 value):
-// large enough for 100 TXT values, small enough to avoid fragmentation.
-const ednsSize = 1232
-
-// querier sends every DNS message the solver sends. It talks only to the
-// configured resolvers (recursion desired) and to authoritative addresses
-// (no recursion), never to the Go resolver, and counts what it sends.
+// querier sends every DNS message the solver sends, through one
+// dnsq.Client that counts them, to the configured resolvers and to
+// authoritative addresses only.
 type querier struct {
+	dnsq.Client
 	resolvers []string
 	nsPort    uint16
-	timeout   time.Duration
-	sent      atomic.Uint64
 	shared    *Shared // nil: every question is this solver's own
 }
 
-// exchange sends m over UDP and retries over TCP when the answer is
-// truncated (RFC 7766 §5: "a resolver SHOULD use TCP when a response
-// ... is truncated").
-func (q *querier) exchange(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
-	c := &dns.Client{Net: "udp", Timeout: q.timeout, UDPSize: ednsSize}
-	q.sent.Add(1)
-	r, _, err := c.ExchangeContext(ctx, m, server)
-	if err == nil && r.Truncated {
-		c.Net = "tcp"
-		q.sent.Add(1)
-		r, _, err = c.ExchangeContext(ctx, m, server)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.Id != m.Id {
-		return nil, errors.New("answer id mismatch")
-	}
-	return r, nil
-}
-
-func newQuery(name string, qtype uint16, recurse bool) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetQuestion(name, qtype)
-	m.RecursionDesired = recurse
-	m.SetEdns0(ednsSize, false)
-	return m
-}
-
-// recursive asks the configured resolvers in turn until one gives a usable
-// answer (NOERROR or NXDOMAIN).
+// recursive asks the configured resolvers (dnsq.Client.Recursive).
 func (q *querier) recursive(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
-	var errs []string
-	for _, server := range q.resolvers {
-		r, err := q.exchange(ctx, newQuery(name, qtype, true), server)
-		switch {
-		case err != nil:
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			errs = append(errs, fmt.Sprintf("%s: %v", server, err))
-		case r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError:
-			errs = append(errs, fmt.Sprintf("%s: %s", server, dns.RcodeToString[r.Rcode]))
-		default:
-			return r, nil
-		}
-	}
-	return nil, fmt.Errorf("asking resolvers for %s %s: %s", name, dns.TypeToString[qtype], strings.Join(errs, "; "))
+	return q.Recursive(ctx, q.resolvers, name, qtype)
 }
 
 // authoritative asks one name server address directly, without recursion,
@@ -83,7 +32,7 @@ func (q *querier) recursive(ctx context.Context, name string, qtype uint16) (*dn
 func (q *querier) authoritative(ctx context.Context, addr netip.Addr, name string, qtype uint16) (*dns.Msg, error) {
 	ap := q.nsAddr(addr)
 	ask := func(ctx context.Context) (*dns.Msg, error) {
-		return q.exchange(ctx, newQuery(name, qtype, false), ap.String())
+		return q.Exchange(ctx, dnsq.Query(name, qtype, false, false), ap.String(), "udp")
 	}
 	if q.shared == nil {
 		return ask(ctx)

@@ -203,7 +203,7 @@ func newSolver(cfg Config) (*Solver, error) {
 	def(&cfg.FastPollFor, DefaultFastPollFor)
 	def(&cfg.PollCap, DefaultPollCap)
 	def(&cfg.CleanupTimeout, DefaultCleanupTimeout)
-	q.timeout = cfg.QueryTimeout
+	q.Timeout = cfg.QueryTimeout
 	if cfg.PollCap < cfg.PollInterval {
 		cfg.PollCap = cfg.PollInterval
 	}
@@ -227,7 +227,7 @@ func newSolver(cfg Config) (*Solver, error) {
 
 // QueryCount is the number of DNS messages this Solver has sent (each UDP
 // attempt and each TCP retry counts), for benchmarks and metrics.
-func (s *Solver) QueryCount() uint64 { return s.q.sent.Load() }
+func (s *Solver) QueryCount() uint64 { return s.q.Sent() }
 
 // Challenge is one DNS-01 challenge to satisfy.
 type Challenge struct {

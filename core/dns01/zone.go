@@ -11,10 +11,9 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
-)
 
-// maxCNAMEs bounds a delegation chain; real set-ups use one or two.
-const maxCNAMEs = 8
+	"github.com/zonecert/zonecert/core/dnsq"
+)
 
 // maxDescend bounds how many zone cuts below the SOA-walk result one name
 // may sit (a delegated _acme-challenge is one).
@@ -57,38 +56,10 @@ func newLookupCache() *lookupCache {
 	return &lookupCache{zones: map[string]*zoneInfo{}, hosts: map[string][]netip.Addr{}}
 }
 
-// soaWalk finds the zone containing name through the resolvers: ask SOA
-// at name, then at each parent, until the answer holds the SOA of the name
-// asked. A negative answer without CNAMEs carries its zone's SOA in the
-// authority section (RFC 2308 §3), which jumps straight there.
+// soaWalk finds the zone containing name through the resolvers
+// (dnsq.Client.SOAWalk).
 func (s *Solver) soaWalk(ctx context.Context, name string) (string, error) {
-	for cur := name; cur != "."; {
-		r, err := s.q.recursive(ctx, cur, dns.TypeSOA)
-		if err != nil {
-			return "", fmt.Errorf("finding the zone of %s: %w", name, err)
-		}
-		cname := false
-		for _, rr := range r.Answer {
-			switch rr := rr.(type) {
-			case *dns.SOA:
-				if strings.EqualFold(rr.Hdr.Name, cur) {
-					return strings.ToLower(cur), nil
-				}
-			case *dns.CNAME:
-				cname = true
-			}
-		}
-		next := parentName(cur)
-		if !cname {
-			for _, rr := range r.Ns {
-				if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(soa.Hdr.Name, cur) && !strings.EqualFold(soa.Hdr.Name, cur) {
-					next = soa.Hdr.Name
-				}
-			}
-		}
-		cur = next
-	}
-	return "", fmt.Errorf("finding the zone of %s: no SOA found up to the root", name)
+	return s.q.SOAWalk(ctx, s.q.resolvers, name)
 }
 
 // zone returns name's zone information, resolving its name servers.
@@ -147,30 +118,10 @@ func (s *Solver) hostAddrs(ctx context.Context, c *lookupCache, host string) ([]
 	if ok {
 		return cached, nil
 	}
-	var out []netip.Addr
-	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		r, err := s.q.recursive(ctx, host, qt)
-		if err != nil {
-			return nil, fmt.Errorf("resolving name server %s: %w", host, err)
-		}
-		for _, rr := range r.Answer {
-			switch rr := rr.(type) {
-			case *dns.A:
-				if a, ok := netip.AddrFromSlice(rr.A.To4()); ok {
-					out = append(out, a)
-				}
-			case *dns.AAAA:
-				if a, ok := netip.AddrFromSlice(rr.AAAA); ok {
-					out = append(out, a)
-				}
-			}
-		}
+	out, err := s.q.HostAddrs(ctx, s.q.resolvers, host)
+	if err != nil {
+		return nil, err
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("name server %s has no address", host)
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	out = slices.Compact(out)
 	c.mu.Lock()
 	c.hosts[host] = out
 	c.mu.Unlock()
@@ -262,8 +213,8 @@ func (s *Solver) resolveTarget(ctx context.Context, c *lookupCache, name string)
 		if slices.Contains(chain, cur) {
 			return target{}, fmt.Errorf("%w: %s", ErrCNAMELoop, strings.Join(append(chain, cur), " → "))
 		}
-		if len(chain) > maxCNAMEs {
-			return target{}, fmt.Errorf("following CNAMEs from %s: more than %d: %s", name, maxCNAMEs, strings.Join(chain, " → "))
+		if len(chain) > dnsq.MaxCNAMEs {
+			return target{}, fmt.Errorf("following CNAMEs from %s: more than %d: %s", name, dnsq.MaxCNAMEs, strings.Join(chain, " → "))
 		}
 		var z *zoneInfo
 		var err error
@@ -274,7 +225,7 @@ func (s *Solver) resolveTarget(ctx context.Context, c *lookupCache, name string)
 			z, err = s.zone(ctx, c, o, true)
 		} else {
 			var apex string
-			if apex, err = s.soaWalk(ctx, parentName(cur)); err == nil {
+			if apex, err = s.soaWalk(ctx, dnsq.ParentName(cur)); err == nil {
 				z, err = s.zone(ctx, c, apex, false)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/dnsq"
 )
 
 // caaProperty is one issue or issuewild value (RFC 8659 §4.2): an issuer
@@ -35,7 +37,7 @@ var knownCAATags = []string{"issue", "issuewild", "iodef", "contactemail", "cont
 // relevantCAA climbs from domain towards the root and returns the first
 // non-empty CAA set (RFC 8659 §3), with the name it was found at.
 func (c *Checker) relevantCAA(ctx context.Context, domain string) ([]*dns.CAA, string, error) {
-	for cur := domain; cur != "."; cur = parentName(cur) {
+	for cur := domain; cur != "."; cur = dnsq.ParentName(cur) {
 		r, err := c.q.recursive(ctx, c.q.resolvers, cur, dns.TypeCAA)
 		if err != nil {
 			return nil, cur, err

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/dnsq"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -108,7 +109,7 @@ func New(cfg Config) *Checker {
 		now = time.Now
 	}
 	return &Checker{cfg: cfg, now: now, cache: &memoStore{m: map[string]cached{}},
-		q: &querier{resolvers: cfg.Resolvers, nsPort: port, timeout: cfg.QueryTimeout}}
+		q: &querier{dns: &dnsq.Client{Timeout: cfg.QueryTimeout}, resolvers: cfg.Resolvers, nsPort: port}}
 }
 
 // forTarget returns a Checker asking t's resolvers and port where t sets

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/dnsq"
 )
 
 // probe is one address's answer to SOA over one transport.
@@ -181,7 +183,7 @@ func (c *Checker) checkParentNS(ctx context.Context, z zone) []Finding {
 
 // parentZone is the zone above zone, by SOA walk from its parent name.
 func (c *Checker) parentZone(ctx context.Context, zone string) (string, error) {
-	p := parentName(zone)
+	p := dnsq.ParentName(zone)
 	if p == "." {
 		return "", errors.New("no parent")
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/dnsq"
 )
 
 // supportedAlgorithms are the DNSSEC algorithms validators must or
@@ -28,7 +30,7 @@ func (c *Checker) checkDNSSEC(ctx context.Context, zoneName string) ([]Finding, 
 		return []Finding{{Check: CheckDNSSEC, Name: zoneName, Severity: OK, Message: "no parent zone found: the DNSSEC chain is not checked"}}, nil
 	}
 	var up []string
-	if parentName(pname) != "." {
+	if dnsq.ParentName(pname) != "." {
 		up = []string{pname}
 	}
 	return c.checkDNSSECLink(ctx, zoneName, pname), up

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/zonecert/zonecert/core/dnsq"
 )
 
 // overrideZone returns the configured zone for the longest key name is at
@@ -39,7 +41,7 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 	// resolver the CA shares would cache the name's negative answer.
 	start := bareDomain(domain)
 	if !dns.IsSubDomain(start, name) {
-		start = parentName(name)
+		start = dnsq.ParentName(name)
 	}
 	var hops []string
 	cur := name
@@ -50,8 +52,8 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 				"point the last CNAME of the chain at a name that is not a CNAME")}, zones
 		}
 		seen[cur] = true
-		if len(hops) > maxCNAMEs {
-			return []Finding{bad(Error, fmt.Sprintf("more than %d CNAMEs: %s", maxCNAMEs, strings.Join(hops, " -> ")),
+		if len(hops) > dnsq.MaxCNAMEs {
+			return []Finding{bad(Error, fmt.Sprintf("more than %d CNAMEs: %s", dnsq.MaxCNAMEs, strings.Join(hops, " -> ")),
 				"shorten the CNAME chain to one or two hops")}, zones
 		}
 		hops = append(hops, cur)
@@ -123,7 +125,7 @@ func (c *Checker) challengePath(ctx context.Context, t Target, domain, name stri
 		}
 		cur = next
 		start = next
-		if p := parentName(next); p != "." {
+		if p := dnsq.ParentName(next); p != "." {
 			start = p
 		}
 	}

@@ -20,9 +20,10 @@ func allowed() map[string][]string {
 	return map[string][]string{
 		"cmd":                        {"core", "core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "core/storage/etcdstore", "plugin", "plugin/host"},
 		"core":                       {"core/acme", "core/dns01", "core/preflight", "core/progress", "core/storage", "plugin"},
-		"core/preflight":             {"core/acme", "plugin"},
+		"core/preflight":             {"core/acme", "core/dnsq", "plugin"},
 		"core/acme":                  nil,
-		"core/dns01":                 {"core/acme", "core/progress", "plugin"},
+		"core/dns01":                 {"core/acme", "core/dnsq", "core/progress", "plugin"},
+		"core/dnsq":                  nil,
 		"core/progress":              nil,
 		"core/storage":               nil,
 		"core/storage/etcdstore":     {"core/storage"},
