@@ -25,12 +25,13 @@ func caBundlePath(e env, flag string) (string, error) {
 	return filepath.Abs(p)
 }
 
-// renewHTTPClient is renew's client. A bundle given to renew trusts every
-// CA through it, as obtain does. Without one, each lineage's CA is trusted
+// lineageHTTPClient is the client of renew and revoke, which act on
+// stored lineages. A bundle given on the command line trusts every CA
+// through it, as obtain does. Without one, each lineage's CA is trusted
 // through the bundle its plan recorded, chosen by the CA's host, so a
 // renew from cron needs no flag that obtain had. A recorded bundle that
 // cannot be read fails the requests to its CA, not the whole run.
-func renewHTTPClient(ctx context.Context, store storage.Storage, names []string, bundle string) (*http.Client, error) {
+func lineageHTTPClient(ctx context.Context, store storage.Storage, names []string, bundle string) (*http.Client, error) {
 	base, err := httpClient(bundle)
 	if err != nil || bundle != "" {
 		return base, err

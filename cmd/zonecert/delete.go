@@ -25,7 +25,7 @@ zonecert asks first; --yes skips the question, and is required otherwise.`,
 			if certName == "" {
 				return usageError{errors.New("no certificate: pass --cert-name NAME")}
 			}
-			store, _, err := stateAndClient(e, path, "")
+			store, err := openState(e, path)
 			if err != nil {
 				return usageError{err}
 			}

@@ -141,7 +141,7 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 		return usageError{err}
 	}
 	defer closeStore()
-	client, err := renewHTTPClient(ctx, store, f.certNames, bundle)
+	client, err := lineageHTTPClient(ctx, store, f.certNames, bundle)
 	if err != nil {
 		return usageError{err}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -75,7 +74,20 @@ func runRevoke(ctx context.Context, e env, f *revokeFlags) error {
 			return usageError{fmt.Errorf("--key-file %s: %w", f.keyFile, err)}
 		}
 	}
-	store, client, err := stateAndClient(e, f.path, f.caBundle)
+	bundle, err := caBundlePath(e, f.caBundle)
+	if err != nil {
+		return usageError{err}
+	}
+	if _, err := httpClient(bundle); err != nil {
+		return usageError{err} // refused before the state is opened
+	}
+	store, err := openState(e, f.path)
+	if err != nil {
+		return usageError{err}
+	}
+	// Without a bundle, the CA is trusted as the lineage's plan recorded,
+	// as renew does: a revoke from a script needs no flag obtain had.
+	client, err := lineageHTTPClient(ctx, store, []string{f.certName}, bundle)
 	if err != nil {
 		return usageError{err}
 	}
@@ -96,26 +108,17 @@ func runRevoke(ctx context.Context, e env, f *revokeFlags) error {
 	return nil
 }
 
-// stateAndClient opens the state (openStorage) and an HTTP client for the
-// CA. The store lives as long as the command's process.
-func stateAndClient(e env, path, caBundle string) (storage.Storage, *http.Client, error) {
+// openState opens the state directory at path (the platform's default
+// when empty), checked as every command does (openChecked). The store
+// lives as long as the command's process.
+func openState(e env, path string) (storage.Storage, error) {
 	if path == "" {
 		p, err := defaultStatePath(e)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		path = p
 	}
-	if caBundle == "" {
-		caBundle = e.getenv("ZONECERT_CA_BUNDLE")
-	}
-	client, err := httpClient(caBundle)
-	if err != nil {
-		return nil, nil, err
-	}
 	store, _, err := openChecked(context.Background(), e, path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return store, client, nil
+	return store, err
 }
