@@ -52,7 +52,7 @@ func pollUntil(ctx context.Context, t *testing.T, what string, every time.Durati
 // answered with an order (a request refused with badNonce and sent again
 // is one order).
 func TestFleetOrdersEachNameOnce(t *testing.T) {
-	e, s, table := fleetEnv(t)
+	e, s, table, _ := fleetEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	proxy, via := acmeProxy(t, e, "proxy")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 )
 
@@ -111,7 +112,8 @@ type Held struct {
 	answer  []byte
 }
 
-// Hold arms a hold on the next request for step (a Steps key).
+// Hold arms a hold on the next request for step (a Steps key) that the
+// server answers with success.
 func (p *Proxy) Hold(step string) *Held {
 	h := &Held{step: step, reached: make(chan struct{}), release: make(chan struct{})}
 	p.mu.Lock()
@@ -143,28 +145,37 @@ func (p *Proxy) takeHold(path string) *Held {
 	for i, h := range p.holds {
 		if strings.HasPrefix(path, Steps[h.step]) {
 			p.holds = append(p.holds[:i:i], p.holds[i+1:]...)
-			p.held = append(p.held, h)
+			if !slices.Contains(p.held, h) {
+				p.held = append(p.held, h)
+			}
 			return h
 		}
 	}
 	return nil
 }
 
-// hold forwards r, keeps the answer until h is released (or the client
-// leaves), then passes it on.
+// hold forwards r, keeps a successful answer until h is released (or the
+// client leaves), then passes it on. An error answer (e.g. badNonce, which
+// the client sends again) passes at once and leaves h armed.
 func (p *Proxy) hold(w http.ResponseWriter, r *http.Request, h *Held) {
 	rec := httptest.NewRecorder()
 	p.rp.ServeHTTP(rec, r)
-	h.answer = rec.Body.Bytes()
-	close(h.reached)
-	select {
-	case <-h.release:
-	case <-r.Context().Done():
-		return
+	if rec.Code >= 300 {
+		p.mu.Lock()
+		p.holds = append([]*Held{h}, p.holds...)
+		p.mu.Unlock()
+	} else {
+		h.answer = rec.Body.Bytes()
+		close(h.reached)
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(rec.Code)
-	_, _ = w.Write(h.answer)
+	_, _ = w.Write(rec.Body.Bytes())
 }

@@ -20,7 +20,9 @@ func upstream(t *testing.T, bodies chan<- string) *httptest.Server {
 		if bodies != nil {
 			bodies <- string(b)
 		}
-		if strings.HasPrefix(r.URL.Path, "/order-plz") {
+		if strings.HasSuffix(r.URL.Path, "/refuse") {
+			w.WriteHeader(http.StatusBadRequest)
+		} else if strings.HasPrefix(r.URL.Path, "/order-plz") {
 			if strings.Contains(string(b), "refuse") {
 				w.WriteHeader(http.StatusBadRequest)
 			} else {
@@ -83,7 +85,8 @@ func TestOrdersCountsIdentifiers(t *testing.T) {
 }
 
 // A held step reaches the upstream at once; its answer reaches the client
-// only on Release. Other requests pass meanwhile.
+// only on Release. An error answer is not held (the hold stays armed);
+// other requests pass meanwhile.
 func TestHoldKeepsTheAnswer(t *testing.T) {
 	t.Parallel()
 	up := upstream(t, nil)
@@ -96,6 +99,12 @@ func TestHoldKeepsTheAnswer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	h := p.Hold("certificate")
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/certZ/refuse", nil)
+	resp, err := p.Client().Do(req)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("an error answer: %v %v, want it passed at once", resp, err)
+	}
+	resp.Body.Close()
 	got := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/certZ/1", nil)
@@ -117,8 +126,8 @@ func TestHoldKeepsTheAnswer(t *testing.T) {
 		t.Errorf("Answer = %q", a)
 	}
 	// The hold is spent on the first request; others pass.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/certZ/2", nil)
-	resp, err := p.Client().Do(req)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"/certZ/2", nil)
+	resp, err = p.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
