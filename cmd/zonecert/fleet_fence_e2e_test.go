@@ -184,21 +184,20 @@ func TestFleetFrozenWriteIsFenced(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		_ = cmd.Process.Kill() // an error once it exited
+		<-exited
 		if t.Failed() {
 			t.Logf("obtain output:\n%s", stderr.String())
 		}
 	})
 	select {
 	case <-heldA.Reached():
-	case err := <-exited:
-		t.Fatalf("obtain ended before its download was held: %v\n%s", err, stderr.String())
+	case <-exited:
+		t.Fatalf("obtain ended before its download was held: %v\n%s", waitErr, stderr.String())
 	case <-ctx.Done():
 		t.Fatal("obtain's certificate download was never held")
 	}
@@ -211,12 +210,12 @@ func TestFleetFrozenWriteIsFenced(t *testing.T) {
 		t.Fatal(err)
 	}
 	heldA.Release()
-	var err error
 	select {
-	case err = <-exited:
+	case <-exited:
 	case <-ctx.Done():
 		t.Fatal("the resumed obtain did not end")
 	}
+	err := waitErr
 	out := stderr.String()
 	t.Logf("resumed obtain (issued %s; B stored %s): %v\n%s", serialA, serialB, err, out)
 	if err == nil || !strings.Contains(out, storage.ErrFenced.Error()) {
