@@ -126,20 +126,31 @@ settings = { nameserver = "{{.NS}}", tsig_key = "` + betaKey + `", tsig_secret =
 // writeConfig writes the config (0600, atomically) and returns its path.
 func (e *daemonEnv) writeConfig(t *testing.T, wait string, certs []daemonCert, extra string) string {
 	t.Helper()
+	return e.writeConfigVia(t, "zonecert.toml", acmeVia{e.pebble.DirectoryURL, e.bundle}, wait, certs, extra)
+}
+
+// acmeVia is the directory a config orders from and the CA bundle that
+// trusts it: Pebble, or a faultproxy in front of it.
+type acmeVia struct{ server, bundle string }
+
+// writeConfigVia is writeConfig at file (in the test's directory), ordering
+// through via.
+func (e *daemonEnv) writeConfigVia(t *testing.T, file string, via acmeVia, wait string, certs []daemonCert, extra string) string {
+	t.Helper()
 	secret := filepath.Join(e.dir, "beta.secret")
 	if err := os.WriteFile(secret, []byte(e.bind.ExtraKeys[betaKey]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	err := daemonConfig.Execute(&b, map[string]any{
-		"State": filepath.Join(e.dir, "state"), "Server": e.pebble.DirectoryURL, "Bundle": e.bundle,
+		"State": filepath.Join(e.dir, "state"), "Server": via.server, "Bundle": via.bundle,
 		"Resolver": e.bind.Primary.String(), "NS": netip.AddrPortFrom(e.bind.Primary, 53).String(),
 		"BetaSecret": secret, "Deployed": filepath.Join(e.dir, "deployed"), "Certs": certs, "Wait": wait,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(e.dir, "zonecert.toml")
+	path := filepath.Join(e.dir, file)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(b.String()+extra), 0o600); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package faultproxy is a fault-injecting reverse proxy for tests: it sits
 // in front of a real ACME server (Pebble) and answers chosen requests with
 // a 500, a 503 or 429 with Retry-After, a dropped connection or a malformed
-// JSON body. Everything else passes through unchanged.
+// JSON body. Everything else passes through unchanged. It also counts the
+// names the client orders (Orders) and can hold a step's answer (Hold).
 //
 // The proxy keeps the client's Host header, so Pebble builds every URL
 // (directory, Location, Link) with the proxy's address and checks JWS "url"
@@ -70,10 +71,14 @@ type Proxy struct {
 	srv *httptest.Server
 	rp  *httputil.ReverseProxy
 
-	mu     sync.Mutex
-	faults []Fault
-	fired  map[Kind]int
-	seen   map[string]int // requests per step, faulted or not
+	mu        sync.Mutex
+	faults    []Fault
+	fired     map[Kind]int
+	seen      map[string]int // requests per step, faulted or not
+	orders    map[string]int // orders created per identifier
+	orderReqs map[string]int // newOrder requests per identifier
+	holds     []*Held        // armed
+	held      []*Held        // taken, released on Close
 }
 
 // Start runs a proxy for the directory at upstream (an https URL whose
@@ -84,7 +89,7 @@ func Start(upstream string, transport http.RoundTripper, faults ...Fault) (*Prox
 		return nil, err
 	}
 	target := &url.URL{Scheme: u.Scheme, Host: u.Host}
-	p := &Proxy{faults: faults, fired: map[Kind]int{}, seen: map[string]int{}}
+	p := &Proxy{faults: faults, fired: map[Kind]int{}, seen: map[string]int{}, orders: map[string]int{}, orderReqs: map[string]int{}}
 	for i := range p.faults {
 		if p.faults[i].Times <= 0 {
 			p.faults[i].Times = 1
@@ -95,7 +100,8 @@ func Start(upstream string, transport http.RoundTripper, faults ...Fault) (*Prox
 			r.SetURL(target)
 			r.Out.Host = r.In.Host // Pebble builds URLs and checks JWS with it
 		},
-		Transport: transport,
+		Transport:      transport,
+		ModifyResponse: p.countCreated,
 	}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
 	p.srv.StartTLS()
@@ -104,8 +110,16 @@ func Start(upstream string, transport http.RoundTripper, faults ...Fault) (*Prox
 	return p, nil
 }
 
-// Close stops the proxy.
-func (p *Proxy) Close() { p.srv.Close() }
+// Close releases every held answer and stops the proxy.
+func (p *Proxy) Close() {
+	p.mu.Lock()
+	held := p.held
+	p.mu.Unlock()
+	for _, h := range held {
+		h.Release()
+	}
+	p.srv.Close()
+}
 
 // Fired is how many requests got a fault.
 func (p *Proxy) Fired() int {
@@ -153,6 +167,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.mu.Unlock()
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, Steps["new-order"]) {
+		r = p.readOrder(r)
+	}
+	if h := p.takeHold(r.URL.Path); h != nil {
+		p.hold(w, r, h)
+		return
+	}
 	kind, ok := p.take(r.URL.Path)
 	if !ok {
 		p.rp.ServeHTTP(w, r)
