@@ -87,6 +87,35 @@ func TestConformanceBinary(t *testing.T) {
 	conformance.Run(t, kitConfig(t, f, s, conformance.Binary(testenv.PluginBinary(t, "acmedns", "."), cfg)))
 }
 
+// TestConformanceDelegated: the kit's delegated mode, as zonecert drives
+// the plugin: each challenge name _acme-challenge.dN.example.test on BIND9
+// is a CNAME to its account's name, which the kit follows before sending
+// the record, and checks where the values land (the fake's DNS).
+func TestConformanceDelegated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs BIND9")
+	}
+	f, s := setup(t)
+	cfg := conformance.Config{
+		Target: conformance.InProcess("acmedns", func(ctx context.Context) (plugin.Provider, error) {
+			return newProvider(ctx, s, nil)
+		}),
+		Zone:         acmeZone,
+		Nameservers:  []string{f.DNS},
+		Timeout:      5 * time.Second,
+		PollInterval: 20 * time.Millisecond,
+		Capabilities: limits,
+	}
+	var cnames []string
+	for i, full := range registerN(t, s, conformance.NamesNeeded(cfg)) {
+		cnames = append(cnames, fmt.Sprintf("_acme-challenge.d%d CNAME %s", i, full))
+		cfg.Names = append(cfg.Names, fmt.Sprintf("_acme-challenge.d%d.example.test.", i))
+	}
+	b := testenv.StartBIND(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "example.test", Records: cnames}}})
+	cfg.Delegated = &conformance.Delegation{Zone: "example.test.", Nameservers: []string{b.Primary.String() + ":53"}}
+	conformance.Run(t, cfg)
+}
+
 func TestRegister(t *testing.T) {
 	f, s := setup(t)
 	var out, errb bytes.Buffer
