@@ -22,14 +22,20 @@ const maxCNAMEs = 8
 func (h *harness) follow(ctx context.Context, name string) (string, error) {
 	tick := time.NewTicker(h.cfg.PollInterval)
 	defer tick.Stop()
+	var last error
 	for {
 		target, err := h.followOnce(ctx, name)
 		if err == nil {
 			return target, nil
 		}
+		if last == nil || !pastDeadline(ctx) {
+			// A query cut short by the deadline says less than the
+			// previous answer.
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return "", err
+			return "", fmt.Errorf("not settled within %s: %w", h.cfg.Timeout, last)
 		case <-tick.C:
 		}
 	}
@@ -92,4 +98,11 @@ func queryCNAME(ctx context.Context, server, name string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// pastDeadline reports whether ctx is done or its deadline has passed (a
+// socket timed out at the deadline may return before ctx notices).
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(d)
 }
