@@ -169,6 +169,15 @@ func (h *harness) withDetails(r plugin.Record) plugin.Record {
 	return r
 }
 
+// wildcard makes r the challenge of the wildcard of its domain, which
+// shares its base domain's name: zonecert sends the identifier with "*.".
+func (h *harness) wildcard(r plugin.Record) plugin.Record {
+	if r.Identifier != "" {
+		r.Identifier = "*." + r.Identifier
+	}
+	return r
+}
+
 // open starts a fresh instance closed when t ends.
 func (h *harness) open(t *testing.T) plugin.Provider {
 	t.Helper()
