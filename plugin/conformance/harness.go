@@ -116,7 +116,7 @@ func (h *harness) cleanedKeeping(fqdn string, cleaned, kept []string) expect {
 func (h *harness) needValues(t *testing.T, n int) {
 	t.Helper()
 	if m := h.caps().MaxValuesPerName; m > 0 && m < n {
-		t.Skipf("needs %d values at one name; the provider keeps %d", n, m)
+		t.Skipf("needs %d values at one name; the provider declares MaxValuesPerName %d", n, m)
 	}
 }
 
