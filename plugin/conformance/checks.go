@@ -224,12 +224,13 @@ func checkWithoutState(t *testing.T, h *harness) {
 	h.mustAwait(t, "after CleanUp without State of the other", h.cleaned(name, a.Value, b.Value))
 }
 
-// checkMultiName: one call spans several names, two values at one of them.
+// checkMultiName: one call spans several names, two values at one of them
+// (a wildcard's and its base domain's, as zonecert sends them).
 func checkMultiName(t *testing.T, h *harness) {
 	h.needValues(t, 2)
 	p := h.open(t)
 	names := []string{h.name(t, "multi-1"), h.name(t, "multi-2"), h.name(t, "multi-3"), h.name(t, "multi-4")}
-	recs := []plugin.Record{h.rec("wild", names[0], h.value())}
+	recs := []plugin.Record{h.wildcard(h.rec("wild", names[0], h.value()))}
 	for i, n := range names {
 		recs = append(recs, h.rec(fmt.Sprint(i), n, h.value()))
 	}

@@ -40,6 +40,14 @@
 // that deletes while declaring NoDelete, or keeps fewer values than it
 // declares, fails.
 //
+// A provider that publishes into delegated targets (the user's
+// _acme-challenge name is a CNAME to a name in another zone, the
+// provider's: acme-dns, a challenge zone) runs with [Config.Delegated]:
+// the kit then follows each challenge name's CNAMEs as zonecert does and
+// sends the record zonecert would send, at the target, with the identifier
+// of the challenge name. Checks its declared limits rule out are skipped,
+// each with the reason printed (go test -v shows it).
+//
 // Every check is a subtest named after it (TestConformance/mydns/two-values-coexist)
 // and asserts real outcomes at the nameservers. Records the kit created are
 // swept when the test ends, through a fresh instance.
@@ -130,11 +138,14 @@ type Config struct {
 	// Names, when set, are the only names the kit writes: absolute names
 	// within Zone that the provider can write, at least NamesNeeded(cfg)
 	// of them, each used by one check. Use it for a provider that writes
-	// only names provisioned in advance.
+	// only names provisioned in advance. In a Delegated run they are
+	// challenge names within Delegated.Zone, each a CNAME into Zone.
 	Names []string
 	// Provision, when set, is called with every name the kit makes up
 	// (under Prefix), before the kit writes there, to set the name up (to
 	// register an account for it, say). It is ignored when Names is set.
+	// In a Delegated run it gets the challenge name, and must make it a
+	// CNAME into Zone.
 	Provision func(ctx context.Context, fqdn string) error
 	// Foreign, when set, creates a TXT value at fqdn outside the provider,
 	// as a user's own record, and returns a function removing it. The
@@ -146,6 +157,32 @@ type Config struct {
 	// and its issue, say); they are reported as skipped with that reason.
 	// An unknown check name is a Config error.
 	Skip map[string]string
+
+	// Delegated, when set, tests a provider that publishes into delegated
+	// targets: the challenge names live in the user's zone
+	// (Delegated.Zone), each a CNAME to a name in Zone, where the provider
+	// writes (acme-dns, a challenge zone). See [Delegation].
+	Delegated *Delegation
+}
+
+// Delegation describes the user's zone of a delegated run. For each name
+// a check tests, the kit takes a challenge name in Delegation.Zone
+// (_acme-challenge.<label>.<Prefix>.<Delegation.Zone>, or the next of
+// Config.Names, which then lie in Delegation.Zone), calls Config.Provision
+// with it (to create its CNAME, say), and follows its CNAMEs as zonecert
+// does before publishing: it asks each of Delegation.Nameservers directly
+// and non-recursively, until they agree on a name within Config.Zone. The
+// record it sends is zonecert's: FQDN is that target, Zone is
+// Config.Zone, and, with ChallengeDetails, Identifier is the domain below
+// _acme-challenge of the challenge name. Values are checked where they
+// land: at the target, on Config.Nameservers.
+type Delegation struct {
+	// Zone is the user's zone holding the challenge names, e.g.
+	// "example.test.".
+	Zone string
+	// Nameservers are Zone's authoritative servers (host:port), which
+	// serve the CNAMEs.
+	Nameservers []string
 }
 
 // NamesNeeded is how many names a run with cfg writes: the length
@@ -204,9 +241,20 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Capabilities.MaxValuesPerName < 0 {
 		return c, errors.New("conformance: Config.Capabilities.MaxValuesPerName is negative")
 	}
+	namesZone := c.Zone
+	if d := c.Delegated; d != nil {
+		if _, ok := dns.IsDomainName(d.Zone); !ok || d.Zone == "" {
+			return c, errors.New("conformance: Config.Delegated.Zone is not a domain name: " + d.Zone)
+		}
+		if len(d.Nameservers) == 0 {
+			return c, errors.New("conformance: Config.Delegated.Nameservers is empty")
+		}
+		c.Delegated = &Delegation{Zone: dns.CanonicalName(d.Zone), Nameservers: d.Nameservers}
+		namesZone = c.Delegated.Zone
+	}
 	for i, n := range c.Names {
-		if _, ok := dns.IsDomainName(n); !ok || !dns.IsSubDomain(c.Zone, dns.CanonicalName(n)) {
-			return c, fmt.Errorf("conformance: Config.Names[%d] %q is not a name within %s", i, n, c.Zone)
+		if _, ok := dns.IsDomainName(n); !ok || !dns.IsSubDomain(namesZone, dns.CanonicalName(n)) {
+			return c, fmt.Errorf("conformance: Config.Names[%d] %q is not a name within %s", i, n, namesZone)
 		}
 		c.Names[i] = dns.CanonicalName(n)
 	}

@@ -142,6 +142,13 @@ func flawedConfig(t *testing.T, name string) conformance.Config {
 		cfg := targetStore(t, &store{zone: zone, keep: 1}, sound, timeout)
 		cfg.Capabilities.MaxValuesPerName = 2
 		return cfg
+	case "delegated-no-cname": // a delegated run whose challenge names lead nowhere
+		cfg, s, _ := delegated(t, timeout)
+		for i := range conformance.NamesNeeded(cfg) {
+			s.provision(fmt.Sprintf("acct-%d.%s", i, zone))
+			cfg.Names = append(cfg.Names, fmt.Sprintf("_acme-challenge.d%d.%s", i, userZone))
+		}
+		return cfg
 	case string(racy):
 		// Only the concurrent check makes concurrent calls; the others,
 		// run one by one, cannot lose each other's writes.
@@ -178,6 +185,10 @@ func TestKitFailsFlawedProviders(t *testing.T) {
 		{"lies-no-delete", []string{"cleanup-absent-value", "cleanup-exact-value", "cleanup-from-fresh-instance",
 			"cleanup-without-state", "concurrent-batches", "multi-name-batch", "present-idempotent", "result-ids",
 			"two-values-coexist", "visible-after-present"}},
+		// Never a silent fallback to writing at the challenge name.
+		{"delegated-no-cname", []string{"cleanup-absent-value", "cleanup-exact-value", "cleanup-from-fresh-instance",
+			"cleanup-without-state", "concurrent-batches", "deadline-honoured", "multi-name-batch", "present-idempotent",
+			"result-ids", "two-values-coexist", "visible-after-present"}},
 		{"keeps-one", []string{"cleanup-exact-value", "cleanup-from-fresh-instance", "cleanup-without-state",
 			"foreign-rrset-restored", "multi-name-batch", "result-ids", "two-values-coexist"}},
 	}

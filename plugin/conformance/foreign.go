@@ -17,7 +17,7 @@ import (
 // comparison still holds; it just cannot see a change.
 func checkForeignRestored(t *testing.T, h *harness) {
 	if h.caps().NoDelete {
-		t.Skip("the provider cannot delete, so CleanUp changes nothing")
+		t.Skip("the provider declares NoDelete: CleanUp changes nothing, so there is nothing to restore")
 	}
 	h.needValues(t, 2)
 	p := h.open(t)

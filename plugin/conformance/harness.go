@@ -25,11 +25,40 @@ type harness struct {
 	ledger map[[2]string]plugin.Record // (fqdn, value) → record with the latest State
 	names  []string                    // Config.Names not yet taken
 	kas    map[string]string           // value → key authorization, with ChallengeDetails
+	idents map[string]string           // target → identifier, in a Delegated run
 }
 
-// name returns a fresh name for one check: the next of Config.Names, or an
-// absolute name below the run's prefix, set up by Config.Provision.
+// name returns a fresh name for one check, where its records go: the
+// next of Config.Names, or an absolute name below the run's prefix, set up
+// by Config.Provision. In a Delegated run that is the challenge name's
+// CNAME target, which zonecert would write.
 func (h *harness) name(t *testing.T, label string) string {
+	t.Helper()
+	n := h.challengeName(t, label)
+	if h.cfg.Delegated == nil {
+		return n
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), h.cfg.Timeout)
+	defer cancel()
+	target, err := h.follow(ctx, n)
+	if err != nil {
+		t.Fatalf("following the CNAME at %s: %v", n, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.idents == nil {
+		h.idents = map[string]string{}
+	}
+	if _, dup := h.idents[target]; dup {
+		t.Fatalf("%s leads to %s, as another challenge name does: each name the kit tests needs its own target", n, target)
+	}
+	h.idents[target] = identifierOf(n)
+	return target
+}
+
+// challengeName is the next of Config.Names, or a made-up name set up by
+// Config.Provision.
+func (h *harness) challengeName(t *testing.T, label string) string {
 	t.Helper()
 	if len(h.cfg.Names) > 0 {
 		h.mu.Lock()
@@ -41,7 +70,11 @@ func (h *harness) name(t *testing.T, label string) string {
 		h.names = h.names[1:]
 		return n
 	}
-	n := "_acme-challenge." + label + "." + h.cfg.Prefix + "." + h.cfg.Zone
+	zone := h.cfg.Zone
+	if h.cfg.Delegated != nil {
+		zone = h.cfg.Delegated.Zone
+	}
+	n := "_acme-challenge." + label + "." + h.cfg.Prefix + "." + zone
 	if h.cfg.Provision != nil {
 		ctx, cancel := context.WithTimeout(t.Context(), h.cfg.Timeout)
 		defer cancel()
@@ -50,6 +83,12 @@ func (h *harness) name(t *testing.T, label string) string {
 		}
 	}
 	return n
+}
+
+// identifierOf is the domain a challenge name validates, as zonecert sends
+// it in Record.Identifier: without _acme-challenge and the final dot.
+func identifierOf(challengeName string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(challengeName, "_acme-challenge."), ".")
 }
 
 // caps are the limits under test.
@@ -77,7 +116,7 @@ func (h *harness) cleanedKeeping(fqdn string, cleaned, kept []string) expect {
 func (h *harness) needValues(t *testing.T, n int) {
 	t.Helper()
 	if m := h.caps().MaxValuesPerName; m > 0 && m < n {
-		t.Skipf("needs %d values at one name; the provider keeps %d", n, m)
+		t.Skipf("needs %d values at one name; the provider declares MaxValuesPerName %d", n, m)
 	}
 }
 
@@ -117,11 +156,24 @@ func (h *harness) withDetails(r plugin.Record) plugin.Record {
 	}
 	h.mu.Lock()
 	ka, ok := h.kas[r.Value]
+	id, delegated := h.idents[r.FQDN]
 	h.mu.Unlock()
 	if ok {
-		r.Identifier = strings.TrimSuffix(strings.TrimPrefix(r.FQDN, "_acme-challenge."), ".")
+		r.Identifier = identifierOf(r.FQDN)
+		if delegated {
+			r.Identifier = id // the user's domain, not the CNAME's target
+		}
 		r.KeyAuthorization = ka
 		r.Token, _, _ = strings.Cut(ka, ".")
+	}
+	return r
+}
+
+// wildcard makes r the challenge of the wildcard of its domain, which
+// shares its base domain's name: zonecert sends the identifier with "*.".
+func (h *harness) wildcard(r plugin.Record) plugin.Record {
+	if r.Identifier != "" {
+		r.Identifier = "*." + r.Identifier
 	}
 	return r
 }

@@ -87,6 +87,49 @@ func TestConformanceBinary(t *testing.T) {
 	conformance.Run(t, kitConfig(t, f, s, conformance.Binary(testenv.PluginBinary(t, "acmedns", "."), cfg)))
 }
 
+// TestConformanceDelegated: the kit's delegated mode, as zonecert drives
+// the plugin: each challenge name _acme-challenge.dN.example.test on BIND9
+// is a CNAME to its account's name, which the kit follows before sending
+// the record, and checks where the values land (the fake's DNS). In
+// process and through the built plugin.
+func TestConformanceDelegated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs BIND9")
+	}
+	t.Run("in-process", func(t *testing.T) {
+		f, s := setup(t)
+		conformance.Run(t, delegatedConfig(t, f, s, conformance.InProcess("acmedns", func(ctx context.Context) (plugin.Provider, error) {
+			return newProvider(ctx, s, nil)
+		})))
+	})
+	t.Run("binary", func(t *testing.T) {
+		f, s := setup(t)
+		cfg := host.Config{Name: "acmedns", LookupEnv: settingsEnv(s)}
+		conformance.Run(t, delegatedConfig(t, f, s, conformance.Binary(testenv.PluginBinary(t, "acmedns", "."), cfg)))
+	})
+}
+
+// delegatedConfig registers the accounts and serves the user's zone with
+// a CNAME to each.
+func delegatedConfig(t *testing.T, f *fakeacmedns.Server, s Settings, target conformance.Target) conformance.Config {
+	cfg := conformance.Config{
+		Target:       target,
+		Zone:         acmeZone,
+		Nameservers:  []string{f.DNS},
+		Timeout:      5 * time.Second,
+		PollInterval: 20 * time.Millisecond,
+		Capabilities: limits,
+	}
+	var cnames []string
+	for i, full := range registerN(t, s, conformance.NamesNeeded(cfg)) {
+		cnames = append(cnames, fmt.Sprintf("_acme-challenge.d%d CNAME %s", i, full))
+		cfg.Names = append(cfg.Names, fmt.Sprintf("_acme-challenge.d%d.example.test.", i))
+	}
+	b := testenv.StartBIND(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "example.test", Records: cnames}}})
+	cfg.Delegated = &conformance.Delegation{Zone: "example.test.", Nameservers: []string{b.Primary.String() + ":53"}}
+	return cfg
+}
+
 func TestRegister(t *testing.T) {
 	f, s := setup(t)
 	var out, errb bytes.Buffer

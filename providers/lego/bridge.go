@@ -157,7 +157,7 @@ func configure(ctx context.Context, given map[string]string, lookupEnv func(stri
 		caps.MaxValuesPerName = 1
 	}
 	if l, ok := providerLimits[p.code]; ok {
-		caps.NoDelete, caps.MaxValuesPerName = l.NoDelete, l.MaxValuesPerName
+		caps.NoDelete, caps.MaxValuesPerName, caps.ProvisionedNames = l.NoDelete, l.MaxValuesPerName, l.ProvisionedNames
 	}
 	meta := plugin.Metadata{
 		Description:  "lego provider " + p.code + " (" + p.name + ")",
@@ -170,9 +170,10 @@ func configure(ctx context.Context, given map[string]string, lookupEnv func(stri
 // providerLimits are limits of lego providers that lego's interface does
 // not show, declared so that the engine schedules around them.
 var providerLimits = map[string]plugin.Capabilities{
-	// CleanUp does nothing, and acme-dns keeps the last two values of an
-	// account (a third overwrites the oldest).
-	"acmedns": {NoDelete: true, MaxValuesPerName: 2},
+	// CleanUp does nothing, acme-dns keeps the last two values of an
+	// account (a third overwrites the oldest), and each name needs its
+	// account (and the user's CNAME to it) set up in advance.
+	"acmedns": {NoDelete: true, MaxValuesPerName: 2, ProvisionedNames: true},
 }
 
 // settingFor names the setting whose variable lego's error mentions, or

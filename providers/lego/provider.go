@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 
 	"github.com/go-acme/lego/v5/challenge"
 	"github.com/go-acme/lego/v5/challenge/dns01"
+	"github.com/go-acme/lego/v5/providers/dns/acmedns"
 
 	"github.com/zonecert/zonecert/plugin"
 )
@@ -83,6 +85,11 @@ func (b *bridge) one(ctx context.Context, r plugin.Record, present bool) (detail
 	if err != nil {
 		if ctx.Err() != nil {
 			return d, plugin.Errorf(plugin.CodeOther, true, "lego %s: %v (%v)", b.code, err, ctx.Err())
+		}
+		if cname := (acmedns.ErrCNAMERequired{}); errors.As(err, &cname) {
+			// A name without an account: lego has just registered one and
+			// asks for the CNAME to it, which retrying cannot create.
+			return d, plugin.Errorf(plugin.CodeZoneNotFound, false, "lego %s: %v", b.code, err)
 		}
 		// lego's errors carry no class: retrying is the safe guess, as
 		// both calls are idempotent.
