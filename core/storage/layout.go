@@ -67,7 +67,9 @@ func RenewalKey(name string) string { return path.Join(RenewalDir, name+".json")
 
 // OwnerLock is the name of the lock a running order holds while its
 // journal entries are live; id is random ([a-z0-9]).
-func OwnerLock(id string) string { return "owner-" + id }
+func OwnerLock(id string) string { return ownerLockPrefix + id }
+
+const ownerLockPrefix = "owner-"
 
 // CertLock is the name of the lock that serializes orders for a certificate.
 func CertLock(name string) string { return "cert-" + name }
