@@ -13,7 +13,7 @@ import (
 //	accounts/<ca>/<id>/key.pem        its private key (private)
 //	live/<name>/{cert,chain,fullchain,privkey}.pem   the current set (PutSet)
 //	archive/<name>/<N>/...            every set written (FS keeps them)
-//	journal/<id>                      a challenge record to clean up (dns01)
+//	journal/<owner>--<id>             a challenge record to clean up (dns01; older: journal/<id>)
 //	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
 //	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
 //
