@@ -290,9 +290,9 @@ func (s *Solver) cleanUpRecords(ctx context.Context, recs []plugin.Record) ([]st
 // need.
 //
 // With a KeyedJournal, entries whose key names their owner (entryKey) are
-// read only once their owner is adopted: a live owner's cost no reads, and
-// what is read cannot change under the reader. Older keys are read first
-// to learn their owner.
+// read only once their owner is adopted: a live owner's entries cost no
+// reads, and what is read cannot change under the reader. Older keys are
+// read first to learn their owner.
 func (s *Solver) Recover(ctx context.Context) (int, error) {
 	ctx, cancel := s.cleanupContext(ctx)
 	defer cancel()
