@@ -501,11 +501,11 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 // Release removes the lock file of an owner lock (OwnerLock), so they do
 // not pile up at one per order. Other locks are one per certificate or
 // account and keep their file: creating and unlinking an inode each time a
-// lock is taken costs the kernel a dozen times what reopening does (a tenth
-// of a renewal storm's CPU). A holder checks after flock that its
-// descriptor is still the file at the path: a waiter that opened the file
-// before the holder removed it holds a lock on an orphan inode and must
-// open the path again.
+// lock is taken costs the kernel several times what reopening does, and a
+// renewal storm takes several locks per order. A holder checks after flock
+// that its descriptor is still the file at the path: a waiter that opened
+// the file before the holder removed it holds a lock on an orphan inode and
+// must open the path again.
 func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, error) {
 	if err := validSegment(name); err != nil {
 		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
