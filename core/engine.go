@@ -56,6 +56,10 @@ type Config struct {
 	// Preflight, when set, runs the cheap checks before each newOrder
 	// (core/preflight); a sure failure stops the order there.
 	Preflight Preflighter
+	// LiveOwners, when set, is shared by the engines of one process that
+	// use the same Storage, so each order's recovery knows the others'
+	// owners alive without storage I/O; nil means the Engine's own.
+	LiveOwners *LiveOwners
 }
 
 // Engine runs certificate orders. It is safe for concurrent use; orders for
@@ -73,6 +77,7 @@ type Engine struct {
 	acme      *acme.Client
 	dns       *dns01.Shared
 	pre       Preflighter
+	live      *LiveOwners
 }
 
 // New validates cfg and returns an Engine. It does no I/O. A nil Provider
@@ -88,7 +93,10 @@ func newEngine(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{store: cfg.Storage, provider: cfg.Provider, http: cfg.HTTPClient,
 		obs: cfg.Observer, log: cfg.Logger, now: cfg.Now, allowHTTP: cfg.AllowInsecureHTTP,
-		acme: cfg.ACME, dns: cfg.DNS, pre: cfg.Preflight}
+		acme: cfg.ACME, dns: cfg.DNS, pre: cfg.Preflight, live: cfg.LiveOwners}
+	if e.live == nil {
+		e.live = &LiveOwners{}
+	}
 	if e.obs == nil {
 		e.obs = progress.Discard()
 	}
@@ -172,7 +180,7 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	}
 	owner := storage.OwnerLock(newOwnerID())
 	var solver *dns01.Solver
-	journal := &storeJournal{s: e.store}
+	journal := &storeJournal{s: e.store, live: e.live}
 	if e.provider != nil {
 		if solver, err = e.newSolver(req, journal, owner); err != nil {
 			return nil, &Error{Kind: KindInput, Err: err}
@@ -198,7 +206,9 @@ func (e *Engine) Obtain(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindStorage, Err: fmt.Errorf("taking owner lock: %w", err)}
 	}
+	e.live.add(owner)
 	defer func() {
+		e.live.remove(owner) // before the lock is free (LiveOwners)
 		cctx, cancel := detached(ctx)
 		defer cancel()
 		_ = ownerLock.Release(cctx)

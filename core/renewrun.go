@@ -166,6 +166,9 @@ func Renew(ctx context.Context, cfg RenewConfig) ([]RenewResult, error) {
 		}
 		return results, nil
 	}
+	if cfg.LiveOwners == nil {
+		cfg.LiveOwners = &LiveOwners{} // one per run: its orders know each other alive
+	}
 	forEach(len(due), limit, func(j int) {
 		i := due[j]
 		renewOne(ctx, cfg, hooks, decisions[i], &results[i])

@@ -68,6 +68,7 @@ type Daemon struct {
 	gen      *generation
 	failures map[string]int // consecutive failures per certificate
 	pre      *preflightState
+	owners   *core.LiveOwners // the owners of the orders in flight, shared by their engines
 }
 
 // generation is one applied configuration and what was built from it.
@@ -103,7 +104,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		store = fs
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
-		store: store, hooks: opts.Hooks, failures: map[string]int{}}
+		store: store, hooks: opts.Hooks, failures: map[string]int{}, owners: &core.LiveOwners{}}
 	d.pre = newPreflightState(d.m.reg)
 	d.fleet = newFleetMetrics(d.m.reg)
 	g, err := d.build(cfg, nil)
@@ -442,7 +443,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 	eng, err := core.New(core.Config{
 		Storage: d.store, Provider: provider, HTTPClient: g.http, Logger: log, Now: d.now,
 		Observer: d.fleet.observer(newOrderObserver(d.m, log)), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
-		ACME: g.acme, DNS: g.dns, Preflight: d.pre.checker,
+		ACME: g.acme, DNS: g.dns, Preflight: d.pre.checker, LiveOwners: d.owners,
 	})
 	if err != nil {
 		return nil, err

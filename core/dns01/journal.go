@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,48 @@ type Journal interface {
 	Put(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
 	List(ctx context.Context) (map[string][]byte, error)
+}
+
+// KeyedJournal is an optional part of a Journal: its keys without their
+// values, and one entry at a time. Recover uses it to read only the entries
+// it may clean, those of owners that are gone (see entryKey); a Journal
+// without it is read whole (List).
+//
+// Contract: Keys returns every key, values unread; Get returns the value
+// at key, or ok false when there is none (removed meanwhile).
+type KeyedJournal interface {
+	Keys(ctx context.Context) ([]string, error)
+	Get(ctx context.Context, key string) (value []byte, ok bool, err error)
+}
+
+// ownerSep joins an owner to a record's own ID in a journal key.
+const ownerSep = "--"
+
+// entryKey is the ID of a new record of owner, which is also its journal
+// key: "<owner>--<24 hex>" when owner is of [a-z0-9-], so Recover can tell
+// whose entries are whose from the keys alone and read none of a live
+// owner's; otherwise (and in journals written before this) the bare 24 hex.
+func entryKey(owner string) string {
+	id := newID()
+	if owner == "" || strings.Trim(owner, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return id
+	}
+	return owner + ownerSep + id
+}
+
+// keyOwner is the owner an entryKey names, if it names one. The entry
+// itself stays the authority: Recover checks the two agree.
+func keyOwner(key string) (string, bool) {
+	i := strings.LastIndex(key, ownerSep)
+	if i <= 0 || !isID(key[i+len(ownerSep):]) {
+		return "", false
+	}
+	return key[:i], true
+}
+
+// isID reports whether s is as newID makes them.
+func isID(s string) bool {
+	return len(s) == 24 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // journalVersion is the format of journal entries. Fields are only ever
@@ -117,7 +161,10 @@ type MemJournal struct {
 	m  map[string][]byte
 }
 
-var _ Journal = (*MemJournal)(nil)
+var (
+	_ Journal      = (*MemJournal)(nil)
+	_ KeyedJournal = (*MemJournal)(nil)
+)
 
 // Put implements Journal.
 func (j *MemJournal) Put(_ context.Context, key string, value []byte) error {
@@ -143,4 +190,31 @@ func (j *MemJournal) List(context.Context) (map[string][]byte, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return maps.Clone(j.m), nil
+}
+
+// Keys implements KeyedJournal.
+func (j *MemJournal) Keys(context.Context) ([]string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Sorted(maps.Keys(j.m)), nil
+}
+
+// Get implements KeyedJournal.
+func (j *MemJournal) Get(_ context.Context, key string) ([]byte, bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	v, ok := j.m[key]
+	return slices.Clone(v), ok, nil
+}
+
+// listedJournal serves a Journal without KeyedJournal from one List.
+type listedJournal map[string][]byte
+
+func (l listedJournal) Keys(context.Context) ([]string, error) {
+	return slices.Sorted(maps.Keys(l)), nil
+}
+
+func (l listedJournal) Get(_ context.Context, key string) ([]byte, bool, error) {
+	v, ok := l[key]
+	return v, ok, nil
 }

@@ -115,7 +115,7 @@ func (s *Solver) PrepareLabel(ctx context.Context, label string, challenges []Ch
 		if !ok {
 			ri = len(zb.records)
 			recByKey[k] = ri
-			zb.records = append(zb.records, plugin.Record{ID: newID(), FQDN: it.FQDN, Zone: it.Zone, Value: it.Value, TTL: s.cfg.TTL})
+			zb.records = append(zb.records, plugin.Record{ID: entryKey(s.cfg.Owner), FQDN: it.FQDN, Zone: it.Zone, Value: it.Value, TTL: s.cfg.TTL})
 		}
 		zb.items[zb.records[ri].ID] = append(zb.items[zb.records[ri].ID], i)
 	}

@@ -288,55 +288,54 @@ func (s *Solver) cleanUpRecords(ctx context.Context, recs []plugin.Record) ([]st
 // still going, this Solver's own included, are left alone, and so are
 // records of another provider, which are logged with the provider they
 // need.
+//
+// With a KeyedJournal, entries whose key names their owner (entryKey) are
+// read only once their owner is adopted: a live owner's entries cost no
+// reads, and what is read cannot change under the reader. Older keys are
+// read first to learn their owner.
 func (s *Solver) Recover(ctx context.Context) (int, error) {
 	ctx, cancel := s.cleanupContext(ctx)
 	defer cancel()
-	entries, err := s.journal.List(ctx)
+	j, ok := s.journal.(KeyedJournal)
+	if !ok {
+		all, err := s.journal.List(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("recovering: %w", err)
+		}
+		j = listedJournal(all)
+	}
+	keys, err := j.Keys(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("recovering: %w", err)
 	}
-	byOwner := map[string][]plugin.Record{}
-	leases := map[string]string{} // owner: its lease, for the logs
-	otherProvider := map[string]int{}
-	for key, raw := range entries {
-		e, err := decodeEntry(key, raw)
-		if errors.Is(err, errNewerEntry) {
-			// A newer zonecert wrote it; it knows how to clean it up.
-			s.log.LogAttrs(ctx, slog.LevelWarn, "leaving a journal entry of a newer format", slog.String("key", key))
-			continue
-		}
-		if err != nil {
-			// Nothing can be cleaned from it; keeping it would fail every run.
-			s.log.LogAttrs(ctx, slog.LevelWarn, "dropping an unreadable journal entry", slog.String("key", key), errAttr(err))
-			if err := s.journal.Delete(ctx, key); err != nil {
-				return 0, fmt.Errorf("recovering: %w", err)
+	r := &recovery{s: s, j: j, owners: map[string]*ownerEntries{}, otherProvider: map[string]int{}}
+	for _, key := range keys {
+		if owner, ok := keyOwner(key); ok {
+			if owner != s.cfg.Owner { // else ours, in flight
+				r.owner(owner).keys = append(r.owner(owner).keys, key)
 			}
 			continue
 		}
-		switch {
-		case e.Owner == s.cfg.Owner:
-			continue // ours, in flight
-		case e.Provider != "" && s.cfg.Provider != "" && e.Provider != s.cfg.Provider:
-			otherProvider[e.Provider]++
-			continue
+		e, ok, err := r.read(ctx, key)
+		if err != nil {
+			return 0, fmt.Errorf("recovering: %w", err)
 		}
-		byOwner[e.Owner] = append(byOwner[e.Owner], e.Record)
-		if e.Lease != "" {
-			leases[e.Owner] = e.Lease
+		if ok {
+			r.add(e)
 		}
-	}
-	for _, p := range slices.Sorted(maps.Keys(otherProvider)) {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "leaving journaled records of another provider; a run with that provider removes them",
-			slog.String("provider", p), slog.Int("records", otherProvider[p]))
 	}
 	n := 0
 	var errs []error
-	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
-		done, err := s.recoverOwner(ctx, owner, leases[owner], byOwner[owner])
+	for _, owner := range slices.Sorted(maps.Keys(r.owners)) {
+		done, err := r.recoverOwner(ctx, owner)
 		n += done
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for _, p := range slices.Sorted(maps.Keys(r.otherProvider)) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "leaving journaled records of another provider; a run with that provider removes them",
+			slog.String("provider", p), slog.Int("records", r.otherProvider[p]))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return n, fmt.Errorf("recovering: %w", err)
@@ -344,29 +343,114 @@ func (s *Solver) Recover(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// recovery is one Recover's view of the journal, by owner.
+type recovery struct {
+	s             *Solver
+	j             KeyedJournal
+	owners        map[string]*ownerEntries
+	otherProvider map[string]int // provider instance: entries left to it
+}
+
+// ownerEntries is what one owner left: records read, keys still unread.
+type ownerEntries struct {
+	recs  []plugin.Record
+	keys  []string
+	lease string // for the logs
+}
+
+func (r *recovery) owner(owner string) *ownerEntries {
+	o := r.owners[owner]
+	if o == nil {
+		o = &ownerEntries{}
+		r.owners[owner] = o
+	}
+	return o
+}
+
+// add files e under its owner, unless it is this Solver's own or another
+// provider instance's.
+func (r *recovery) add(e journalEntry) {
+	switch {
+	case e.Owner == r.s.cfg.Owner:
+		return // ours, in flight
+	case e.Provider != "" && r.s.cfg.Provider != "" && e.Provider != r.s.cfg.Provider:
+		r.otherProvider[e.Provider]++
+		return
+	}
+	o := r.owner(e.Owner)
+	o.recs = append(o.recs, e.Record)
+	if e.Lease != "" {
+		o.lease = e.Lease
+	}
+}
+
+// read returns the entry at key; ok is false when there is none to clean:
+// removed meanwhile, of a newer format (left alone) or unreadable (dropped).
+func (r *recovery) read(ctx context.Context, key string) (journalEntry, bool, error) {
+	raw, ok, err := r.j.Get(ctx, key)
+	if err != nil || !ok {
+		return journalEntry{}, false, err
+	}
+	e, err := decodeEntry(key, raw)
+	if errors.Is(err, errNewerEntry) {
+		// A newer zonecert wrote it; it knows how to clean it up.
+		r.s.log.LogAttrs(ctx, slog.LevelWarn, "leaving a journal entry of a newer format", slog.String("key", key))
+		return journalEntry{}, false, nil
+	}
+	if err != nil {
+		// Nothing can be cleaned from it; keeping it would fail every run.
+		r.s.log.LogAttrs(ctx, slog.LevelWarn, "dropping an unreadable journal entry", slog.String("key", key), errAttr(err))
+		return journalEntry{}, false, r.s.journal.Delete(ctx, key)
+	}
+	return e, true, nil
+}
+
 // recoverOwner cleans up the records of one owner, if it is gone, holding
-// its lock meanwhile.
-func (s *Solver) recoverOwner(ctx context.Context, owner, lease string, recs []plugin.Record) (int, error) {
+// its lock meanwhile; the entries its keys name are read only then.
+func (r *recovery) recoverOwner(ctx context.Context, owner string) (int, error) {
+	s, o := r.s, r.owners[owner]
+	adopted := false
 	if owner != "" && s.cfg.Owners != nil {
 		release, err := s.cfg.Owners.Adopt(ctx, owner)
 		if errors.Is(err, ErrOwnerAlive) {
-			s.log.LogAttrs(ctx, slog.LevelDebug, "leaving journaled records of a running order", slog.String("owner", owner), slog.Int("records", len(recs)))
+			s.log.LogAttrs(ctx, slog.LevelDebug, "leaving journaled records of a running order", slog.String("owner", owner), slog.Int("records", len(o.recs)+len(o.keys)))
 			return 0, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("checking the owner of %d journaled records: %w", len(recs), err)
+			return 0, fmt.Errorf("checking the owner of %d journaled records: %w", len(o.recs)+len(o.keys), err)
 		}
 		defer release(context.WithoutCancel(ctx))
-		detail := owner
-		if lease != "" {
-			detail += " (lease " + lease + ")"
+		adopted = true
+	}
+	for _, key := range o.keys {
+		e, ok, err := r.read(ctx, key)
+		if err != nil {
+			return 0, fmt.Errorf("reading the journaled records of %s: %w", owner, err)
 		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "taking over the records of a vanished order", slog.String("owner", detail), slog.Int("records", len(recs)))
-		s.obs.Observe(ctx, progress.Event{Time: s.now(), Stage: progress.TakenOver, Detail: detail, Total: len(recs)})
+		if !ok {
+			continue
+		}
+		if e.Owner != owner {
+			// Written by hand: the owner it names was never adopted.
+			s.log.LogAttrs(ctx, slog.LevelWarn, "leaving a journal entry whose key names another owner", slog.String("key", key), slog.String("owner", e.Owner))
+			continue
+		}
+		r.add(e)
+	}
+	if len(o.recs) == 0 {
+		return 0, nil // all another provider's, or gone meanwhile
+	}
+	if adopted {
+		detail := owner
+		if o.lease != "" {
+			detail += " (lease " + o.lease + ")"
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "taking over the records of a vanished order", slog.String("owner", detail), slog.Int("records", len(o.recs)))
+		s.obs.Observe(ctx, progress.Event{Time: s.now(), Stage: progress.TakenOver, Detail: detail, Total: len(o.recs)})
 	}
 	byZone := map[string][]plugin.Record{}
-	for _, r := range recs {
-		byZone[r.Zone] = append(byZone[r.Zone], r)
+	for _, rec := range o.recs {
+		byZone[rec.Zone] = append(byZone[rec.Zone], rec)
 	}
 	n := 0
 	var errs []error

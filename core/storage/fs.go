@@ -498,10 +498,14 @@ func (s *FS) Lock(ctx context.Context, name string, lease time.Duration) (Lock, 
 // TryLock takes the lock Lock takes, or returns ErrLocked at once. The
 // lease is ignored (see FS).
 //
-// Release removes the lock file, so owner locks (one per order) do not pile
-// up. A holder checks after flock that its descriptor is still the file at
-// the path: a waiter that opened the file before the holder removed it
-// holds a lock on an orphan inode and must open the path again.
+// Release removes the lock file of an owner lock (OwnerLock), so they do
+// not pile up at one per order. Other locks are one per certificate or
+// account and keep their file: creating and unlinking an inode each time a
+// lock is taken costs the kernel several times what reopening does, and a
+// renewal storm takes several locks per order. A holder checks after flock
+// that its descriptor is still the file at the path: a waiter that opened
+// the file before the holder removed it holds a lock on an orphan inode and
+// must open the path again.
 func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, error) {
 	if err := validSegment(name); err != nil {
 		return nil, fmt.Errorf("%w: lock %q: %v", ErrInvalidKey, name, err)
@@ -540,7 +544,7 @@ func (s *FS) TryLock(ctx context.Context, name string, _ time.Duration) (Lock, e
 			}
 			continue
 		}
-		return &fsLock{f: f, path: p}, nil
+		return &fsLock{f: f, path: p, remove: strings.HasPrefix(name, ownerLockPrefix)}, nil
 	}
 }
 
@@ -558,10 +562,11 @@ func samePath(f *os.File, p string) (bool, error) {
 }
 
 type fsLock struct {
-	mu   sync.Mutex
-	f    *os.File
-	path string
-	turn chan struct{} // Lock's token for the name in this process (nil from TryLock)
+	mu     sync.Mutex
+	f      *os.File
+	path   string
+	remove bool          // the file goes on Release (owner locks)
+	turn   chan struct{} // Lock's token for the name in this process (nil from TryLock)
 }
 
 func (l *fsLock) Release(context.Context) error {
@@ -571,7 +576,10 @@ func (l *fsLock) Release(context.Context) error {
 		return nil
 	}
 	// Remove while still holding, so no one else can hold the file removed.
-	rmErr := os.Remove(l.path)
+	var rmErr error
+	if l.remove {
+		rmErr = os.Remove(l.path)
+	}
 	if errors.Is(rmErr, fs.ErrNotExist) {
 		rmErr = nil
 	}

@@ -13,7 +13,7 @@ import (
 //	accounts/<ca>/<id>/key.pem        its private key (private)
 //	live/<name>/{cert,chain,fullchain,privkey}.pem   the current set (PutSet)
 //	archive/<name>/<N>/...            every set written (FS keeps them)
-//	journal/<id>                      a challenge record to clean up (dns01)
+//	journal/<owner>--<id>             a challenge record to clean up (dns01; older: journal/<id>)
 //	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
 //	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
 //
@@ -67,7 +67,9 @@ func RenewalKey(name string) string { return path.Join(RenewalDir, name+".json")
 
 // OwnerLock is the name of the lock a running order holds while its
 // journal entries are live; id is random ([a-z0-9]).
-func OwnerLock(id string) string { return "owner-" + id }
+func OwnerLock(id string) string { return ownerLockPrefix + id }
+
+const ownerLockPrefix = "owner-"
 
 // CertLock is the name of the lock that serializes orders for a certificate.
 func CertLock(name string) string { return "cert-" + name }

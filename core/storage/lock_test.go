@@ -109,7 +109,7 @@ func TestLockRemovedOnReleaseStillExcludes(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 20 {
-				l, err := s.Lock(ctx, "cert-x", time.Minute)
+				l, err := s.Lock(ctx, OwnerLock("x"), time.Minute) // an owner lock's file goes on Release
 				if err != nil {
 					errs <- err
 					return
@@ -133,6 +133,33 @@ func TestLockRemovedOnReleaseStillExcludes(t *testing.T) {
 	}
 	if most.Load() != 1 {
 		t.Errorf("%d holders at once, want 1", most.Load())
+	}
+}
+
+// Locks other than owner locks keep their file on Release: there is one
+// per certificate or account, and reopening a file is far cheaper than
+// creating one each time (the renewal storm takes several per order).
+func TestLockFileKeptUnlessOwner(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newFS(t)
+	for name, kept := range map[string]bool{CertLock("a.test"): true, ClaimLock("a.test"): true, AccountLock("ca"): true, OwnerLock("1"): false} {
+		for range 2 { // the kept file is taken again
+			l, err := s.Lock(ctx, name, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.TryLock(ctx, name, time.Minute); !errors.Is(err, ErrLocked) {
+				t.Fatalf("%s: second TryLock = %v, want ErrLocked", name, err)
+			}
+			if err := l.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := os.Stat(filepath.Join(s.Root, "locks", name+".lock"))
+		if kept && err != nil || !kept && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: lock file after Release: %v, want kept %v", name, err, kept)
+		}
 	}
 }
 

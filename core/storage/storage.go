@@ -62,7 +62,7 @@ type File struct {
 //     holder died (or whose lease ran out) is free. That makes a lock a
 //     liveness signal: the cleanup journal names each entry's owner lock,
 //     and an entry whose owner lock TryLock can take belongs to no one.
-//     Releasing a lock may forget its name (FS removes the lock file).
+//     Releasing a lock may forget its name (FS removes an owner lock's file).
 //   - LocalPath returns the file a key is kept in when the backend keeps
 //     keys as local files (FS), so users can be pointed at them; other
 //     backends return false. It does no I/O and does not check existence.
