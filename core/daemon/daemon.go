@@ -63,6 +63,8 @@ type Daemon struct {
 	gate  gate
 	sched *scheduler
 	fleet *fleetMetrics // fleet.go
+	// leases: whether the store has leases, so fleet rules apply (fleetgate.go).
+	leases leases
 
 	mu       sync.Mutex
 	gen      *generation
@@ -131,10 +133,17 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 		client = &http.Client{Timeout: 60 * time.Second}
 	}
 	c := *client
-	c.Transport = newCATransport(client.Transport, d.m)
+	tr := newCATransport(client.Transport, d.m)
+	c.Transport = tr
 	g := &generation{cfg: cfg, insts: map[string]*instance{}, http: &c}
 	if err := d.share(g); err != nil {
 		return nil, err
+	}
+	tr.fleet = &fleetGate{store: d.store, ca: digest(cfg.ACME.DirectoryURL), slots: cfg.Daemon.FleetNewOrderConcurrency,
+		leases: &d.leases, now: d.now, waited: func(w time.Duration) { d.m.gateWait.WithLabelValues("fleet-new-order").Add(w.Seconds()) }}
+	tr.newOrderURL = func(ctx context.Context) (string, error) {
+		dir, err := g.acme.Directory(ctx)
+		return dir.NewOrder, err
 	}
 	chk, err := core.NewChecker(core.Config{Storage: d.store, HTTPClient: g.http, Logger: d.log,
 		Now: d.now, AllowInsecureHTTP: d.opts.AllowInsecureHTTP, ACME: g.acme}, false)
@@ -305,7 +314,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		return now
 	}
 	key := accountKey(g.cfg.ACME.DirectoryURL, g.cfg.ACME.Email)
-	if until := d.gate.blockedUntil(key); until.After(now) {
+	if until := maxTime(d.gate.blockedUntil(key), d.fleetBlockedUntil(ctx, key, log)); until.After(now) {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
 	}
@@ -343,6 +352,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		if p, ok := errors.AsType[*acme.Problem](err); ok && p.Type == acme.ProblemRateLimited {
 			until := now.Add(max(p.RetryAfter, g.cfg.Daemon.RetryMin))
 			d.gate.block(key, until)
+			d.fleetBlock(ctx, key, until, log)
 			next = maxTime(next, until)
 		}
 		log.LogAttrs(ctx, slog.LevelError, "order failed", slog.String("error", err.Error()), slog.Time("retry_at", next))
