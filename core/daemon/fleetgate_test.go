@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,9 +17,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/core/storage/etcdstore"
 	"github.com/zonecert/zonecert/internal/testenv"
+	"github.com/zonecert/zonecert/plugin"
 )
 
 // newOrderMeter sits between every daemon of a fleet and Pebble, as the
@@ -171,4 +176,89 @@ func fetchDirectory(ctx context.Context, c *http.Client, url string) (directory,
 	}
 	defer resp.Body.Close()
 	return dir, json.NewDecoder(resp.Body).Decode(&dir)
+}
+
+// benchConfig parses a configuration of the given certificates with a
+// described (never started) rfc2136 instance: enough for checks that
+// stop before any CA or DNS work.
+func benchConfig(tb testing.TB, ctx context.Context, server string, names ...string) *config.Config {
+	tb.Helper()
+	var doc strings.Builder
+	fmt.Fprintf(&doc, "state = %q\n[acme]\nserver = %q\nagree_tos = true\n[dns]\nresolvers = [\"127.0.0.1\"]\n", tb.TempDir(), server)
+	doc.WriteString("[providers.bind]\nplugin = \"rfc2136\"\nsettings = { nameserver = \"127.0.0.1:53\" }\n")
+	for _, name := range names {
+		fmt.Fprintf(&doc, "[[certificate]]\nname = %q\ndomains = [\"%s.bench.test\"]\nprovider = \"bind\"\n", name, name)
+	}
+	describe := func(context.Context, string, string, string, []string, string) (plugin.Metadata, error) {
+		return plugin.Metadata{Name: "rfc2136", Settings: []plugin.SettingSpec{{Name: "nameserver", Required: true}}}, nil
+	}
+	cfg, err := config.Parse(ctx, "bench.toml", []byte(doc.String()), 0o600, config.Options{Describe: describe})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+func noLaunch(context.Context, config.Provider, []string, []string, func(string) (string, bool), *slog.Logger) (Plugin, error) {
+	return nil, errors.New("no plugin in this test")
+}
+
+// A CA's Retry-After that one daemon of a fleet got holds for the others:
+// a daemon that never heard it postpones its due certificate until then
+// without a request to the CA. On FS the fleet gate steps aside after its
+// first slot and nothing is shared.
+func TestFleetSharesRetryAfter(t *testing.T) {
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	cfg := benchConfig(t, ctx, "https://127.0.0.1:1/dir", "r")
+	var ds []*Daemon
+	for range 2 {
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "wait", Keys: [][]byte{key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		d, err := New(cfg, Options{Launch: noLaunch, Storage: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	// The first daemon took a slot (so it knows etcd has leases), then
+	// the CA said rateLimited with a Retry-After.
+	release, err := ds[0].current().http.Transport.(*caTransport).fleet.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	acct := accountKey(cfg.ACME.DirectoryURL, cfg.ACME.Email)
+	until := time.Now().Add(time.Hour).Truncate(time.Second)
+	ds[0].fleetBlock(ctx, acct, until, ds[0].log)
+	ds[0].fleetBlock(ctx, acct, until.Add(-time.Minute), ds[0].log) // an earlier time does not shorten it
+	if next := ds[1].check(ctx, "r"); !next.Equal(until) {
+		t.Errorf("the other daemon's next look at a due certificate = %v, want the fleet's Retry-After %v", next, until)
+	}
+	if got := testutil.ToFloat64(ds[1].m.orders.WithLabelValues(reasonMissing)); got != 0 {
+		t.Errorf("the other daemon placed %v orders during the CA's Retry-After", got)
+	}
+
+	fsd, err := New(benchConfig(t, ctx, "https://127.0.0.1:1/dir", "r"), Options{Launch: noLaunch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err = fsd.current().http.Transport.(*caTransport).fleet.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if fsd.leases.shared() {
+		t.Error("on FS the fleet gate did not step aside")
+	}
+	fsd.fleetBlock(ctx, acct, until, fsd.log)
+	if got, _ := fsd.store.List(ctx, storage.FleetDir); len(got) > 0 {
+		t.Errorf("on FS the Retry-After was shared: %q", got)
+	}
 }
