@@ -59,6 +59,7 @@ type Daemon struct {
 	now   func() time.Time
 	m     *metrics
 	store storage.Storage
+	reads *snapStore // store for checks: first looks from a snapshot (snapshot.go)
 	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
@@ -106,6 +107,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
 		store: store, hooks: opts.Hooks, failures: map[string]int{}}
+	d.reads = newSnapStore(store, func() time.Duration { return d.current().cfg.Daemon.CheckInterval }, d.now)
 	d.pre = newPreflightState(d.m.reg)
 	d.fleet = newFleetMetrics(d.m.reg)
 	g, err := d.build(cfg, nil)
@@ -145,7 +147,7 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 		dir, err := g.acme.Directory(ctx)
 		return dir.NewOrder, err
 	}
-	chk, err := core.NewChecker(core.Config{Storage: d.store, HTTPClient: g.http, Logger: d.log,
+	chk, err := core.NewChecker(core.Config{Storage: d.reads, HTTPClient: g.http, Logger: d.log,
 		Now: d.now, AllowInsecureHTTP: d.opts.AllowInsecureHTTP, ACME: g.acme}, false)
 	if err != nil {
 		return nil, err
@@ -299,7 +301,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		return now // removed by a reload meanwhile; the scheduler drops it
 	}
 	log := d.log.With("cert", name)
-	due, err := d.due(ctx, g, cert)
+	due, err := d.due(snapshotReads(ctx), g, cert)
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
 		return d.backoff(g, name, now)

@@ -44,6 +44,12 @@ func (c *countingStore) List(ctx context.Context, k string) ([]string, error) {
 	return c.Storage.List(ctx, k)
 }
 
+// Scan passes the store's range read on (storage.Scanner), counted.
+func (c *countingStore) Scan(ctx context.Context, prefix string, keep func(string) bool) (map[string][]byte, error) {
+	c.n.Add(1)
+	return c.Storage.(storage.Scanner).Scan(ctx, prefix, keep)
+}
+
 // BenchmarkFleetEtcd10000: 10,000 synthetic lineages in etcd (a current
 // certificate and its sealed key each, none due): daemon start-up, the
 // heap it holds, one scheduler pass over every certificate, and the etcd

@@ -87,6 +87,18 @@ type Storage interface {
 	LocalPath(key string) (string, bool)
 }
 
+// Scanner is an optional capability of a Storage, for backends where a
+// request costs more than the bytes it carries (etcd; FS does not have it).
+// Scan returns the value of every key under prefix that keep accepts,
+// read at one point in time, in one request: a reader of many keys pays
+// one round trip instead of one per key. Values of keys keep rejects may
+// still be transferred, but are neither opened nor returned. Callers on a
+// Storage without it read key by key (List, Get), which on a local FS
+// costs no more.
+type Scanner interface {
+	Scan(ctx context.Context, prefix string, keep func(key string) bool) (map[string][]byte, error)
+}
+
 // Lock is a held lock; Release it when done (releasing twice is harmless).
 type Lock interface {
 	Release(ctx context.Context) error

@@ -79,7 +79,10 @@ type Store struct {
 	reqTTL time.Duration
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage = (*Store)(nil)
+	_ storage.Scanner = (*Store)(nil)
+)
 
 // New connects to the cluster. It does not wait for it to be reachable:
 // every operation fails with a clear error while it is not.
@@ -289,6 +292,35 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	}
 	// Keys come sorted, so children are grouped; names are too.
 	return slices.Compact(names), nil
+}
+
+// Scan reads every key under prefix in one range request (one
+// revision) and returns the opened values of those keep accepts
+// (storage.Scanner).
+func (s *Store) Scan(ctx context.Context, prefix string, keep func(key string) bool) (map[string][]byte, error) {
+	prefix = strings.Trim(prefix, "/")
+	if err := storage.ValidateKey(prefix); err != nil {
+		return nil, err
+	}
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.EtcdKey(prefix)+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, s.wrap("reading", prefix, err)
+	}
+	vals := map[string][]byte{}
+	for _, kv := range resp.Kvs {
+		k, ok := s.StorageKey(string(kv.Key))
+		if !ok || !keep(k) {
+			continue
+		}
+		v, err := s.Open(k, kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		vals[k] = v
+	}
+	return vals, nil
 }
 
 // request bounds one etcd request (and ctx).

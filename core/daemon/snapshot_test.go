@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/acme"
+	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/core/storage/etcdstore"
+	"github.com/zonecert/zonecert/internal/testenv"
+)
+
+// storeLineage writes a current certificate for name (valid 60 days from
+// now) and its renewal plan with a cached renewal check that is not due,
+// as a daemon of the fleet would have left it.
+func storeLineage(t *testing.T, ctx context.Context, s storage.Storage, name string, now time.Time) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name + ".bench.test"},
+		DNSNames: []string{name + ".bench.test"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour),
+		AuthorityKeyId: []byte{1, 2, 3, 4}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := s.PutSet(ctx, storage.LiveKey(name), map[string]storage.File{
+		storage.CertFile: {Data: c}, storage.FullChainFile: {Data: c}}); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	id, _ := acme.ARICertID(leaf)
+	if err := core.SavePlan(ctx, s, core.Plan{Name: name, Directory: "https://127.0.0.1:1/dir", Domains: leaf.DNSNames,
+		KeyType: acme.KeyType("ec256"), Wait: "authoritative", Provider: core.ProviderSource{Name: "rfc2136"},
+		Check: &core.RenewalCheck{CertID: id, Reason: core.ReasonExpiring, RenewAt: now.Add(40 * 24 * time.Hour), NextCheck: now.Add(40 * 24 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A scheduler pass over certificates that are not due costs two etcd
+// requests however many there are (one range read of live/, one of
+// renewal/), including the renewal check's read of cert.pem. A
+// certificate the snapshot shows missing but that another daemon stored
+// since is read again under its claim and not ordered, and the fresh read
+// replaces the snapshot's entry. After check_interval the snapshot is read
+// again.
+func TestCheckPassReadsSnapshot(t *testing.T) {
+	e := testenv.StartEtcd(t, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "snap", Keys: [][]byte{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	var names []string
+	for i := range 30 {
+		names = append(names, fmt.Sprintf("s%02d", i))
+		storeLineage(t, ctx, s, names[i], clock)
+	}
+	cfg := benchConfig(t, ctx, "https://127.0.0.1:1/dir", append(names, "late")...)
+	cs := &countingStore{Storage: s}
+	d, err := New(cfg, Options{Launch: noLaunch, Storage: cs, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func() {
+		t.Helper()
+		for _, n := range names {
+			if next := d.check(ctx, n); !next.After(now().Add(time.Minute)) {
+				t.Fatalf("%s due at %v in a pass where none is", n, next)
+			}
+		}
+	}
+	pass()
+	if got := cs.n.Load(); got != 2 {
+		t.Errorf("a pass over %d certificates cost %d requests, want 2", len(names), got)
+	}
+	pass()
+	if got := cs.n.Load(); got != 2 {
+		t.Errorf("a second pass within check_interval cost %d more requests, want 0", got-2)
+	}
+
+	storeLineage(t, ctx, s, "late", now()) // by another daemon, after the snapshot
+	if next := d.check(ctx, "late"); !next.After(now().Add(time.Minute)) {
+		t.Errorf("late: next check %v, want it not due", next)
+	}
+	if got := testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing)); got != 0 {
+		t.Errorf("%v orders of a certificate another daemon stored after the snapshot", got)
+	}
+	before := cs.n.Load()
+	d.check(ctx, "late")
+	if got := cs.n.Load() - before; got != 0 {
+		t.Errorf("looking again at late cost %d requests: the fresh read did not update the snapshot", got)
+	}
+
+	mu.Lock()
+	clock = clock.Add(cfg.Daemon.CheckInterval)
+	mu.Unlock()
+	before = cs.n.Load()
+	pass()
+	if got := cs.n.Load() - before; got != 2 {
+		t.Errorf("a pass after check_interval cost %d requests, want 2 (the snapshot read again)", got)
+	}
+}
