@@ -53,7 +53,10 @@ type File struct {
 //   - Get of an absent key returns an error wrapping ErrNotFound; Delete of
 //     an absent key succeeds.
 //   - List returns the names of the immediate children of prefix, sorted.
-//   - Lock blocks until the named lock is held or ctx ends. The lease bounds
+//   - Lock blocks until the named lock is held or ctx ends; a backend may
+//     also bound the wait (etcd: 15 min by default, so a holder that hangs
+//     while keeping its lease alive does not block its waiters forever) and
+//     then fail with an error wrapping ErrLocked that names the holder. The lease bounds
 //     how long a holder that vanished keeps it; backends that release locks
 //     when the process dies (FS) may ignore it. A lock is held by one Lock
 //     value: a second Lock of the same name waits, in the same process too.
