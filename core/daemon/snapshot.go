@@ -101,10 +101,17 @@ type snapshot struct {
 	maxAge func() time.Duration // check_interval of the current generation
 	now    func() time.Time
 
-	mu   sync.Mutex
-	at   time.Time // of the last scan; zero before the first
-	vals map[string][]byte
+	mu       sync.Mutex
+	at       time.Time // of the last scan; zero before the first
+	vals     map[string][]byte
+	failedAt time.Time // of the last failed scan
+	failed   error
 }
+
+// scanRetry is how long a failed scan answers for itself: the checks
+// waiting for it fail at once (and back off) instead of each waiting out
+// another request timeout in turn.
+const scanRetry = 5 * time.Second
 
 // get answers key from the snapshot, scanning the store first when the
 // snapshot is missing or maxAge old (concurrent first looks wait for
@@ -112,15 +119,20 @@ type snapshot struct {
 func (s *snapshot) get(ctx context.Context, key string) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.at.IsZero() || s.now().Sub(s.at) >= s.maxAge() {
+	if now := s.now(); s.at.IsZero() || now.Sub(s.at) >= s.maxAge() {
+		if s.failed != nil && now.Sub(s.failedAt) < scanRetry {
+			return nil, s.failed
+		}
 		certs, err := s.scan.Scan(ctx, storage.LiveDir, isCertKey)
-		if err != nil {
-			return nil, err
+		var plans map[string][]byte
+		if err == nil {
+			plans, err = s.scan.Scan(ctx, storage.RenewalDir, isPlanKey)
 		}
-		plans, err := s.scan.Scan(ctx, storage.RenewalDir, isPlanKey)
 		if err != nil {
-			return nil, err
+			s.failed, s.failedAt = fmt.Errorf("reading the store's certificates and plans: %w", err), now
+			return nil, s.failed
 		}
+		s.failed = nil
 		for k, v := range plans {
 			certs[k] = v
 		}

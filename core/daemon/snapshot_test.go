@@ -8,8 +8,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,5 +121,39 @@ func TestCheckPassReadsSnapshot(t *testing.T) {
 	pass()
 	if got := cs.n.Load() - before; got != 2 {
 		t.Errorf("a pass after check_interval cost %d requests, want 2 (the snapshot read again)", got)
+	}
+}
+
+// failingScanner is a store whose range reads fail, counted.
+type failingScanner struct {
+	storage.Storage
+	scans int
+}
+
+func (f *failingScanner) Scan(context.Context, string, func(string) bool) (map[string][]byte, error) {
+	f.scans++
+	return nil, errors.New("etcd unreachable")
+}
+
+// While the store cannot be scanned, checks fail at once with the last
+// scan's error for scanRetry, instead of each one queueing for its own
+// scan (and its own request timeout); then a check scans again.
+func TestSnapshotFailedScanAnswersForAWhile(t *testing.T) {
+	f := &failingScanner{}
+	clock := time.Now()
+	st := newSnapStore(f, func() time.Duration { return time.Hour }, func() time.Time { return clock })
+	ctx := snapshotReads(t.Context())
+	for range 5 {
+		if _, err := st.Get(ctx, storage.LiveFileKey("a", storage.CertFile)); err == nil || !strings.Contains(err.Error(), "etcd unreachable") {
+			t.Fatalf("Get with a failing scan = %v", err)
+		}
+	}
+	if f.scans != 1 {
+		t.Errorf("%d scans for 5 first looks within scanRetry, want 1", f.scans)
+	}
+	clock = clock.Add(scanRetry)
+	_, _ = st.plan(ctx, "a")
+	if f.scans != 2 {
+		t.Errorf("%d scans after scanRetry, want 2", f.scans)
 	}
 }
