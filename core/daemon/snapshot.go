@@ -64,6 +64,17 @@ func (s *snapStore) Get(ctx context.Context, key string) ([]byte, error) {
 	return s.read(ctx, key)
 }
 
+// Put writes through: the renewal check's plan update (the checker's
+// store is this one) is seen by the next first look, which would
+// otherwise ask the CA again until the next scan.
+func (s *snapStore) Put(ctx context.Context, key string, value []byte, private bool) error {
+	err := s.Storage.Put(ctx, key, value, private)
+	if err == nil && s.snap != nil && (isCertKey(key) || isPlanKey(key)) {
+		s.snap.saw(key, value, nil)
+	}
+	return err
+}
+
 // plan reads certificate name's renewal plan, from the snapshot in a
 // first look.
 func (s *snapStore) plan(ctx context.Context, name string) ([]byte, error) {

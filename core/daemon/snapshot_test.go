@@ -101,6 +101,18 @@ func TestCheckPassReadsSnapshot(t *testing.T) {
 		t.Errorf("a second pass within check_interval cost %d more requests, want 0", got-2)
 	}
 
+	// The renewal check's plan update goes through the daemon's store:
+	// the next first look sees it without a request.
+	plan := []byte(`{"version":1,"name":"s00","updated":"2026-01-02T03:04:05Z"}`)
+	if err := d.reads.Put(ctx, storage.RenewalKey("s00"), plan, true); err != nil {
+		t.Fatal(err)
+	}
+	before := cs.n.Load()
+	if got, err := d.reads.plan(snapshotReads(ctx), "s00"); err != nil || string(got) != string(plan) || cs.n.Load() != before {
+		t.Errorf("first look after a plan update = %q, %v, %d requests; want the written plan, no request", got, err, cs.n.Load()-before)
+	}
+	storeLineage(t, ctx, s, "s00", now()) // a valid plan again
+
 	storeLineage(t, ctx, s, "late", now()) // by another daemon, after the snapshot
 	if next := d.check(ctx, "late"); !next.After(now().Add(time.Minute)) {
 		t.Errorf("late: next check %v, want it not due", next)
@@ -108,7 +120,7 @@ func TestCheckPassReadsSnapshot(t *testing.T) {
 	if got := testutil.ToFloat64(d.m.orders.WithLabelValues(reasonMissing)); got != 0 {
 		t.Errorf("%v orders of a certificate another daemon stored after the snapshot", got)
 	}
-	before := cs.n.Load()
+	before = cs.n.Load()
 	d.check(ctx, "late")
 	if got := cs.n.Load() - before; got != 0 {
 		t.Errorf("looking again at late cost %d requests: the fresh read did not update the snapshot", got)
