@@ -94,6 +94,11 @@ type Daemon struct {
 	// (acme.Options.NewOrderConcurrency; 1 by default, out of courtesy and
 	// for the CA's per-account order limits).
 	NewOrderConcurrency int
+	// FleetNewOrderConcurrency bounds the newOrder requests in flight to
+	// the CA across every daemon sharing a store with leases (etcd), by
+	// slot locks (core/daemon/fleetgate.go). It defaults to
+	// NewOrderConcurrency: a fleet is as gentle with the CA as one daemon.
+	FleetNewOrderConcurrency int
 	// RetryMin and RetryMax bound the exponential backoff after a failure.
 	RetryMin, RetryMax time.Duration
 	// StopTimeout bounds how long running orders may finish on SIGTERM.

@@ -136,6 +136,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad domain", replace(`"Example.com"]`, `"exa mple.com"]`), 0o600, env, 19, "exa mple.com"},
 		{"bad duration", replace(`"2s"`, `"2 seconds"`), 0o600, env, 9, `bad duration "2 seconds"`},
 		{"syntax error", replace(`[daemon]`, `[daemon`), 0o600, env, 8, ""},
+		{"fleet bound below 1", replace("max_concurrent = 3", "max_concurrent = 3\nfleet_new_order_concurrency = 0"), 0o600, env, 11, "fleet_new_order_concurrency: want at least 1"},
 		{"both provider and providers", replace(`provider = "bind"`, `provider = "bind"`+"\nproviders = { \"example.com\" = \"bind\" }"), 0o600, env, 21, "not both"},
 	}
 	for _, tt := range tests {

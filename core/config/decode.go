@@ -69,6 +69,7 @@ type daemonDoc struct {
 	Jitter              string `toml:"jitter"`
 	MaxConcurrent       *int   `toml:"max_concurrent"`
 	NewOrderConcurrency *int   `toml:"new_order_concurrency"`
+	FleetNewOrders      *int   `toml:"fleet_new_order_concurrency"`
 	RetryMin            string `toml:"retry_min"`
 	RetryMax            string `toml:"retry_max"`
 	StopTimeout         string `toml:"stop_timeout"`

@@ -25,6 +25,9 @@ func TestDaemonDefaults(t *testing.T) {
 	if cfg.Daemon.NewOrderConcurrency != 1 {
 		t.Errorf("new_order_concurrency defaults to %d", cfg.Daemon.NewOrderConcurrency)
 	}
+	if cfg.Daemon.FleetNewOrderConcurrency != cfg.Daemon.NewOrderConcurrency {
+		t.Errorf("fleet_new_order_concurrency defaults to %d, want new_order_concurrency", cfg.Daemon.FleetNewOrderConcurrency)
+	}
 	if l := cfg.Providers["bind"].Limits; l.CoalesceWindow != dns01.DefaultCoalesceWindow || l.MaxCalls != dns01.DefaultMaxCalls {
 		t.Errorf("provider limits default to %+v", l)
 	}

@@ -209,6 +209,13 @@ func (v *validator) daemon(raw *fileDoc, cfg *Config) {
 		}
 		cfg.Daemon.NewOrderConcurrency = *d.NewOrderConcurrency
 	}
+	cfg.Daemon.FleetNewOrderConcurrency = cfg.Daemon.NewOrderConcurrency
+	if d.FleetNewOrders != nil {
+		if *d.FleetNewOrders < 1 {
+			v.errorf(v.lines.at("daemon", "fleet_new_order_concurrency"), "daemon.fleet_new_order_concurrency: want at least 1")
+		}
+		cfg.Daemon.FleetNewOrderConcurrency = *d.FleetNewOrders
+	}
 	if cfg.Daemon.CheckInterval <= 0 {
 		v.errorf(v.lines.at("daemon", "check_interval"), "daemon.check_interval: must be positive")
 	}

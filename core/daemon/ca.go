@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"mime"
@@ -15,10 +16,15 @@ import (
 
 // caTransport sits under every order's ACME client and counts the CA's
 // badNonce and rate-limit answers for the metrics. (The bound on newOrder
-// requests in flight is the ACME client's: acme.Options.NewOrderConcurrency.)
+// requests in flight is the ACME client's: acme.Options.NewOrderConcurrency;
+// across a fleet, fleet adds its own around each newOrder request.)
 type caTransport struct {
 	base http.RoundTripper
 	m    *metrics
+
+	// Set once, before the generation's first request.
+	fleet       *fleetGate                                // fleetgate.go
+	newOrderURL func(ctx context.Context) (string, error) // the directory's newOrder
 }
 
 func newCATransport(base http.RoundTripper, m *metrics) *caTransport {
@@ -29,6 +35,13 @@ func newCATransport(base http.RoundTripper, m *metrics) *caTransport {
 }
 
 func (t *caTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.fleet != nil && t.isNewOrder(req) {
+		return t.newOrderSlot(req, t.count)
+	}
+	return t.count(req)
+}
+
+func (t *caTransport) count(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		return nil, err

@@ -59,10 +59,13 @@ type Daemon struct {
 	now   func() time.Time
 	m     *metrics
 	store storage.Storage
+	reads *snapStore // store for checks: first looks from a snapshot (snapshot.go)
 	hooks *core.Hooks
 	gate  gate
 	sched *scheduler
 	fleet *fleetMetrics // fleet.go
+	// leases: whether the store has leases, so fleet rules apply (fleetgate.go).
+	leases leases
 
 	mu       sync.Mutex
 	gen      *generation
@@ -105,6 +108,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, log: opts.Logger, now: opts.Now, m: newMetrics(),
 		store: store, hooks: opts.Hooks, failures: map[string]int{}, owners: &core.LiveOwners{}}
+	d.reads = newSnapStore(store, func() time.Duration { return d.current().cfg.Daemon.CheckInterval }, d.now)
 	d.pre = newPreflightState(d.m.reg)
 	d.fleet = newFleetMetrics(d.m.reg)
 	g, err := d.build(cfg, nil)
@@ -132,12 +136,19 @@ func (d *Daemon) build(cfg *config.Config, old *generation) (*generation, error)
 		client = &http.Client{Timeout: 60 * time.Second}
 	}
 	c := *client
-	c.Transport = newCATransport(client.Transport, d.m)
+	tr := newCATransport(client.Transport, d.m)
+	c.Transport = tr
 	g := &generation{cfg: cfg, insts: map[string]*instance{}, http: &c}
 	if err := d.share(g); err != nil {
 		return nil, err
 	}
-	chk, err := core.NewChecker(core.Config{Storage: d.store, HTTPClient: g.http, Logger: d.log,
+	tr.fleet = &fleetGate{store: d.store, ca: digest(cfg.ACME.DirectoryURL), slots: cfg.Daemon.FleetNewOrderConcurrency,
+		leases: &d.leases, now: d.now, waited: func(w time.Duration) { d.m.gateWait.WithLabelValues("fleet-new-order").Add(w.Seconds()) }}
+	tr.newOrderURL = func(ctx context.Context) (string, error) {
+		dir, err := g.acme.Directory(ctx)
+		return dir.NewOrder, err
+	}
+	chk, err := core.NewChecker(core.Config{Storage: d.reads, HTTPClient: g.http, Logger: d.log,
 		Now: d.now, AllowInsecureHTTP: d.opts.AllowInsecureHTTP, ACME: g.acme}, false)
 	if err != nil {
 		return nil, err
@@ -291,7 +302,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		return now // removed by a reload meanwhile; the scheduler drops it
 	}
 	log := d.log.With("cert", name)
-	due, err := d.due(ctx, g, cert)
+	due, err := d.due(snapshotReads(ctx), g, cert)
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "checking certificate", slog.String("error", err.Error()))
 		return d.backoff(g, name, now)
@@ -306,7 +317,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		return now
 	}
 	key := accountKey(g.cfg.ACME.DirectoryURL, g.cfg.ACME.Email)
-	if until := d.gate.blockedUntil(key); until.After(now) {
+	if until := maxTime(d.gate.blockedUntil(key), d.fleetBlockedUntil(ctx, key, log)); until.After(now) {
 		log.LogAttrs(ctx, slog.LevelInfo, "CA asked to wait; order postponed", slog.Time("until", until))
 		return until
 	}
@@ -344,6 +355,7 @@ func (d *Daemon) check(ctx context.Context, name string) time.Time {
 		if p, ok := errors.AsType[*acme.Problem](err); ok && p.Type == acme.ProblemRateLimited {
 			until := now.Add(max(p.RetryAfter, g.cfg.Daemon.RetryMin))
 			d.gate.block(key, until)
+			d.fleetBlock(ctx, key, until, log)
 			next = maxTime(next, until)
 		}
 		log.LogAttrs(ctx, slog.LevelError, "order failed", slog.String("error", err.Error()), slog.Time("retry_at", next))

@@ -41,7 +41,7 @@ const (
 // it, else when a third of the lifetime is left), read from and cached in
 // the lineage's renewal plan.
 func (d *Daemon) due(ctx context.Context, g *generation, cert config.Certificate) (Due, error) {
-	leaf, err := readLeaf(ctx, d.store, cert.Name)
+	leaf, err := readLeaf(ctx, d.reads, cert.Name)
 	if err != nil {
 		return Due{}, err
 	}
@@ -53,7 +53,7 @@ func (d *Daemon) due(ctx context.Context, g *generation, cert config.Certificate
 		due.Reason = reasonChanged
 		return due, nil
 	}
-	plan, err := core.LoadPlan(ctx, d.store, cert.Name)
+	plan, err := d.loadPlan(ctx, cert.Name)
 	if errors.Is(err, core.ErrNoLineage) {
 		// A certificate put there by hand or an older zonecert: renew by
 		// lifetime alone.
@@ -101,4 +101,17 @@ func sameNames(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// loadPlan is core.LoadPlan through d.reads: from the snapshot in a first
+// look.
+func (d *Daemon) loadPlan(ctx context.Context, name string) (core.Plan, error) {
+	b, err := d.reads.plan(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return core.Plan{}, fmt.Errorf("%w: %s has no renewal plan", core.ErrNoLineage, name)
+	}
+	if err != nil {
+		return core.Plan{}, fmt.Errorf("reading renewal plan %s: %w", name, err)
+	}
+	return core.DecodePlan(name, b)
 }

@@ -44,6 +44,12 @@ func (c *countingStore) List(ctx context.Context, k string) ([]string, error) {
 	return c.Storage.List(ctx, k)
 }
 
+// Scan passes the store's range read on (storage.Scanner), counted.
+func (c *countingStore) Scan(ctx context.Context, prefix string, keep func(string) bool) (map[string][]byte, error) {
+	c.n.Add(1)
+	return c.Storage.(storage.Scanner).Scan(ctx, prefix, keep)
+}
+
 // BenchmarkFleetEtcd10000: 10,000 synthetic lineages in etcd (a current
 // certificate and its sealed key each, none due): daemon start-up, the
 // heap it holds, one scheduler pass over every certificate, and the etcd
@@ -155,19 +161,26 @@ func BenchmarkFleetEtcd10000(b *testing.B) {
 // TestFleetThroughputFigures measures, when ZONECERT_FLEET_FIGURES=1 (it
 // asserts nothing about speed): 200 certificates due at once against one
 // Pebble and BIND, ordered by one daemon on FS, then by three daemons
-// sharing etcd; it logs certificates per second.
+// sharing etcd with the default fleet newOrder bound (1) and with 3 (as
+// many as the daemons' own bounds together); it logs certificates per
+// second.
 func TestFleetThroughputFigures(t *testing.T) {
 	if os.Getenv("ZONECERT_FLEET_FIGURES") == "" {
 		t.Skip("figures only: ZONECERT_FLEET_FIGURES=1")
 	}
 	const n = 200
-	for _, daemons := range []int{1, 3} {
+	// fleet is fleet_new_order_concurrency: 0 keeps the default (1).
+	for _, run := range []struct{ daemons, fleet int }{{1, 0}, {3, 0}, {3, 3}} {
+		daemons := run.daemons
 		w := startWorld(t)
 		var names []string
 		for i := range n {
 			names = append(names, fmt.Sprintf("t%03d", i))
 		}
 		cfg := w.config(t, "authoritative", "30s", names...)
+		if run.fleet > 0 {
+			cfg.Daemon.FleetNewOrderConcurrency = run.fleet
+		}
 		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 		var store storage.Storage // FS on cfg.State for one daemon
 		var ds []*Daemon
@@ -215,7 +228,8 @@ func TestFleetThroughputFigures(t *testing.T) {
 			<-ran
 		}
 		cancel()
-		t.Logf("%d daemon(s), %s: %d certificates in %v, %.1f certificates/s", daemons,
-			map[bool]string{true: "etcd", false: "FS"}[daemons > 1], n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+		t.Logf("%d daemon(s), %s, fleet_new_order_concurrency %d: %d certificates in %v, %.1f certificates/s", daemons,
+			map[bool]string{true: "etcd", false: "FS"}[daemons > 1], cfg.Daemon.FleetNewOrderConcurrency, n,
+			elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	}
 }

@@ -61,7 +61,7 @@ func TestDueByLifetimeWithoutPlan(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{store: store}
+	d := &Daemon{store: store, reads: newSnapStore(store, nil, nil)}
 	due, err := d.due(t.Context(), nil, config.Certificate{Name: "hand", Domains: []string{"hand.example"}})
 	if err != nil {
 		t.Fatal(err)

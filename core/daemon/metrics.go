@@ -83,7 +83,7 @@ func newMetrics() *metrics {
 		}),
 		gateWait: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "zonecert_acme_gate_wait_seconds_total",
-			Help: "Time requests to the CA waited for the bound on newOrders in flight (new_order_concurrency), which also keeps newOrders apart from authorization requests; by request: new-order, authorization.",
+			Help: "Time requests to the CA waited for the bound on newOrders in flight (new_order_concurrency), which also keeps newOrders apart from authorization requests; by request: new-order, authorization; fleet-new-order is the wait for a slot of the fleet's bound (fleet_new_order_concurrency).",
 		}, []string{"request"}),
 		inFlight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "zonecert_orders_in_flight",

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -16,10 +17,12 @@ import (
 //	journal/<owner>--<id>             a challenge record to clean up (dns01; older: journal/<id>)
 //	renewal/<name>.json               a certificate's renewal plan (core/plan.go)
 //	plugins.lock.json                 SHA-256 pins of the DNS provider plugins
+//	fleet/retry-after-<account>       until when a CA asked a fleet's account to wait
 //
 // Locks: cert-<name> serializes the orders of one certificate;
 // owner-<id> is held by one running order, and its journal entries name it;
-// claim-<name> is held by the daemon of a fleet that orders name.
+// claim-<name> is held by the daemon of a fleet that orders name;
+// ca-<ca>-<i> is one of a fleet's slots for a newOrder request in flight.
 const (
 	AccountsDir = "accounts"
 	LiveDir     = "live"
@@ -91,3 +94,14 @@ func Private(key string) bool {
 // orders certificate name (core/daemon/fleet.go); CertLock still
 // serializes the writes.
 func ClaimLock(name string) string { return "claim-" + name }
+
+// FleetDir holds what a fleet of daemons shares besides certificates.
+const FleetDir = "fleet"
+
+// RetryAfterKey holds the time (RFC 3339) until which the CA asked the
+// account whose hex digest is account to send no new orders.
+func RetryAfterKey(account string) string { return path.Join(FleetDir, "retry-after-"+account) }
+
+// CASlotLock is the name of slot i of the fleet's newOrder requests in
+// flight at the CA whose hex digest is ca (core/daemon/fleetgate.go).
+func CASlotLock(ca string, i int) string { return "ca-" + ca + "-" + strconv.Itoa(i) }

@@ -53,7 +53,10 @@ type File struct {
 //   - Get of an absent key returns an error wrapping ErrNotFound; Delete of
 //     an absent key succeeds.
 //   - List returns the names of the immediate children of prefix, sorted.
-//   - Lock blocks until the named lock is held or ctx ends. The lease bounds
+//   - Lock blocks until the named lock is held or ctx ends; a backend may
+//     also bound the wait (etcd: 15 min by default, so a holder that hangs
+//     while keeping its lease alive does not block its waiters forever) and
+//     then fail with an error wrapping ErrLocked that names the holder. The lease bounds
 //     how long a holder that vanished keeps it; backends that release locks
 //     when the process dies (FS) may ignore it. A lock is held by one Lock
 //     value: a second Lock of the same name waits, in the same process too.
@@ -85,6 +88,18 @@ type Storage interface {
 	Lock(ctx context.Context, name string, lease time.Duration) (Lock, error)
 	TryLock(ctx context.Context, name string, lease time.Duration) (Lock, error)
 	LocalPath(key string) (string, bool)
+}
+
+// Scanner is an optional capability of a Storage, for backends where a
+// request costs more than the bytes it carries (etcd; FS does not have it).
+// Scan returns the value of every key under prefix that keep accepts,
+// read at one point in time, in one request: a reader of many keys pays
+// one round trip instead of one per key. Values of keys keep rejects may
+// still be transferred, but are neither opened nor returned. Callers on a
+// Storage without it read key by key (List, Get), which on a local FS
+// costs no more.
+type Scanner interface {
+	Scan(ctx context.Context, prefix string, keep func(key string) bool) (map[string][]byte, error)
 }
 
 // Lock is a held lock; Release it when done (releasing twice is harmless).

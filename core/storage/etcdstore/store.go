@@ -42,6 +42,13 @@ const DefaultLockTTL = 10 * time.Second
 // slow cluster answers with its error rather than ours.
 const RequestTimeout = 10 * time.Second
 
+// DefaultLockWait bounds how long a Lock waits for another holder. A
+// holder that dies frees the lock within its lease (10 s), so a longer wait
+// means a live holder: another order of the certificate (one order may wait
+// minutes for DNS), or one that hangs while its keep-alives go on. Past the
+// bound, Lock fails naming the holder's lease rather than wait forever.
+const DefaultLockWait = 15 * time.Minute
+
 // LocksDir is the key segment under the prefix that holds the locks.
 const LocksDir = "locks"
 
@@ -67,6 +74,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// RequestTimeout bounds each request (RequestTimeout when zero).
 	RequestTimeout time.Duration
+	// LockWait bounds a Lock's wait for another holder (DefaultLockWait
+	// when zero; negative: only the caller's ctx).
+	LockWait time.Duration
 }
 
 // Store is an etcd-backed storage.Storage.
@@ -77,9 +87,13 @@ type Store struct {
 	seal   *sealer
 	ttl    time.Duration
 	reqTTL time.Duration
+	wait   time.Duration // a Lock's wait; < 0 unbounded
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage = (*Store)(nil)
+	_ storage.Scanner = (*Store)(nil)
+)
 
 // New connects to the cluster. It does not wait for it to be reachable:
 // every operation fails with a clear error while it is not.
@@ -128,6 +142,7 @@ func New(opts Options) (*Store, error) {
 		seal:   sl,
 		ttl:    ttl,
 		reqTTL: cmp.Or(opts.RequestTimeout, RequestTimeout),
+		wait:   cmp.Or(opts.LockWait, DefaultLockWait),
 	}, nil
 }
 
@@ -291,6 +306,35 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(names), nil
 }
 
+// Scan reads every key under prefix in one range request (one
+// revision) and returns the opened values of those keep accepts
+// (storage.Scanner).
+func (s *Store) Scan(ctx context.Context, prefix string, keep func(key string) bool) (map[string][]byte, error) {
+	prefix = strings.Trim(prefix, "/")
+	if err := storage.ValidateKey(prefix); err != nil {
+		return nil, err
+	}
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, s.EtcdKey(prefix)+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, s.wrap("reading", prefix, err)
+	}
+	vals := map[string][]byte{}
+	for _, kv := range resp.Kvs {
+		k, ok := s.StorageKey(string(kv.Key))
+		if !ok || !keep(k) {
+			continue
+		}
+		v, err := s.Open(k, kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		vals[k] = v
+	}
+	return vals, nil
+}
+
 // request bounds one etcd request (and ctx).
 func (s *Store) request(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.reqTTL)
@@ -366,7 +410,9 @@ func (s *Store) lockPrefix(name string) (string, error) {
 	return s.prefix + LocksDir + "/" + name, nil
 }
 
-// Lock waits (on a watch) until the named lock is held or ctx ends.
+// Lock waits (on a watch) until the named lock is held or ctx ends, at
+// most Options.LockWait: then it fails with an error wrapping
+// storage.ErrLocked that names the holder's lease.
 func (s *Store) Lock(ctx context.Context, name string, lease time.Duration) (storage.Lock, error) {
 	return s.lock(ctx, name, lease, true)
 }
@@ -387,7 +433,17 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 	}
 	mu := concurrency.NewMutex(sess, pfx)
 	if wait {
-		err = mu.Lock(ctx)
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if s.wait > 0 {
+			wctx, cancel = context.WithTimeoutCause(ctx, s.wait, errWaitedTooLong)
+		}
+		err = mu.Lock(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), errWaitedTooLong) {
+			_ = sess.Close()
+			return nil, fmt.Errorf("%w: %s is held by %s, still alive after %v: another order or command for it is running, or its holder hangs",
+				storage.ErrLocked, name, s.holder(ctx, pfx), s.wait)
+		}
 	} else {
 		rctx, cancel := s.request(ctx)
 		err = mu.TryLock(rctx)
@@ -404,4 +460,19 @@ func (s *Store) lock(ctx context.Context, name string, lease time.Duration, wait
 		return nil, s.wrap("locking", name, err)
 	}
 	return &Lock{sess: sess, mu: mu, reqTTL: s.reqTTL}, nil
+}
+
+var errWaitedTooLong = errors.New("waited longer than the lock wait bound")
+
+// holder names the holder of the lock at pfx for messages: the etcd lease
+// of its key (hex, as etcdctl prints it; `etcdctl lease timetolive --keys`
+// lists the holder's other locks).
+func (s *Store) holder(ctx context.Context, pfx string) string {
+	rctx, cancel := s.request(ctx)
+	defer cancel()
+	resp, err := s.cli.Get(rctx, pfx+"/", clientv3.WithFirstCreate()...)
+	if err != nil || len(resp.Kvs) == 0 {
+		return "another holder"
+	}
+	return "etcd lease " + strconv.FormatInt(resp.Kvs[0].Lease, 16)
 }

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
+	"path"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,7 @@ func Run(t *testing.T, b Backend) {
 	t.Run("TryLock", func(t *testing.T) { t.Parallel(); testTryLock(t, b) })
 	t.Run("LockWaitEndsWithCtx", func(t *testing.T) { t.Parallel(); testLockCtx(t, b) })
 	t.Run("FencedWriteUnderHeldLock", func(t *testing.T) { t.Parallel(); testFenceHeld(t, b) })
+	t.Run("ScanWhenScanner", func(t *testing.T) { t.Parallel(); testScan(t, b) })
 	if b.Fences {
 		t.Run("FencedWriteAfterRelease", func(t *testing.T) { t.Parallel(); testFenceReleased(t, b) })
 	}
@@ -322,6 +325,44 @@ func testAbandoned(t *testing.T, b Backend) {
 	if b.Fences {
 		if err := s.Put(fc, "journal/x", []byte("late"), true); !errors.Is(err, storage.ErrFenced) {
 			t.Errorf("write fenced by an expired lock = %v, want ErrFenced", err)
+		}
+	}
+}
+
+// testScan: a backend with the optional storage.Scanner returns exactly
+// the kept keys under the prefix, private values opened.
+func testScan(t *testing.T, b Backend) {
+	s, c := b.New(t), ctx(t)
+	sc, ok := s.(storage.Scanner)
+	if !ok {
+		t.Skip("the backend has no Scan (optional)")
+	}
+	for _, name := range []string{"a.test", "b.test"} {
+		if err := s.PutSet(c, storage.LiveKey(name), set(name, true)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put(c, "livex/c.test", []byte("not under live/"), false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sc.Scan(c, storage.LiveDir, func(k string) bool {
+		return path.Base(k) == storage.CertFile || path.Base(k) == storage.PrivKeyFile
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, name := range []string{"a.test", "b.test"} {
+		for _, f := range []string{storage.CertFile, storage.PrivKeyFile} {
+			want[storage.LiveFileKey(name, f)] = string(set(name, false)[f].Data)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("Scan returned %d keys, want %d: %q", len(got), len(want), slices.Sorted(maps.Keys(got)))
+	}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("Scan %s = %q, want %q", k, got[k], v)
 		}
 	}
 }
