@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/pem"
+	"errors"
 	"fmt"
 
 	"github.com/zonecert/zonecert/core/acme"
@@ -40,6 +41,11 @@ func (e *Engine) storeCertificate(ctx context.Context, name string, chain acme.C
 		storage.PrivKeyFile:   {Data: keyPEM, Private: true},
 	}
 	if err := e.store.PutSet(ctx, storage.LiveKey(name), set); err != nil {
+		if errors.Is(err, storage.ErrFenced) {
+			// This run paused past its lease: another may have ordered
+			// the lineage since, and its result must not be overwritten.
+			err = fmt.Errorf("lost the lock on %s while the order ran (paused past its lease?), so another run may hold a newer certificate; this one is not stored: %w", name, err)
+		}
 		return Files{}, &Error{Kind: KindStorage, Err: fmt.Errorf("storing certificate: %w", err)}
 	}
 	return e.files(name), nil

@@ -218,7 +218,7 @@ func TestFleetFrozenWriteIsFenced(t *testing.T) {
 	err := waitErr
 	out := stderr.String()
 	t.Logf("resumed obtain (issued %s; B stored %s): %v\n%s", serialA, serialB, err, out)
-	if err == nil || !strings.Contains(out, storage.ErrFenced.Error()) {
+	if err == nil || !strings.Contains(out, storage.ErrFenced.Error()) || !strings.Contains(out, "this one is not stored") {
 		t.Errorf("the resumed obtain: %v, want its write refused by the fence (%q)", err, storage.ErrFenced)
 	}
 	if got := storedSerial(ctx, t, s, "one"); got != serialB {
