@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zonecert/zonecert/internal/testenv"
+)
+
+// renewFleet is n lineages of one name each in zone, obtained one by one
+// (four at a time) straight through the primary, ready for a renew run.
+type renewFleet struct {
+	e     *e2eEnv
+	home  string
+	state string
+	names []string
+}
+
+func obtainFleet(t *testing.T, e *e2eEnv, zone string, n int) *renewFleet {
+	t.Helper()
+	f := &renewFleet{e: e, home: t.TempDir()}
+	f.state = filepath.Join(f.home, "state")
+	for i := range n {
+		f.names = append(f.names, fmt.Sprintf("r%02d.%s", i, zone))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	obtain := func(name string) {
+		r := zonecert(ctx, t, e.bin, e.rfc2136Env(f.home), e.obtainArgs(f.state, "--wait", "none", "-d", name)...)
+		if r.code != 0 {
+			t.Errorf("obtain %s: exit %d\n%s", name, r.code, r.stderr)
+		}
+	}
+	obtain(f.names[0]) // registers the account
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, name := range f.names[1:] {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			obtain(name)
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return f
+}
+
+// renew is the environment and arguments of a run that renews every
+// lineage now, updating through nameserver and waiting for every
+// authoritative server (the plans say none: obtain did not wait).
+func (f *renewFleet) renew(nameserver string) (env, args []string) {
+	env = append(f.e.rfc2136Env(f.home), "RFC2136_NAMESERVER="+nameserver)
+	args = []string{"renew", "--path", f.state, "--ca-bundle", f.e.bundle, "--force", "--json",
+		"--dns-resolver", f.e.bind.Primary.String(), "--propagation-timeout", "90s", "--wait", "authoritative"}
+	return env, args
+}
+
+// serials are the live certificates' serial numbers, by name.
+func (f *renewFleet) serials(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, n := range f.names {
+		out[n] = liveLeaf(t, f.state, n).SerialNumber.String()
+	}
+	return out
+}
+
+// TestRenewCoalescesOneZone: twenty lineages of one zone renewed by one
+// `renew` run (its defaults: every due lineage in flight, the daemon's
+// coalescer limits) cost at most 6 UPDATE messages in all, publish and
+// clean-up, as issue 20 asks of the daemon; without the coalescer they
+// cost 40. Every lineage renews and no TXT record or journal entry is
+// left.
+func TestRenewCoalescesOneZone(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "one.test"}}})
+	f := obtainFleet(t, e, "one.test", 20)
+	before := f.serials(t)
+	u := startUpdateCounter(t, netip.AddrPortFrom(e.bind.Primary, 53))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	env, args := f.renew(u.addr)
+	r := zonecert(ctx, t, e.bin, env, args...)
+	if r.code != 0 {
+		t.Fatalf("renew: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	got := parseRenewJSON(t, r.stdout)
+	after := f.serials(t)
+	for _, n := range f.names {
+		if !got[n].Renewed || after[n] == before[n] {
+			t.Errorf("%s: %+v, serial %s → %s; want renewed", n, got[n], before[n], after[n])
+		}
+	}
+	n := u.updates.Load()
+	t.Logf("20 lineages in one zone, one renew run: %d UPDATE messages", n)
+	if n > 6 {
+		t.Errorf("%d UPDATE messages for 20 lineages of one zone, want at most 6", n)
+	}
+	e.nothingLeft(ctx, t, f.state, f.challenges()...)
+}
+
+func (f *renewFleet) challenges() []string {
+	var out []string
+	for _, n := range f.names {
+		out = append(out, "_acme-challenge."+n+".")
+	}
+	return out
+}
+
+// TestRenewInterruptedCleansCoalesced: SIGTERM reaches a renew run while
+// its lineages wait for a secondary that lags a minute, their records
+// published in coalesced calls. The run exits 130, the coalesced clean-up
+// removes every record and journal entry, and every lineage keeps its
+// certificate.
+func TestRenewInterruptedCleansCoalesced(t *testing.T) {
+	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "lag.test"}}, Secondary: true, SecondaryLag: time.Minute})
+	f := obtainFleet(t, e, "lag.test", 8)
+	before := f.serials(t)
+	u := startUpdateCounter(t, netip.AddrPortFrom(e.bind.Primary, 53))
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	env, args := f.renew(u.addr)
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "zonecert"), args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the primary serves every lineage's record: all of them
+	// are in the propagation wait then, which the secondary holds up.
+	published := func() bool {
+		for _, c := range f.challenges() {
+			if txt, err := e.bind.TXT(ctx, e.bind.Primary, c); err != nil || len(txt) == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for !published() {
+		select {
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("records never all published\n%s", stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	present := u.updates.Load()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
+		t.Fatalf("renew after SIGTERM: %v, want exit %d\n%s\n%s", err, exitCanceled, stdout.String(), stderr.String())
+	}
+	t.Logf("%d lineages: %d UPDATEs to publish, %d in all", len(f.names), present, u.updates.Load())
+	e.nothingLeft(ctx, t, f.state, f.challenges()...)
+	if after := f.serials(t); !maps.Equal(before, after) {
+		t.Errorf("certificates changed by an interrupted run: %v → %v", before, after)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if strings.Contains(line, `"renewed":true`) {
+			t.Errorf("a lineage renewed after SIGTERM: %s", line)
+		}
+	}
+}
