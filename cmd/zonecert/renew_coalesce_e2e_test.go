@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -140,6 +142,8 @@ func TestRenewInterruptedCleansCoalesced(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	// Wait until the primary serves every lineage's record: all of them
 	// are in the propagation wait then, which the secondary holds up.
 	published := func() bool {
@@ -154,16 +158,34 @@ func TestRenewInterruptedCleansCoalesced(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-exited
 			t.Fatalf("records never all published\n%s", stderr.String())
+		case err := <-exited:
+			t.Fatalf("renew ended (%v) before every record was published\n%s\n%s", err, stdout.String(), stderr.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	present := u.updates.Load()
+	// The records are journaled under the plugin's own instance (its
+	// fingerprint), not the coalescer's: only it may remove them later.
+	ents, err := os.ReadDir(filepath.Join(f.state, "journal"))
+	if err != nil || len(ents) != len(f.names) {
+		t.Errorf("journal entries while waiting: %d (%v), want %d", len(ents), err, len(f.names))
+	}
+	for _, en := range ents {
+		var j struct{ Provider string }
+		b, err := os.ReadFile(filepath.Join(f.state, "journal", en.Name()))
+		if err == nil {
+			err = json.Unmarshal(b, &j)
+		}
+		if err != nil || !strings.HasPrefix(j.Provider, "rfc2136@") {
+			t.Errorf("journal entry %s names provider %q (%v), want the plugin's fingerprint rfc2136@…", en.Name(), j.Provider, err)
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
+	err = <-exited
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
 		t.Fatalf("renew after SIGTERM: %v, want exit %d\n%s\n%s", err, exitCanceled, stdout.String(), stderr.String())

@@ -122,7 +122,9 @@ func TestCoalescerJoinsOrdersOfOneZone(t *testing.T) {
 	}
 }
 
-// A record the provider refuses fails only the order that holds it.
+// A record the provider refuses fails only the order that holds it, even
+// when the provider fails the whole joined call for it: the orders of that
+// call are sent again one by one.
 func TestCoalescerFailureStaysWithItsOrder(t *testing.T) {
 	t.Parallel()
 	c, _ := startTestPlugin(t)
@@ -144,14 +146,14 @@ func TestCoalescerFailureStaysWithItsOrder(t *testing.T) {
 	})
 	for i, err := range errs {
 		// Orders 0 and 4 share zone z0.test. with order 2: one call, which
-		// fails as a whole. Orders 1 and 3 (zone z1.test.) succeed.
-		want := i%2 == 0
+		// fails as a whole; sent alone, only order 2's fails.
+		want := i == 2
 		if (err != nil) != want {
 			t.Errorf("order %d: err = %v, want failure %v", i, err, want)
 		}
 	}
-	if p := cp.present.Load(); p != 2 {
-		t.Errorf("%d Present calls, want one per zone (2)", p)
+	if p := cp.present.Load(); p != 5 {
+		t.Errorf("%d Present calls, want 5: one per zone, and the 3 orders of the failed one alone", p)
 	}
 }
 
