@@ -64,8 +64,9 @@ type CoalescerHooks struct {
 // of its own records only, so a record's failure fails only the order
 // that needs it: a caller the provider refused in a joined call (the whole
 // call, or one of its records) has its records sent again in a call of
-// their own, so one order's bad record never fails the others. It bounds the calls in flight and their rate, and backs
-// off and retries on failures the provider marks retryable.
+// their own, so one order's bad record never fails the others. It bounds
+// the calls in flight and their rate, and backs off and retries on
+// failures the provider marks retryable.
 //
 // Callers keep the journal rule: they journal records before calling
 // Present, and a record's State comes back in its own Result.
@@ -338,8 +339,10 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 		if len(reqs) > 1 && r.refused() {
 			// One order's bad record may have failed the whole call
 			// (a provider that applies a zone's changes atomically):
-			// its own call tells whose it was. Retryable failures are
-			// not sent alone: they failed for the instance, not a record.
+			// its own call tells whose it was. Retryable failures and
+			// failures to reach the plugin (a timeout, a plugin that
+			// will not restart) are not sent alone: they are the
+			// instance's, not a record's.
 			r.res, r.err = nil, nil
 			alone.Go(func() { c.run(op, []*coalesceReq{r}) })
 			continue
@@ -354,7 +357,7 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 func (r *coalesceReq) refused() bool {
 	if r.err != nil {
 		var pe *plugin.Error
-		return !errors.As(r.err, &pe) || !pe.Retryable
+		return errors.As(r.err, &pe) && !pe.Retryable
 	}
 	return slices.ContainsFunc(r.res, func(res plugin.Result) bool { return res.Err != nil && !res.Err.Retryable })
 }

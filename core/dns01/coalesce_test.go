@@ -157,6 +157,40 @@ func TestCoalescerFailureStaysWithItsOrder(t *testing.T) {
 	}
 }
 
+// unreachable fails every call with an error that is not the provider's
+// answer (a timeout reaching the plugin), counting the calls.
+type unreachable struct{ calls atomic.Int32 }
+
+func (u *unreachable) Present(context.Context, []plugin.Record) ([]plugin.Result, error) {
+	u.calls.Add(1)
+	return nil, context.DeadlineExceeded
+}
+
+func (u *unreachable) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
+	return u.Present(ctx, recs)
+}
+
+// A joined call that fails without the provider's answer (the plugin timed
+// out) fails its orders together: sending each alone would only wait out
+// the same timeout again, once per order.
+func TestCoalescerUnreachableNotSplit(t *testing.T) {
+	t.Parallel()
+	u := &unreachable{}
+	co := dns01.NewCoalescer(u, dns01.CoalescerConfig{Window: 200 * time.Millisecond})
+	errs := concurrently(4, func(i int) error {
+		_, err := co.Present(t.Context(), order(i, 1, "example.test.", "v"))
+		return err
+	})
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("order %d succeeded", i)
+		}
+	}
+	if n := u.calls.Load(); n != 1 {
+		t.Errorf("%d Present calls, want 1", n)
+	}
+}
+
 // A plugin that dies in the middle of a batch is restarted and the batch
 // sent again: every order of it completes.
 func TestCoalescerPluginCrashMidBatch(t *testing.T) {
