@@ -20,12 +20,14 @@ import (
 )
 
 // renewFleet is n lineages of one name each in zone, obtained one by one
-// (four at a time) straight through the primary, ready for a renew run.
+// (four at a time) straight through the primary, ready for a renew run
+// that updates through u, which counts its UPDATE messages.
 type renewFleet struct {
 	e     *e2eEnv
 	home  string
 	state string
 	names []string
+	u     *updateCounter
 }
 
 func obtainFleet(t *testing.T, e *e2eEnv, zone string, n int) *renewFleet {
@@ -57,14 +59,15 @@ func obtainFleet(t *testing.T, e *e2eEnv, zone string, n int) *renewFleet {
 	if t.Failed() {
 		t.FailNow()
 	}
+	f.u = startUpdateCounter(t, netip.AddrPortFrom(e.bind.Primary, 53))
 	return f
 }
 
 // renew is the environment and arguments of a run that renews every
-// lineage now, updating through nameserver and waiting for every
-// authoritative server (the plans say none: obtain did not wait).
-func (f *renewFleet) renew(nameserver string) (env, args []string) {
-	env = append(f.e.rfc2136Env(f.home), "RFC2136_NAMESERVER="+nameserver)
+// lineage now, updating through f.u and waiting for every authoritative
+// server (the plans say none: obtain did not wait).
+func (f *renewFleet) renew() (env, args []string) {
+	env = append(f.e.rfc2136Env(f.home), "RFC2136_NAMESERVER="+f.u.addr)
 	args = []string{"renew", "--path", f.state, "--ca-bundle", f.e.bundle, "--force", "--json",
 		"--dns-resolver", f.e.bind.Primary.String(), "--propagation-timeout", "90s", "--wait", "authoritative"}
 	return env, args
@@ -90,10 +93,9 @@ func TestRenewCoalescesOneZone(t *testing.T) {
 	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "one.test"}}})
 	f := obtainFleet(t, e, "one.test", 20)
 	before := f.serials(t)
-	u := startUpdateCounter(t, netip.AddrPortFrom(e.bind.Primary, 53))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	env, args := f.renew(u.addr)
+	env, args := f.renew()
 	r := zonecert(ctx, t, e.bin, env, args...)
 	if r.code != 0 {
 		t.Fatalf("renew: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -105,7 +107,7 @@ func TestRenewCoalescesOneZone(t *testing.T) {
 			t.Errorf("%s: %+v, serial %s → %s; want renewed", n, got[n], before[n], after[n])
 		}
 	}
-	n := u.updates.Load()
+	n := f.u.updates.Load()
 	t.Logf("20 lineages in one zone, one renew run: %d UPDATE messages", n)
 	if n > 6 {
 		t.Errorf("%d UPDATE messages for 20 lineages of one zone, want at most 6", n)
@@ -130,10 +132,9 @@ func TestRenewInterruptedCleansCoalesced(t *testing.T) {
 	e := startE2E(t, testenv.BINDConfig{Zones: []testenv.Zone{{Name: "lag.test"}}, Secondary: true, SecondaryLag: time.Minute})
 	f := obtainFleet(t, e, "lag.test", 8)
 	before := f.serials(t)
-	u := startUpdateCounter(t, netip.AddrPortFrom(e.bind.Primary, 53))
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	env, args := f.renew(u.addr)
+	env, args := f.renew()
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "zonecert"), args...)
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
@@ -171,7 +172,7 @@ func TestRenewInterruptedCleansCoalesced(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	present := u.updates.Load()
+	present := f.u.updates.Load()
 	// The records are journaled under the plugin's own instance (its
 	// fingerprint), not the coalescer's: only it may remove them later.
 	for _, en := range ents {
@@ -192,7 +193,7 @@ func TestRenewInterruptedCleansCoalesced(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitCanceled {
 		t.Fatalf("renew after SIGTERM: %v, want exit %d\n%s\n%s", err, exitCanceled, stdout.String(), stderr.String())
 	}
-	t.Logf("%d lineages, %d waiting at SIGTERM: %d UPDATEs to publish, %d in all", len(f.names), len(waiting), present, u.updates.Load())
+	t.Logf("%d lineages, %d waiting at SIGTERM: %d UPDATEs to publish, %d in all", len(f.names), len(waiting), present, f.u.updates.Load())
 	e.nothingLeft(ctx, t, f.state, f.challenges()...)
 	got, after := parseRenewJSON(t, stdout.String()), f.serials(t)
 	for _, n := range waiting {
