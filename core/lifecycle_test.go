@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,8 +159,25 @@ func (f failingProvider) Present(ctx context.Context, recs []plugin.Record) ([]p
 }
 
 // Renew renews due lineages concurrently; one failing leaves the others
-// renewed, with replaces, and its own certificate untouched.
+// renewed, with replaces, and its own certificate untouched. That holds
+// when every lineage publishes through one coalescer, as `zonecert renew`
+// does, and the provider fails the whole joined call for the bad record.
 func TestRenewIsolatesFailures(t *testing.T) {
+	t.Run("own provider", func(t *testing.T) {
+		renewIsolatesFailures(t, 2, func(p plugin.Provider) plugin.Provider { return p })
+	})
+	t.Run("one coalescer", func(t *testing.T) {
+		// A window of 2 s: all three lineages' records join one call.
+		var co *dns01.Coalescer
+		var once sync.Once
+		renewIsolatesFailures(t, 3, func(p plugin.Provider) plugin.Provider {
+			once.Do(func() { co = dns01.NewCoalescer(p, dns01.CoalescerConfig{Window: 2 * time.Second}) })
+			return co
+		})
+	})
+}
+
+func renewIsolatesFailures(t *testing.T, concurrent int, front func(plugin.Provider) plugin.Provider) {
 	env := startEngineEnv(t)
 	ctx := t.Context()
 	names := []string{"r1.engine.test", "r2.engine.test", "bad.engine.test"}
@@ -171,7 +189,7 @@ func TestRenewIsolatesFailures(t *testing.T) {
 	var prepared atomic.Int64
 	results, err := Renew(ctx, RenewConfig{
 		Config: Config{Storage: env.store, HTTPClient: env.pebble.HTTPClient},
-		Force:  true, MaxConcurrent: 2,
+		Force:  true, MaxConcurrent: concurrent,
 		Prepare: func(_ context.Context, p Plan) (Request, plugin.Provider, error) {
 			prepared.Add(1)
 			req, err := p.Request()
@@ -179,7 +197,7 @@ func TestRenewIsolatesFailures(t *testing.T) {
 				return req, nil, err
 			}
 			fmt.Sscan(port, &req.NameserverPort)
-			return req, failingProvider{env.prov, "bad.engine.test"}, nil
+			return req, front(failingProvider{env.prov, "bad.engine.test"}), nil
 		},
 	})
 	if err != nil {

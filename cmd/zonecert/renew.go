@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zonecert/zonecert/core"
+	"github.com/zonecert/zonecert/core/config"
+	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/progress"
 	"github.com/zonecert/zonecert/plugin"
 	"github.com/zonecert/zonecert/plugin/host"
@@ -146,7 +148,7 @@ func runRenew(ctx context.Context, e env, f *renewFlags) error {
 		return usageError{err}
 	}
 	log := cliLogger(e, f.verbose)
-	providers := &providerSet{log: log, managers: map[string]*host.Manager{}}
+	providers := newProviderSet(log)
 	defer providers.close()
 	hooks := newHooks(e, path, f.hookTimeout, log)
 	hooks.Pre, hooks.Post = f.preHook, f.postHook
@@ -278,11 +280,19 @@ func flagPairs(m map[string]string) []string {
 }
 
 // providerSet runs one plugin process per distinct provider setup (name,
-// binary, settings file) for the whole renew run.
+// binary, settings file) for the whole renew run, behind one coalescer
+// (config.Limits.Coalescer at the defaults, as the daemon's instances
+// have): the records of the run's concurrent orders for one zone go out in
+// one Present call and their removals in one CleanUp call.
 type providerSet struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	managers map[string]*host.Manager
+	fronts   map[*host.Client]coalesced
+}
+
+func newProviderSet(log *slog.Logger) *providerSet {
+	return &providerSet{log: log, managers: map[string]*host.Manager{}, fronts: map[*host.Client]coalesced{}}
 }
 
 func (s *providerSet) get(ctx context.Context, cfg host.Config, configFile string) (plugin.Provider, error) {
@@ -295,7 +305,51 @@ func (s *providerSet) get(ctx context.Context, cfg host.Config, configFile strin
 	}
 	s.mu.Unlock()
 	cfg.Logger = s.log
-	return m.Get(ctx, cfg)
+	c, err := m.Get(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fronts[c]
+	if !ok {
+		f = coalesced{config.DefaultLimits().Coalescer(c, coalescerLog(s.log, c.Fingerprint())), c}
+		s.fronts[c] = f
+	}
+	return f, nil
+}
+
+// coalesced is the run's coalescer in front of one plugin. It keeps the
+// plugin's identity, which the coalescer alone hides: the engine journals
+// each record under the plugin's Fingerprint, so only this instance ever
+// removes it, names the provider in progress events after its Metadata,
+// and checks zones against its ListZones.
+type coalesced struct {
+	*dns01.Coalescer
+	c *host.Client
+}
+
+var _ plugin.ZoneLister = coalesced{}
+
+func (p coalesced) Fingerprint() string       { return p.c.Fingerprint() }
+func (p coalesced) Metadata() plugin.Metadata { return p.c.Metadata() }
+func (p coalesced) ListZones(ctx context.Context) ([]string, error) {
+	return p.c.ListZones(ctx)
+}
+
+// coalescerLog logs each call and retry of a run's coalescer at debug.
+func coalescerLog(log *slog.Logger, inst string) dns01.CoalescerHooks {
+	return dns01.CoalescerHooks{
+		Call: func(op string, records, orders int) {
+			log.LogAttrs(context.Background(), slog.LevelDebug, "provider call", slog.String("provider", inst),
+				slog.String("method", op), slog.Int("records", records), slog.Int("orders", orders))
+		},
+		Retry: func(op string, code plugin.Code, records int, pause time.Duration) {
+			log.LogAttrs(context.Background(), slog.LevelDebug, "provider call retried", slog.String("provider", inst),
+				slog.String("method", op), slog.String("code", code.String()), slog.Int("records", records),
+				slog.Duration("pause", pause))
+		},
+	}
 }
 
 func (s *providerSet) close() {

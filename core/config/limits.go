@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zonecert/zonecert/core/dns01"
+	"github.com/zonecert/zonecert/plugin"
 )
 
 // Limits shape the calls the daemon makes to one provider instance: its
@@ -17,6 +18,22 @@ type Limits struct {
 	Burst          int
 }
 
+// DefaultLimits are the limits of an instance whose table sets none, and
+// of every provider of a `renew` run, which has no configuration file.
+func DefaultLimits() Limits {
+	return Limits{CoalesceWindow: dns01.DefaultCoalesceWindow, MaxCalls: dns01.DefaultMaxCalls, Burst: 1}
+}
+
+// Coalescer puts the coalescer these limits describe in front of p, one
+// provider instance (one plugin process with its settings). Every order
+// on the instance must go through the same one: the daemon builds it per
+// instance, a renew run per plugin it starts. hooks observe it.
+func (l Limits) Coalescer(p plugin.Provider, hooks dns01.CoalescerHooks) *dns01.Coalescer {
+	return dns01.NewCoalescer(p, dns01.CoalescerConfig{
+		Window: l.CoalesceWindow, MaxCalls: l.MaxCalls, Rate: l.Rate, Burst: l.Burst, Hooks: hooks,
+	})
+}
+
 type limitsDoc struct {
 	CoalesceWindow string   `toml:"coalesce_window"`
 	MaxCalls       *int     `toml:"max_calls"`
@@ -25,11 +42,8 @@ type limitsDoc struct {
 }
 
 func (v *validator) limits(d limitsDoc, name string) Limits {
-	l := Limits{
-		CoalesceWindow: v.duration(d.CoalesceWindow, dns01.DefaultCoalesceWindow, "providers", name, "coalesce_window"),
-		MaxCalls:       dns01.DefaultMaxCalls,
-		Burst:          1,
-	}
+	l := DefaultLimits()
+	l.CoalesceWindow = v.duration(d.CoalesceWindow, l.CoalesceWindow, "providers", name, "coalesce_window")
 	if d.MaxCalls != nil {
 		if *d.MaxCalls < 1 {
 			v.errorf(v.lines.at("providers", name, "max_calls"), "providers.%s.max_calls: want at least 1", name)

@@ -51,14 +51,10 @@ func (i *instance) front(c Plugin, m *metrics) plugin.Provider {
 	defer i.fronts.mu.Unlock()
 	if i.fronts.p != c || i.fronts.coal == nil {
 		name := i.def.Name
-		l := i.def.Limits
 		i.fronts.p = c
-		i.fronts.coal = dns01.NewCoalescer(
+		i.fronts.coal = i.def.Limits.Coalescer(
 			restartWatch{metered{name: name, p: c, m: m}, c, m.tp.restarts.WithLabelValues(name)},
-			dns01.CoalescerConfig{
-				Window: l.CoalesceWindow, MaxCalls: l.MaxCalls, Rate: l.Rate, Burst: l.Burst,
-				Hooks: m.tp.hooks(name),
-			})
+			m.tp.hooks(name))
 	}
 	return i.fronts.coal
 }

@@ -62,8 +62,11 @@ type CoalescerHooks struct {
 // joins the records of concurrent callers (orders) for the same zone into
 // one Present call, and likewise for CleanUp. Each caller gets the results
 // of its own records only, so a record's failure fails only the order
-// that needs it. It bounds the calls in flight and their rate, and backs
-// off and retries on failures the provider marks retryable.
+// that needs it: a caller the provider refused in a joined call (the whole
+// call, or one of its records) has its records sent again in a call of
+// their own, so one order's bad record never fails the others. It bounds
+// the calls in flight and their rate, and backs off and retries on
+// failures the provider marks retryable.
 //
 // Callers keep the journal rule: they journal records before calling
 // Present, and a record's State comes back in its own Result.
@@ -319,6 +322,7 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 			failed[rec.ID] = true
 		}
 	}
+	var alone sync.WaitGroup
 	for _, r := range reqs {
 		if slices.ContainsFunc(r.recs, func(rec plugin.Record) bool { return failed[rec.ID] }) {
 			r.err = callErr
@@ -332,8 +336,30 @@ func (c *Coalescer) run(op string, reqs []*coalesceReq) {
 				r.res = append(r.res, res)
 			}
 		}
+		if len(reqs) > 1 && r.refused() {
+			// One order's bad record may have failed the whole call
+			// (a provider that applies a zone's changes atomically):
+			// its own call tells whose it was. Retryable failures and
+			// failures to reach the plugin (a timeout, a plugin that
+			// will not restart) are not sent alone: they are the
+			// instance's, not a record's.
+			r.res, r.err = nil, nil
+			alone.Go(func() { c.run(op, []*coalesceReq{r}) })
+			continue
+		}
 		close(r.done)
 	}
+	alone.Wait()
+}
+
+// refused reports whether the provider refused r, as a whole call or a
+// record, with a failure it does not mark retryable.
+func (r *coalesceReq) refused() bool {
+	if r.err != nil {
+		var pe *plugin.Error
+		return errors.As(r.err, &pe) && !pe.Retryable
+	}
+	return slices.ContainsFunc(r.res, func(res plugin.Result) bool { return res.Err != nil && !res.Err.Retryable })
 }
 
 // settle records the outcome of a call: a retryable failure pauses the

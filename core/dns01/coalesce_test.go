@@ -122,7 +122,9 @@ func TestCoalescerJoinsOrdersOfOneZone(t *testing.T) {
 	}
 }
 
-// A record the provider refuses fails only the order that holds it.
+// A record the provider refuses fails only the order that holds it, even
+// when the provider fails the whole joined call for it: the orders of that
+// call are sent again one by one.
 func TestCoalescerFailureStaysWithItsOrder(t *testing.T) {
 	t.Parallel()
 	c, _ := startTestPlugin(t)
@@ -144,14 +146,48 @@ func TestCoalescerFailureStaysWithItsOrder(t *testing.T) {
 	})
 	for i, err := range errs {
 		// Orders 0 and 4 share zone z0.test. with order 2: one call, which
-		// fails as a whole. Orders 1 and 3 (zone z1.test.) succeed.
-		want := i%2 == 0
+		// fails as a whole; sent alone, only order 2's fails.
+		want := i == 2
 		if (err != nil) != want {
 			t.Errorf("order %d: err = %v, want failure %v", i, err, want)
 		}
 	}
-	if p := cp.present.Load(); p != 2 {
-		t.Errorf("%d Present calls, want one per zone (2)", p)
+	if p := cp.present.Load(); p != 5 {
+		t.Errorf("%d Present calls, want 5: one per zone, and the 3 orders of the failed one alone", p)
+	}
+}
+
+// unreachable fails every call with an error that is not the provider's
+// answer (a timeout reaching the plugin), counting the calls.
+type unreachable struct{ calls atomic.Int32 }
+
+func (u *unreachable) Present(context.Context, []plugin.Record) ([]plugin.Result, error) {
+	u.calls.Add(1)
+	return nil, context.DeadlineExceeded
+}
+
+func (u *unreachable) CleanUp(ctx context.Context, recs []plugin.Record) ([]plugin.Result, error) {
+	return u.Present(ctx, recs)
+}
+
+// A joined call that fails without the provider's answer (the plugin timed
+// out) fails its orders together: sending each alone would only wait out
+// the same timeout again, once per order.
+func TestCoalescerUnreachableNotSplit(t *testing.T) {
+	t.Parallel()
+	u := &unreachable{}
+	co := dns01.NewCoalescer(u, dns01.CoalescerConfig{Window: 200 * time.Millisecond})
+	errs := concurrently(4, func(i int) error {
+		_, err := co.Present(t.Context(), order(i, 1, "example.test.", "v"))
+		return err
+	})
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("order %d succeeded", i)
+		}
+	}
+	if n := u.calls.Load(); n != 1 {
+		t.Errorf("%d Present calls, want 1", n)
 	}
 }
 
