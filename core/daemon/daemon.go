@@ -453,7 +453,7 @@ func (d *Daemon) obtain(ctx context.Context, g *generation, cert config.Certific
 		}()
 	}
 	eng, err := core.New(core.Config{
-		Storage: d.store, Provider: provider, HTTPClient: g.http, Logger: log, Now: d.now,
+		Storage: d.store, Provider: provider, ProviderInstance: l.journalName, HTTPClient: g.http, Logger: log, Now: d.now,
 		Observer: d.fleet.observer(newOrderObserver(d.m, log)), AllowInsecureHTTP: d.opts.AllowInsecureHTTP,
 		ACME: g.acme, DNS: g.dns, Preflight: d.pre.checker, LiveOwners: d.owners,
 	})

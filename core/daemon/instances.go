@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/zonecert/zonecert/core/config"
@@ -135,6 +137,13 @@ func (i *instance) close() {
 // lease is the set of instances one order holds.
 type lease struct {
 	insts []*instance
+	// journalName names the order's provider in the cleanup journal
+	// (core.Config.ProviderInstance): the plugin's fingerprint, as obtain
+	// and renew write it, so only the same plugin with the same settings
+	// ever removes the records; a zone router joins its instances' names.
+	// The coalescer in front of each plugin would otherwise hide it, and
+	// an order would adopt records of every provider.
+	journalName string
 }
 
 func (l *lease) release() {
@@ -160,6 +169,7 @@ func providerFor(ctx context.Context, cert config.Certificate, insts map[string]
 		l.insts = append(l.insts, inst)
 	}
 	routes := map[string]plugin.Provider{}
+	var names []string
 	for _, inst := range l.insts {
 		c, err := inst.provider(ctx)
 		if err != nil {
@@ -167,7 +177,14 @@ func providerFor(ctx context.Context, cert config.Certificate, insts map[string]
 			return nil, nil, err
 		}
 		routes[inst.def.Name] = inst.front(c, m)
+		name := "instance " + inst.def.Name
+		if f, ok := c.(interface{ Fingerprint() string }); ok {
+			name = f.Fingerprint()
+		}
+		names = append(names, name)
 	}
+	slices.Sort(names)
+	l.journalName = strings.Join(slices.Compact(names), "+")
 	if cert.Provider != "" {
 		return routes[cert.Provider], l, nil
 	}
