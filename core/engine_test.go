@@ -144,11 +144,19 @@ type engineEnv struct {
 
 func startEngineEnv(t *testing.T) *engineEnv {
 	t.Helper()
+	return startEngineEnvWith(t, testenv.PebbleOptions{})
+}
+
+// startEngineEnvWith starts the environment with Pebble options (its DNS
+// server and Retry-After settings are the environment's own).
+func startEngineEnvWith(t *testing.T, opts testenv.PebbleOptions) *engineEnv {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs Pebble")
 	}
 	prov := startZoneProvider(t, "engine.test")
-	pebble := testenv.StartPebble(t, testenv.PebbleOptions{DNSServer: prov.addr, RetryAfterAuthz: -1, RetryAfterOrder: -1})
+	opts.DNSServer, opts.RetryAfterAuthz, opts.RetryAfterOrder = prov.addr, -1, -1
+	pebble := testenv.StartPebble(t, opts)
 	store, err := storage.NewFS(filepath.Join(t.TempDir(), "state"))
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/zonecert/zonecert/core/acme"
 	"github.com/zonecert/zonecert/core/dns01"
 	"github.com/zonecert/zonecert/core/storage"
+	"github.com/zonecert/zonecert/internal/testenv"
 	"github.com/zonecert/zonecert/plugin"
 )
 
@@ -49,6 +50,37 @@ func (e *engineEnv) obtainLineage(t *testing.T, name string) *Result {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// forgetAuthorizations deactivates the authorizations of res's order, so
+// the next order of its names has to be validated again. Pebble reuses a
+// valid authorization now and then even at PEBBLE_AUTHZREUSE=0 (its test
+// is rand.Intn(100) > percent, true 99 times in 100), and a renewal that
+// reuses one never asks the provider.
+func (e *engineEnv) forgetAuthorizations(t *testing.T, res *Result) {
+	t.Helper()
+	ctx := t.Context()
+	client, err := acme.New(acme.Options{DirectoryURL: e.pebble.DirectoryURL, HTTPClient: e.pebble.HTTPClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := client.Directory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := e.engine(t, nil).account(ctx, client, dir, e.request(res.Domains...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := client.GetOrder(ctx, acct, res.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range order.Authorizations {
+		if _, err := client.DeactivateAuthorization(ctx, acct, a); err != nil {
+			t.Fatalf("deactivating %s: %v", a, err)
+		}
+	}
 }
 
 // The checker asks the CA once, caches the answer until its Retry-After,
@@ -178,12 +210,16 @@ func TestRenewIsolatesFailures(t *testing.T) {
 }
 
 func renewIsolatesFailures(t *testing.T, concurrent int, front func(plugin.Provider) plugin.Provider) {
-	env := startEngineEnv(t)
+	// Pebble reusing every valid authorization it can: the renewals meet
+	// their provider only because forgetAuthorizations works.
+	env := startEngineEnvWith(t, testenv.PebbleOptions{AuthzReuse: 100})
 	ctx := t.Context()
 	names := []string{"r1.engine.test", "r2.engine.test", "bad.engine.test"}
 	old := map[string]*Result{}
 	for _, n := range names {
 		old[n] = env.obtainLineage(t, n)
+		// Every renewal must meet its provider: bad's above all.
+		env.forgetAuthorizations(t, old[n])
 	}
 	_, port, _ := strings.Cut(env.prov.addr, ":")
 	var prepared atomic.Int64
