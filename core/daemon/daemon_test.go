@@ -95,11 +95,7 @@ func launch(ctx context.Context, def config.Provider, dirs, resolvers []string, 
 
 func (w *world) daemon(t *testing.T, cfg *config.Config) *Daemon {
 	t.Helper()
-	d, err := New(cfg, Options{Launch: launch, HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return newDaemon(t, cfg, Options{HTTPClient: through(w.pebble.HTTPClient)})
 }
 
 // eventually polls cond (a test helper, not the engine).

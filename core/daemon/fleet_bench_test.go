@@ -189,17 +189,9 @@ func TestFleetThroughputFigures(t *testing.T) {
 			key := make([]byte, 32)
 			_, _ = rand.Read(key)
 			for range daemons {
-				s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "tp", Keys: [][]byte{key}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = s.Close() })
+				s := openEtcdStore(t, e, etcdstore.Options{Prefix: "tp", Keys: [][]byte{key}})
 				store = s
-				d, err := New(cfg, Options{Launch: launch, Storage: s,
-					HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-				if err != nil {
-					t.Fatal(err)
-				}
+				d := newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 				ds = append(ds, d)
 			}
 		} else {

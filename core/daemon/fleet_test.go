@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zonecert/zonecert/core/config"
 	"github.com/zonecert/zonecert/core/storage"
 	"github.com/zonecert/zonecert/core/storage/etcdstore"
 	"github.com/zonecert/zonecert/internal/testenv"
@@ -39,16 +40,8 @@ func TestFleetOrdersEachCertificateOnce(t *testing.T) {
 	var ds []*Daemon
 	var stores []*etcdstore.Store
 	for range 3 {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		d, err := New(cfg, Options{Launch: launch, Storage: s,
-			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}})
+		d := newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 		ds, stores = append(ds, d), append(stores, s)
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -129,22 +122,13 @@ func TestFleetPausedWriteIsFenced(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	open := func(ttl time.Duration) *etcdstore.Store {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: ttl})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}, LockTTL: ttl})
 	}
 	s := pausingStore{Store: open(2 * time.Second), other: open(0), t: t}
 	cfg := w.config(t, "authoritative", "30s", "p")
-	d, err := New(cfg, Options{Launch: launch, Storage: s,
-		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 	cert, _ := cfg.Certificate("p")
-	_, err = d.order(ctx, d.current(), cert, Due{Reason: reasonMissing})
+	_, err := d.order(ctx, d.current(), cert, Due{Reason: reasonMissing})
 	if !errors.Is(err, storage.ErrFenced) {
 		t.Fatalf("order whose lease ran out before its write = %v, want ErrFenced", err)
 	}
@@ -183,16 +167,8 @@ func TestFleetSurvivesEtcdLeaderLoss(t *testing.T) {
 		}
 	}()
 	for i := range 2 {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		d, err := New(cfg, Options{Launch: launch, Storage: s, Logger: slog.New(slog.NewTextHandler(&logs[i], &slog.HandlerOptions{Level: slog.LevelDebug})),
-			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}})
+		d := newDaemon(t, cfg, Options{Storage: s, Logger: slog.New(slog.NewTextHandler(&logs[i], &slog.HandlerOptions{Level: slog.LevelDebug})), HTTPClient: through(w.pebble.HTTPClient)})
 		ds = append(ds, d)
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -286,22 +262,12 @@ func TestFleetTakeOverCounted(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	open := func() *etcdstore.Store {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
 	}
 	cfg := w.config(t, "authoritative", "30s", "k")
 	cert, _ := cfg.Certificate("k")
 	daemon := func(s storage.Storage) *Daemon {
-		d, err := New(cfg, Options{Launch: launch, Storage: s,
-			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 	}
 	dying := &dyingStore{Store: open()}
 	dead, live := daemon(dying), open()
@@ -389,18 +355,10 @@ func TestFleetOrderStopsWhenClaimLost(t *testing.T) {
 	defer cancel()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	st, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}, LockTTL: 2 * time.Second})
 	s := &claimLosingStore{Store: st}
 	cfg := w.config(t, "authoritative", "30s", "c")
-	d, err := New(cfg, Options{Launch: launch, Storage: s,
-		HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 	d.check(ctx, "c")
 	if ctx.Err() != nil {
 		t.Fatal("check outlived the test's deadline")
@@ -460,22 +418,12 @@ func TestFleetLateClaimSeesStoredCertificate(t *testing.T) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	open := func() *etcdstore.Store {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "fleet", Keys: [][]byte{key}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
+		return openEtcdStore(t, e, etcdstore.Options{Prefix: "fleet", Keys: [][]byte{key}})
 	}
 	cfg := w.config(t, "authoritative", "30s", "late")
 	cert, _ := cfg.Certificate("late")
 	daemon := func(s storage.Storage) *Daemon {
-		d, err := New(cfg, Options{Launch: launch, Storage: s,
-			HTTPClient: func(string) (*http.Client, error) { return w.pebble.HTTPClient, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(w.pebble.HTTPClient)})
 	}
 	first := daemon(open())
 	late := daemon(lateClaimStore{Store: open(), before: func() {
@@ -490,4 +438,36 @@ func TestFleetLateClaimSeesStoredCertificate(t *testing.T) {
 	if got := testutil.CollectAndCount(late.m.notAfter); got != 1 {
 		t.Errorf("the late daemon records %d expiries, want the stored certificate's", got)
 	}
+}
+
+// openEtcdStore opens a store on e with o's prefix, keys and lock TTL,
+// closed when t ends.
+func openEtcdStore(t testing.TB, e *testenv.Etcd, o etcdstore.Options) *etcdstore.Store {
+	t.Helper()
+	o.Endpoints = e.Endpoints()
+	s, err := etcdstore.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// newDaemon builds a daemon of cfg with o, starting real plugins unless o
+// says how to launch them.
+func newDaemon(t testing.TB, cfg *config.Config, o Options) *Daemon {
+	t.Helper()
+	if o.Launch == nil {
+		o.Launch = launch
+	}
+	d, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// through reaches every CA through c.
+func through(c *http.Client) func(string) (*http.Client, error) {
+	return func(string) (*http.Client, error) { return c, nil }
 }

@@ -108,16 +108,8 @@ func TestFleetBoundsNewOrdersInFlight(t *testing.T) {
 	var ds []*Daemon
 	var stores []*etcdstore.Store
 	for range 3 {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "gate", Keys: [][]byte{key}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		d, err := New(cfg, Options{Launch: launch, Storage: s,
-			HTTPClient: func(string) (*http.Client, error) { return client, nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openEtcdStore(t, e, etcdstore.Options{Prefix: "gate", Keys: [][]byte{key}})
+		d := newDaemon(t, cfg, Options{Storage: s, HTTPClient: through(client)})
 		ds, stores = append(ds, d), append(stores, s)
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -216,16 +208,8 @@ func TestFleetSharesRetryAfter(t *testing.T) {
 	cfg := benchConfig(t, ctx, "https://127.0.0.1:1/dir", "r")
 	var ds []*Daemon
 	for range 2 {
-		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "wait", Keys: [][]byte{key}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		d, err := New(cfg, Options{Launch: noLaunch, Storage: s})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ds = append(ds, d)
+		s := openEtcdStore(t, e, etcdstore.Options{Prefix: "wait", Keys: [][]byte{key}})
+		ds = append(ds, newDaemon(t, cfg, Options{Launch: noLaunch, Storage: s}))
 	}
 	// The first daemon took a slot (so it knows etcd has leases), then
 	// the CA said rateLimited with a Retry-After.

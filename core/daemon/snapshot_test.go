@@ -65,11 +65,7 @@ func TestCheckPassReadsSnapshot(t *testing.T) {
 	defer cancel()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints(), Prefix: "snap", Keys: [][]byte{key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := openEtcdStore(t, e, etcdstore.Options{Prefix: "snap", Keys: [][]byte{key}})
 	var mu sync.Mutex
 	clock := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
