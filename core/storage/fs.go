@@ -267,7 +267,6 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	link := filepath.FromSlash(key)
 	linkDir := filepath.Dir(link)
 	sweepTemps(r, archive, ".new-")
-	sweepTemps(r, linkDir, "."+filepath.Base(link)+".swap-")
 	// Write the new version into a hidden temp directory, then rename it to
 	// its final versioned name, so archive/<name>/<N> is always complete.
 	tmp, err := mkdirTemp(r, archive, ".new-")
@@ -307,7 +306,10 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	if err != nil {
 		return err
 	}
-	tmpLink := filepath.Join(linkDir, "."+filepath.Base(link)+".swap-"+strconv.Itoa(os.Getpid()))
+	// One swap name per key: the PutSets of a key are serialized, so the
+	// name is free but for what an interrupted PutSet left, removed here.
+	// (A name per process would need live/, every lineage, read to sweep.)
+	tmpLink := filepath.Join(linkDir, "."+filepath.Base(link)+".swap")
 	_ = r.Remove(tmpLink)
 	if err := r.Symlink(target, tmpLink); err != nil {
 		return fmt.Errorf("creating link: %w", err)
@@ -440,11 +442,8 @@ func (s *FS) syncDir(r *os.Root, dir string) error {
 // dir (names starting with prefix). Callers serialize the PutSets of one
 // key (the engine holds the certificate's lock), so no live write owns
 // them. Best effort: a leftover that stays is retried next time.
-// RemoveAll removes a link, never what it points to.
-//
-// It reads names only: live/ holds every lineage, and a directory entry's
-// type (an lstat each, through os.Root) cost a storm of a thousand
-// certificates a sixth of its CPU.
+// RemoveAll removes a link, never what it points to. It reads names
+// only: an entry's type is an lstat each through os.Root.
 func sweepTemps(r *os.Root, dir, prefix string) {
 	d, err := r.Open(dir)
 	if err != nil {

@@ -179,11 +179,11 @@ func TestPutSetSweepsInterruptedLeftovers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(stale, "cert.pem"), []byte("half"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	swap := filepath.Join(s.Root, "live", ".example.com.swap-999")
+	swap := filepath.Join(s.Root, "live", ".example.com.swap")
 	if err := os.Symlink("../archive/example.com/1", swap); err != nil {
 		t.Fatal(err)
 	}
-	other := filepath.Join(s.Root, "live", ".other.com.swap-1") // another key's: not ours to touch
+	other := filepath.Join(s.Root, "live", ".other.com.swap") // another key's: not ours to touch
 	if err := os.Symlink("x", other); err != nil {
 		t.Fatal(err)
 	}
