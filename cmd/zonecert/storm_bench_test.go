@@ -78,8 +78,12 @@ type stormFigures struct {
 	// FsyncMillis is the mean time of a 4 KiB write plus fsync in the
 	// state directory's file system just before the storm: each order
 	// makes about a dozen, so a slower disk lowers certs/s at equal CPU.
-	FsyncMillis float64   `json:"fsync_ms"`
-	DoneAt      []float64 `json:"done_at_seconds"` // when each certificate was stored
+	FsyncMillis float64 `json:"fsync_ms"`
+	// DaemonCPUMillisPerCert is the daemon's CPU time (user and system,
+	// from start to exit) per certificate: steadier than certs/s on a
+	// shared machine, so the figure to compare a change by.
+	DaemonCPUMillisPerCert float64   `json:"daemon_cpu_ms_per_cert"`
+	DoneAt                 []float64 `json:"done_at_seconds"` // when each certificate was stored
 }
 
 // BenchmarkRenewalStorm runs `zonecert run`, with the daemon's default
@@ -173,6 +177,7 @@ func stormOnce(b *testing.B, bin string, bind *testenv.BIND, pebble *testenv.Peb
 		b.ReportMetric(float64(f.Updates), "UPDATEs")
 		b.ReportMetric(f.TotalPeakMiB, "MiB-peak-total")
 		b.ReportMetric(f.FsyncMillis, "ms-fsync")
+		b.ReportMetric(f.DaemonCPUMillisPerCert, "daemon-ms-cpu/cert")
 		if !f.PebbleAnswers {
 			b.Error("Pebble no longer answers after the storm")
 		}
@@ -329,6 +334,9 @@ wait:
 	f.Stored = len(stored)
 	f.WallSeconds = wall.Seconds()
 	f.CertsPerSecond = float64(f.Stored) / wall.Seconds()
+	if ps := cmd.ProcessState; ps != nil && certs > 0 {
+		f.DaemonCPUMillisPerCert = float64((ps.UserTime() + ps.SystemTime()).Microseconds()) / 1000 / float64(certs)
+	}
 	f.SuccessRate = float64(f.Stored) / float64(f.Stored+f.Failed)
 	if len(lastLines) > 0 {
 		b.Logf("%d failed orders; first: %s", f.Failed, lastLines[0])
