@@ -80,8 +80,10 @@ fuzz:
 test-short: build
 	$(GO) test -short -count=1 ./...
 
+# One package at a time (-p 1): go test runs packages in parallel, and a
+# benchmark sharing the cores with another measures both.
 bench: tools build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count=1 ./...
 
 # The whole fault suite (docs/RELIABILITY.md): real Pebble, BIND9 and plugin
 # processes; `make test` runs only its fast cases.
