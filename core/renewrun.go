@@ -23,8 +23,8 @@ import (
 // storm of 200 certificates behind a secondary lagging 4 s ran at under one
 // a second and 20 certificates of one zone took 30 UPDATEs. An order lasts
 // a few seconds however fast the machine (a secondary's lag, the CA's
-// Retry-After), so this bound caps a storm at about itself over that: on 2
-// cores, 1,000 certificates ran at a median of 50 a second at 400, 47 at 200.
+// Retry-After), so this bound caps a storm at about itself over that (the
+// README's config reference has the storm figures).
 const DefaultMaxConcurrent = 400
 
 // RenewConfig is one `renew` run.

@@ -266,10 +266,10 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	}
 	link := filepath.FromSlash(key)
 	linkDir := filepath.Dir(link)
-	sweepTemps(r, archive, ".new-")
+	sweepTemps(r, archive, versionTempPrefix)
 	// Write the new version into a hidden temp directory, then rename it to
 	// its final versioned name, so archive/<name>/<N> is always complete.
-	tmp, err := mkdirTemp(r, archive, ".new-")
+	tmp, err := mkdirTemp(r, archive, versionTempPrefix)
 	if err != nil {
 		return fmt.Errorf("creating version directory: %w", err)
 	}
@@ -320,6 +320,10 @@ func (s *FS) PutSet(ctx context.Context, key string, files map[string]File) erro
 	}
 	return s.syncDir(r, linkDir)
 }
+
+// versionTempPrefix starts the name of a version PutSet is still writing
+// (archive/<name>/.new-<random>); a leftover is swept by the next PutSet.
+const versionTempPrefix = ".new-"
 
 // nextVersion returns one more than the highest numbered version in dir.
 func nextVersion(r *os.Root, dir string) (int, error) {
